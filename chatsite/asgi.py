@@ -1,0 +1,33 @@
+"""ASGI entry point.
+
+The room event stream is routed through channels to an async consumer, outside Django's
+request handler: there, a long response would hold a thread (and a DB connection) for as
+long as it is open. Everything else is plain Django.
+"""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
+django_application = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import path, re_path  # noqa: E402
+
+from rooms.streaming import RoomEventsConsumer  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": URLRouter(
+            [
+                path(
+                    "rooms/<slug:slug>/events/",
+                    AuthMiddlewareStack(RoomEventsConsumer.as_asgi()),
+                ),
+                re_path(r"", django_application),
+            ]
+        ),
+    }
+)

@@ -1,0 +1,31 @@
+"""The one place events leave from: after their transaction commits, never before.
+
+A client must never see an event that was rolled back, and never miss one for good:
+the event is in the log when it is published, so a stream that misses the live copy
+still reads it from the log.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+
+from rooms.fanout import get_backend
+
+if TYPE_CHECKING:
+    from rooms.models import RoomEvent
+
+
+def publish_on_commit(event: RoomEvent) -> None:
+    room_id, seq, type, data = event.room_id, event.seq, event.type, event.data
+    transaction.on_commit(lambda: get_backend().publish(room_id, seq, type, data), robust=True)
+
+
+def revoke_on_commit(room_id: int, user_id: int) -> None:
+    """Close the user's open streams of the room once the change that revokes access commits."""
+    transaction.on_commit(lambda: get_backend().revoke(room_id, user_id), robust=True)
+
+
+def revoke_user_on_commit(user_id: int) -> None:
+    transaction.on_commit(lambda: get_backend().revoke_user(user_id), robust=True)

@@ -1,0 +1,38 @@
+"""Fan-out: getting a committed event to every open stream of its room.
+
+`hub` (hub.py) holds this process's open streams and delivers to them in order. A backend
+carries published events to the hub of every process: `local` within one process, `redis`
+across processes. The backend is chosen by the CHAT_FANOUT_BACKEND setting.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Protocol
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+
+class FanoutBackend(Protocol):
+    def publish(self, room_id: int, seq: int, type: str, data: str) -> None:
+        """Deliver a committed event to the open streams of its room, in every process.
+
+        Called from any thread after the transaction committed; must not raise or block
+        for long: the event is already safe in the log, and streams catch up from there.
+        """
+
+    def revoke(self, room_id: int, user_id: int) -> None:
+        """Close the user's open streams of the room, in every process."""
+
+    def revoke_user(self, user_id: int) -> None:
+        """Close every open stream of the user, in every process."""
+
+    async def start(self) -> None:
+        """Begin receiving (called on the event loop when the first stream opens)."""
+
+
+@functools.cache
+def get_backend() -> FanoutBackend:
+    backend: FanoutBackend = import_string(settings.CHAT_FANOUT_BACKEND)()
+    return backend

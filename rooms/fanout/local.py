@@ -1,0 +1,24 @@
+"""In-process fan-out: publishing hands the event straight to this process's hub.
+
+Right for `manage.py runserver` and any single-process deployment. With several
+processes a stream only sees the events committed by its own process (until it
+reconnects), which is why the `rooms.W001` system check warns about it outside DEBUG.
+"""
+
+from __future__ import annotations
+
+from rooms.fanout.hub import hub
+
+
+class LocalFanout:
+    def publish(self, room_id: int, seq: int, type: str, data: str) -> None:
+        hub.call_threadsafe(hub.offer, room_id, seq, type, data)
+
+    def revoke(self, room_id: int, user_id: int) -> None:
+        hub.call_threadsafe(hub.revoke, room_id, user_id)
+
+    def revoke_user(self, user_id: int) -> None:
+        hub.call_threadsafe(hub.revoke_user, user_id)
+
+    async def start(self) -> None:
+        return None

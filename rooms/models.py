@@ -1,0 +1,292 @@
+"""Rooms, their members, their messages, and the append-only event log of each room.
+
+Every change that a room's viewers must see is written as a RoomEvent in the same
+transaction as the change itself. A room's events are numbered 1, 2, 3, ... with no
+holes (`Room.last_event_seq` is bumped under the room's row lock), which is what lets a
+stream detect a missing event and fetch it, and lets a client resume with a plain
+`Last-Event-ID`. Nothing ever deletes or trims that log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import RegexValidator
+from django.db import IntegrityError, models, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+MAX_MESSAGE_LENGTH = 4000
+MAX_ROOM_NAME_LENGTH = 80
+MAX_CLIENT_ID_LENGTH = 64
+
+# Tab, newline and carriage return are the only control characters a message may hold.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+validate_room_slug = RegexValidator(
+    r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z",
+    "A room slug is 1-50 lowercase letters, digits and single hyphens, "
+    "starting and ending with a letter or digit.",
+)
+validate_client_id = RegexValidator(
+    r"^[A-Za-z0-9_.:-]{1,64}\Z",
+    "client_id is 1-64 characters from A-Z, a-z, 0-9 and _ . : -",
+)
+
+
+class EventType(models.TextChoices):
+    MESSAGE_POSTED = "message", "message posted"
+    MESSAGE_EDITED = "message_edited", "message edited"
+    MESSAGE_DELETED = "message_deleted", "message deleted"
+    MEMBER_JOINED = "member_joined", "member joined"
+    MEMBER_LEFT = "member_left", "member left"
+    CUSTOM = "custom", "custom"
+
+
+def clean_message_body(body: object) -> str:
+    """Return the body as stored, or raise ValidationError saying what is wrong."""
+    if not isinstance(body, str):
+        raise ValidationError("body must be a string")
+    body = body.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not body:
+        raise ValidationError("body must not be empty")
+    if len(body) > MAX_MESSAGE_LENGTH:
+        raise ValidationError(f"body is longer than {MAX_MESSAGE_LENGTH} characters")
+    if CONTROL_CHARACTERS.search(body):
+        raise ValidationError("body must not contain control characters")
+    return body
+
+
+def encode_event_data(data: dict[str, Any]) -> str:
+    # Compact and on one line: it becomes a single `data:` line on the wire as it is.
+    return json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False)
+
+
+class RoomQuerySet(models.QuerySet["Room"]):
+    def visible_to(self, user: Any) -> RoomQuerySet:
+        """Rooms the user may read: every public room, and private rooms they belong to."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(Q(private=False) | Q(memberships__user=user)).distinct()
+
+
+class Room(models.Model):
+    slug = models.SlugField(max_length=50, unique=True, validators=[validate_room_slug])
+    name = models.CharField(max_length=MAX_ROOM_NAME_LENGTH)
+    private = models.BooleanField(default=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_rooms"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    # The seq of the newest RoomEvent of this room. Bumped with an UPDATE, which takes the
+    # row lock, so two transactions can never hand out the same seq or leave a hole.
+    last_event_seq = models.PositiveBigIntegerField(default=0, editable=False)
+
+    objects = RoomQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def channel(self) -> str:
+        """The django-eventstream channel name of this room."""
+        return f"room-{self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return f"/rooms/{self.slug}/"
+
+    def is_member(self, user: Any) -> bool:
+        return user.is_authenticated and self.memberships.filter(user=user).exists()
+
+    def can_read(self, user: Any) -> bool:
+        return user.is_authenticated and (not self.private or self.is_member(user))
+
+    def current_event_seq(self) -> int:
+        """The newest committed event seq, read fresh from the database."""
+        return Room.objects.filter(pk=self.pk).values_list("last_event_seq", flat=True).get()
+
+    # Writing. Each method is one transaction holding the change and its event.
+
+    def append_event(self, type: str, data: dict[str, Any] | str) -> RoomEvent:
+        """Add an event to this room's log; publish it once the transaction commits.
+
+        Must run inside the transaction that makes the change the event describes.
+        """
+        from rooms import events
+
+        Room.objects.filter(pk=self.pk).update(last_event_seq=F("last_event_seq") + 1)
+        seq = self.current_event_seq()
+        self.last_event_seq = seq
+        encoded = data if isinstance(data, str) else encode_event_data(data)
+        event = RoomEvent.objects.create(room=self, seq=seq, type=type, data=encoded)
+        events.publish_on_commit(event)
+        return event
+
+    def post_message(self, author: Any, body: str, client_id: str = "") -> tuple[Message, bool]:
+        """Store a message and its event. Return (message, created).
+
+        With a client_id the post is idempotent: a retry returns the first message.
+        """
+        body = clean_message_body(body)
+        if client_id:
+            existing = Message.objects.filter(author=author, client_id=client_id).first()
+            if existing is not None:
+                return existing, False
+        try:
+            with transaction.atomic():
+                message = Message.objects.create(
+                    room=self, author=author, body=body, client_id=client_id
+                )
+                self.append_event(EventType.MESSAGE_POSTED, message.as_event_data())
+        except IntegrityError:
+            # A concurrent retry with the same key committed first.
+            if not client_id:
+                raise
+            return Message.objects.get(author=author, client_id=client_id), False
+        return message, True
+
+    def add_member(self, user: Any, role: str = "member") -> tuple[Membership, bool]:
+        with transaction.atomic():
+            membership, created = Membership.objects.get_or_create(
+                room=self, user=user, defaults={"role": role}
+            )
+            if created:
+                self.append_event(
+                    EventType.MEMBER_JOINED, {"room": self.slug, "user": user.get_username()}
+                )
+        return membership, created
+
+    def remove_member(self, user: Any) -> bool:
+        """Remove a member and close their open streams of this room. Return whether they were one."""
+        from rooms import events
+
+        with transaction.atomic():
+            deleted, _ = Membership.objects.filter(room=self, user=user).delete()
+            if not deleted:
+                return False
+            self.append_event(
+                EventType.MEMBER_LEFT, {"room": self.slug, "user": user.get_username()}
+            )
+            if self.private:
+                events.revoke_on_commit(self.pk, user.pk)
+        return True
+
+
+class Membership(models.Model):
+    ROLE_OWNER = "owner"
+    ROLE_MEMBER = "member"
+    ROLE_CHOICES = [(ROLE_OWNER, "owner"), (ROLE_MEMBER, "member")]
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=ROLE_CHOICES, default=ROLE_MEMBER)
+    joined_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # Serves "is this user a member of this room", asked on every post and stream.
+            models.UniqueConstraint(fields=["room", "user"], name="membership_unique_room_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.room}"
+
+
+class Message(models.Model):
+    room = models.ForeignKey(Room, on_delete=models.PROTECT, related_name="messages")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="messages"
+    )
+    body = models.TextField(max_length=MAX_MESSAGE_LENGTH)
+    client_id = models.CharField(max_length=MAX_CLIENT_ID_LENGTH, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # Serves the history pages: room = X and id < before, newest first.
+            models.Index(fields=["room", "id"], name="message_room_id"),
+        ]
+        constraints = [
+            # Serves idempotent posts: one message per (author, client_id).
+            models.UniqueConstraint(
+                fields=["author", "client_id"],
+                condition=~Q(client_id=""),
+                name="message_unique_author_client_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} in {self.room_id}"
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    def as_event_data(self) -> dict[str, Any]:
+        """The message as clients see it, in history pages and in stream events."""
+        return {
+            "id": self.pk,
+            "room": self.room.slug,
+            "author": self.author.get_username(),
+            "body": self.body,
+            "created": self.created_at,
+            "edited": self.edited_at,
+            "deleted": self.is_deleted,
+            "client_id": self.client_id or None,
+        }
+
+    def edit(self, body: str) -> None:
+        body = clean_message_body(body)
+        with transaction.atomic():
+            self.body = body
+            self.edited_at = timezone.now()
+            self.save(update_fields=["body", "edited_at"])
+            self.room.append_event(EventType.MESSAGE_EDITED, self.as_event_data())
+
+    def delete_by_author(self) -> None:
+        """Leave a tombstone: the row stays in history, its text does not."""
+        with transaction.atomic():
+            self.body = ""
+            self.deleted_at = timezone.now()
+            self.save(update_fields=["body", "deleted_at"])
+            self.room.append_event(
+                EventType.MESSAGE_DELETED,
+                {"id": self.pk, "room": self.room.slug, "deleted": True},
+            )
+
+
+class RoomEvent(models.Model):
+    """One entry of a room's permanent, append-only event log: the source of truth for replay."""
+
+    room = models.ForeignKey(Room, on_delete=models.PROTECT, related_name="events")
+    seq = models.PositiveBigIntegerField()
+    type = models.CharField(max_length=32, choices=EventType.choices)
+    # Already-encoded JSON: written to the wire as it is, never decoded on the hot path.
+    data = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # Serves replay: room = X and seq > last_event_id ORDER BY seq.
+            models.UniqueConstraint(fields=["room", "seq"], name="roomevent_unique_room_seq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.room_id}:{self.seq} {self.type}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise ValidationError("room events are append-only")
+        super().save(*args, **kwargs)

@@ -1,0 +1,227 @@
+"""The room event stream: GET /rooms/<slug>/events/ as Server-Sent Events.
+
+Connect: check the session and the room (one short DB call), subscribe to the room's hub.
+Replay: send every event after the client's Last-Event-ID from the log, in seq order.
+Live: write what the hub hands over, skipping what replay already sent; a heartbeat
+comment keeps proxies from closing an idle stream. Disconnect: unsubscribe.
+
+An open stream holds no thread and no DB connection: it is a task, a socket and a queue.
+It is routed in chatsite/asgi.py around Django's request handler, which would hold a
+thread per long response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
+from channels.generic.http import AsyncHttpConsumer
+from django_eventstream.storage import EventDoesNotExist
+from django_eventstream.utils import get_channelmanager, get_storage
+
+from rooms.eventstream import CHANNEL_PREFIX
+from rooms.fanout import get_backend
+from rooms.fanout.hub import Subscriber, encode_frame, hub
+from rooms.models import Room
+
+logger = logging.getLogger(__name__)
+
+RETRY_MILLISECONDS = 2000
+REPLAY_BATCH_EVENTS = 1000
+MAX_EVENT_ID_LENGTH = 200
+
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache, no-store"),
+    # nginx and other proxies must pass each event on at once.
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class InvalidEventId(ValueError):
+    pass
+
+
+def parse_last_event_id(raw: str | None, channel: str) -> int | None:
+    """Return the seq a client resumes after, None for a fresh connect.
+
+    Accepts our plain ids ("17") and django-eventstream's composite ones ("room-5:17").
+    """
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if not raw:
+        return None
+    if len(raw) > MAX_EVENT_ID_LENGTH:
+        raise InvalidEventId("the event id is too long")
+    if raw.isascii() and raw.isdigit():
+        if len(raw) > 18:
+            raise InvalidEventId("the event id is out of range")
+        return int(raw)
+    for part in raw.split(","):
+        name, sep, number = part.partition(":")
+        if sep and name == channel:
+            return parse_last_event_id(number, channel)
+    raise InvalidEventId("the event id is not one this stream sent")
+
+
+def _check_access(user: Any, slug: str) -> tuple[int, str, int] | None:
+    """Return (room id, channel, current seq) if the user may read the room, else None."""
+    room = Room.objects.filter(slug=slug).values_list("pk", "last_event_seq").first()
+    if room is None:
+        return None
+    room_id, current = room
+    channel = f"{CHANNEL_PREFIX}{room_id}"
+    if not get_channelmanager().can_read_channel(user, channel):
+        return None
+    return room_id, channel, current
+
+
+def _read_events(channel: str, after: int) -> list[tuple[int, str, str]]:
+    events = get_storage().get_events(channel, after, limit=REPLAY_BATCH_EVENTS)
+    return [(event.id, event.type, event.data) for event in events]
+
+
+check_access = database_sync_to_async(_check_access)
+read_events = database_sync_to_async(_read_events)
+
+
+def sse_event(type: str, data: dict[str, Any], event_id: int | None = None) -> bytes:
+    head = f"event: {type}\n" + (f"id: {event_id}\n" if event_id is not None else "")
+    return f"{head}data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+class RoomEventsConsumer(AsyncHttpConsumer):  # type: ignore[misc]
+    """One open stream. Runs as a task so that a client disconnect can cancel it."""
+
+    stream_task: asyncio.Task[None] | None = None
+
+    async def http_request(self, message: dict[str, Any]) -> None:
+        # Unlike AsyncHttpConsumer, do not wait for the response to end here: keep reading
+        # the connection so that http.disconnect arrives and cancels the stream.
+        if message.get("more_body"):
+            return
+        self.stream_task = asyncio.get_running_loop().create_task(self.stream())
+
+    async def http_disconnect(self, message: dict[str, Any]) -> None:
+        if self.stream_task is not None:
+            self.stream_task.cancel()
+            try:
+                await self.stream_task
+            except asyncio.CancelledError:
+                # The stream's own cancellation, not ours: the consumer stops below.
+                pass
+        raise StopConsumer()
+
+    async def error(self, status: int, message: str) -> None:
+        body = json.dumps({"error": message}).encode()
+        await self.send_headers(status=status, headers=[(b"content-type", b"application/json")])
+        await self.send_body(body)
+
+    def requested_event_id(self) -> str | None:
+        for name, value in self.scope.get("headers", []):
+            if name == b"last-event-id":
+                return str(value.decode("latin-1"))
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        values = query.get("lastEventId")
+        return values[0] if values else None
+
+    async def stream(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.error(401, "authentication required")
+            return
+        slug = self.scope["url_route"]["kwargs"]["slug"]
+        access = await check_access(user, slug)
+        if access is None:
+            await self.error(404, "no such room")
+            return
+        room_id, channel, current = access
+
+        await self.send_headers(status=200, headers=SSE_HEADERS)
+        await self.send_body(f"retry: {RETRY_MILLISECONDS}\n\n".encode(), more_body=True)
+
+        subscriber = Subscriber(room_id, user.pk)
+        await get_backend().start()
+        head = await hub.subscribe(subscriber)
+        try:
+            reason = await self.send_events(subscriber, channel, current, head)
+            if reason == "revoked":
+                await self.send_body(sse_event("revoked", {"reason": "access revoked"}))
+            else:
+                # Overflow or error: end the response; the client resumes from its last id.
+                await self.send_body(b"")
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("stream of room %s for user %s failed", room_id, user.pk)
+            await self.send_body(b"")
+        finally:
+            hub.unsubscribe(subscriber)
+
+    async def send_events(
+        self, subscriber: Subscriber, channel: str, current: int, head: int
+    ) -> str:
+        """Replay, then go live. Return why the stream ended.
+
+        `current` is the room's seq when access was checked, `head` the seq after which the
+        hub hands events to this subscriber; the log covers whatever lies between.
+        """
+        try:
+            last_sent = parse_last_event_id(self.requested_event_id(), channel)
+        except InvalidEventId as exc:
+            last_sent = None
+            await self.send_reset(str(exc), subscriber, current)
+        if last_sent is None:
+            last_sent = current
+        if last_sent != current or head > current:
+            last_sent = await self.replay(channel, last_sent, subscriber)
+
+        while True:
+            await subscriber.wait()
+            if subscriber.closed_reason is not None:
+                return subscriber.closed_reason
+            chunks = []
+            frames = subscriber.frames
+            while frames:
+                seq, frame = frames.popleft()
+                if seq is not None:
+                    if seq <= last_sent:
+                        continue  # replay already sent it
+                    last_sent = seq
+                chunks.append(frame)
+            if chunks:
+                await self.send_body(b"".join(chunks), more_body=True)
+
+    async def send_reset(self, reason: str, subscriber: Subscriber, current: int) -> None:
+        """Tell the client its id is useless: reload history, then continue from `current`."""
+        await self.send_body(
+            sse_event("reset", {"reason": reason, "last_event_id": current}, current),
+            more_body=True,
+        )
+
+    async def replay(self, channel: str, after: int, subscriber: Subscriber) -> int:
+        """Send every event after `after` from the log; return the last seq sent."""
+        while subscriber.closed_reason is None:
+            try:
+                events = await read_events(channel, after)
+            except EventDoesNotExist as exc:
+                await self.send_reset(
+                    f"event {after} does not exist in this room", subscriber, exc.current_id
+                )
+                return int(exc.current_id)
+            if not events:
+                break
+            await self.send_body(
+                b"".join(encode_frame(seq, type, data) for seq, type, data in events),
+                more_body=True,
+            )
+            after = events[-1][0]
+            if len(events) < REPLAY_BATCH_EVENTS:
+                break
+        return after

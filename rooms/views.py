@@ -1,0 +1,364 @@
+"""Pages and the small JSON endpoints. The stream itself lives in rooms/streaming.py."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import UserCreationForm
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    JsonResponse,
+    QueryDict,
+)
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from rooms.models import (
+    MAX_MESSAGE_LENGTH,
+    MAX_ROOM_NAME_LENGTH,
+    Membership,
+    Message,
+    Room,
+    validate_client_id,
+    validate_room_slug,
+)
+
+HISTORY_PAGE_DEFAULT = 50
+HISTORY_PAGE_MAX = 200
+
+View = Callable[..., HttpResponseBase]
+
+
+class BadRequest(Exception):
+    """Bad input: answered with 400 and the message."""
+
+
+def json_error(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+def json_endpoint(view: View) -> View:
+    """Require a logged-in user (401, not a redirect) and answer every failure in JSON."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not request.user.is_authenticated:
+            return json_error(401, "authentication required")
+        try:
+            return view(request, *args, **kwargs)
+        except Http404 as exc:
+            return json_error(404, str(exc) or "not found")
+        except PermissionDenied as exc:
+            return json_error(403, str(exc) or "forbidden")
+        except (BadRequest, ValidationError) as exc:
+            message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            return json_error(400, message)
+
+    return wrapper
+
+
+def _read_payload(request: HttpRequest) -> QueryDict | dict[str, Any]:
+    """The request's JSON object or form fields."""
+    content_type = request.content_type or ""
+    if content_type == "application/json":
+        try:
+            payload = json.loads(request.body.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise BadRequest("the body is not valid UTF-8") from None
+        except ValueError:
+            raise BadRequest("the body is not valid JSON") from None
+        if not isinstance(payload, dict):
+            raise BadRequest("the body must be a JSON object")
+        return payload
+    if request.method == "POST":
+        return request.POST
+    return QueryDict(request.body, encoding="utf-8")
+
+
+def _string_field(payload: QueryDict | dict[str, Any], name: str, default: str = "") -> str:
+    value = payload.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be a string")
+    return value
+
+
+def _bool_field(payload: QueryDict | dict[str, Any], name: str) -> bool:
+    value = payload.get(name, False)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("", "0", "false", "off", "no", "1", "true", "on", "yes"):
+        return value.lower() in ("1", "true", "on", "yes")
+    raise BadRequest(f"{name} must be true or false")
+
+
+def _int_param(request: HttpRequest, name: str, default: int | None = None) -> int | None:
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise BadRequest(f"{name} must be a non-negative integer")
+    return int(raw)
+
+
+def _get_room_for_user(request: HttpRequest, slug: str) -> Room:
+    """The room if the user may read it; otherwise 404, so private rooms stay invisible."""
+    room = Room.objects.filter(slug=slug).first()
+    if room is None or not room.can_read(request.user):
+        raise Http404("no such room")
+    return room
+
+
+def _get_membership(request: HttpRequest, room: Room) -> Membership:
+    membership = Membership.objects.filter(room=room, user=request.user).first()
+    if membership is None:
+        raise PermissionDenied("join the room first")
+    return membership
+
+
+def room_as_data(room: Room, member: bool) -> dict[str, Any]:
+    return {
+        "slug": room.slug,
+        "name": room.name,
+        "private": room.private,
+        "owner": room.owner.get_username(),
+        "member": member,
+        "url": room.get_absolute_url(),
+        "events_url": f"{room.get_absolute_url()}events/",
+    }
+
+
+# Pages
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("lobby")
+    form = UserCreationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("lobby")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+def lobby(request: HttpRequest) -> HttpResponse:
+    member_of = set(request.user.memberships.values_list("room_id", flat=True))
+    rooms = Room.objects.visible_to(request.user).select_related("owner")
+    return render(
+        request,
+        "rooms/lobby.html",
+        {
+            "my_rooms": [room for room in rooms if room.pk in member_of],
+            "other_rooms": [room for room in rooms if room.pk not in member_of],
+            "max_name_length": MAX_ROOM_NAME_LENGTH,
+        },
+    )
+
+
+@login_required
+def room_page(request: HttpRequest, slug: str) -> HttpResponse:
+    room = _get_room_for_user(request, slug)
+    # The id current *before* the history is read: the stream resumes from it, so an
+    # event committed between this render and the stream's connect is not lost.
+    last_event_id = room.current_event_seq()
+    page = list(
+        Message.objects.filter(room=room)
+        .select_related("author", "room")
+        .order_by("-id")[:HISTORY_PAGE_DEFAULT]
+    )
+    page.reverse()
+    return render(
+        request,
+        "rooms/room.html",
+        {
+            "room": room,
+            "messages_page": page,
+            "has_more": len(page) == HISTORY_PAGE_DEFAULT,
+            "last_event_id": last_event_id,
+            "is_member": room.is_member(request.user),
+            "max_message_length": MAX_MESSAGE_LENGTH,
+        },
+    )
+
+
+@login_required
+def members_page(request: HttpRequest, slug: str) -> HttpResponse:
+    room = _get_room_for_user(request, slug)
+    members = room.memberships.select_related("user").order_by("user__username")
+    return render(
+        request,
+        "rooms/members.html",
+        {"room": room, "members": members, "is_owner": room.owner_id == request.user.pk},
+    )
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF failures as JSON for API clients, Django's page for browsers."""
+    if "text/html" in request.headers.get("Accept", ""):
+        from django.views.csrf import csrf_failure as default_csrf_failure
+
+        return default_csrf_failure(request, reason)
+    return json_error(403, f"CSRF check failed: {reason}")
+
+
+# JSON endpoints
+
+
+@require_http_methods(["GET", "POST"])
+@json_endpoint
+def rooms_collection(request: HttpRequest) -> JsonResponse:
+    if request.method == "GET":
+        member_of = set(request.user.memberships.values_list("room_id", flat=True))
+        rooms = Room.objects.visible_to(request.user).select_related("owner")
+        return JsonResponse({"rooms": [room_as_data(r, r.pk in member_of) for r in rooms]})
+
+    payload = _read_payload(request)
+    slug = _string_field(payload, "slug").strip()
+    name = _string_field(payload, "name").strip() or slug
+    private = _bool_field(payload, "private")
+    if not slug:
+        raise BadRequest("slug is required")
+    if len(slug) > 50:
+        raise BadRequest("slug is longer than 50 characters")
+    validate_room_slug(slug)
+    if len(name) > MAX_ROOM_NAME_LENGTH:
+        raise BadRequest(f"name is longer than {MAX_ROOM_NAME_LENGTH} characters")
+    try:
+        with transaction.atomic():
+            room = Room.objects.create(slug=slug, name=name, private=private, owner=request.user)
+            room.add_member(request.user, role=Membership.ROLE_OWNER)
+    except IntegrityError:
+        return json_error(409, "a room with this slug already exists")
+    return JsonResponse(room_as_data(room, True), status=201)
+
+
+@require_POST
+@json_endpoint
+def join_room(request: HttpRequest, slug: str) -> JsonResponse:
+    room = _get_room_for_user(request, slug)  # a private room is only visible to members
+    _, created = room.add_member(request.user)
+    return JsonResponse(room_as_data(room, True), status=201 if created else 200)
+
+
+@require_POST
+@json_endpoint
+def leave_room(request: HttpRequest, slug: str) -> JsonResponse:
+    room = _get_room_for_user(request, slug)
+    if room.owner_id == request.user.pk:
+        return json_error(409, "the owner cannot leave their own room")
+    room.remove_member(request.user)
+    return JsonResponse(room_as_data(room, False))
+
+
+@require_http_methods(["GET", "POST"])
+@json_endpoint
+def room_members(request: HttpRequest, slug: str) -> JsonResponse:
+    room = _get_room_for_user(request, slug)
+    if request.method == "GET":
+        members = room.memberships.select_related("user").order_by("user__username")
+        return JsonResponse(
+            {"members": [{"username": m.user.get_username(), "role": m.role} for m in members]}
+        )
+    if room.owner_id != request.user.pk:
+        raise PermissionDenied("only the room's owner can add members")
+    username = _string_field(_read_payload(request), "username").strip()
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise BadRequest("no such user")
+    _, created = room.add_member(user)
+    return JsonResponse({"username": username, "role": "member"}, status=201 if created else 200)
+
+
+@require_http_methods(["GET", "POST"])
+@json_endpoint
+def room_messages(request: HttpRequest, slug: str) -> JsonResponse:
+    room = _get_room_for_user(request, slug)
+    if request.method == "POST":
+        return _post_message(request, room)
+
+    before = _int_param(request, "before")
+    after = _int_param(request, "after")
+    limit = _int_param(request, "limit", HISTORY_PAGE_DEFAULT)
+    assert limit is not None
+    if before is not None and after is not None:
+        raise BadRequest("give before or after, not both")
+    if not 1 <= limit <= HISTORY_PAGE_MAX:
+        raise BadRequest(f"limit must be between 1 and {HISTORY_PAGE_MAX}")
+
+    # Read before the history, like the page does: the stream resumes from it.
+    last_event_id = room.current_event_seq()
+    messages = Message.objects.filter(room=room).select_related("author", "room")
+    if after is not None:
+        page = list(messages.filter(id__gt=after).order_by("id")[: limit + 1])
+        has_more = len(page) > limit
+        page = page[:limit]
+    else:
+        if before is not None:
+            messages = messages.filter(id__lt=before)
+        page = list(messages.order_by("-id")[: limit + 1])
+        has_more = len(page) > limit
+        page = page[:limit]
+        page.reverse()
+    return JsonResponse(
+        {
+            "messages": [message.as_event_data() for message in page],
+            "has_more": has_more,
+            "last_event_id": last_event_id,
+        }
+    )
+
+
+def _post_message(request: HttpRequest, room: Room) -> JsonResponse:
+    _get_membership(request, room)
+    payload = _read_payload(request)
+    body = payload.get("body")
+    if body is None:
+        raise BadRequest("body is required")
+    client_id = _string_field(payload, "client_id").strip()
+    if client_id:
+        validate_client_id(client_id)
+    message, created = room.post_message(request.user, body, client_id)
+    if message.room_id != room.pk:
+        return json_error(409, "client_id was already used for a message in another room")
+    response = JsonResponse(message.as_event_data(), status=201)
+    if not created:
+        response["Idempotent-Replayed"] = "true"
+    return response
+
+
+@require_http_methods(["GET", "PATCH", "DELETE"])
+@json_endpoint
+def room_message(request: HttpRequest, slug: str, message_id: int) -> JsonResponse:
+    room = _get_room_for_user(request, slug)
+    message = (
+        Message.objects.filter(room=room, pk=message_id).select_related("author", "room").first()
+    )
+    if message is None:
+        raise Http404("no such message")
+    if request.method == "GET":
+        return JsonResponse(message.as_event_data())
+    if message.author_id != request.user.pk:
+        raise PermissionDenied("you can only change your own messages")
+    if message.is_deleted:
+        return json_error(409, "the message was deleted")
+    if request.method == "PATCH":
+        body = _read_payload(request).get("body")
+        if body is None:
+            raise BadRequest("body is required")
+        message.edit(body)
+        return JsonResponse(message.as_event_data())
+    message.delete_by_author()
+    return JsonResponse(message.as_event_data())

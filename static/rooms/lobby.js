@@ -1,0 +1,63 @@
+// The room list and members pages: join, create a room, add a member.
+import { requestJson } from "./api.js";
+
+for (const button of document.querySelectorAll("[data-join]")) {
+  button.addEventListener("click", async () => {
+    const slug = button.dataset.join;
+    button.disabled = true;
+    try {
+      await requestJson("POST", `/rooms/${encodeURIComponent(slug)}/join/`);
+      window.location.href = `/rooms/${encodeURIComponent(slug)}/`;
+    } catch (err) {
+      button.disabled = false;
+      button.textContent = `Join failed: ${err.message}`;
+    }
+  });
+}
+
+const createForm = document.getElementById("create-room");
+if (createForm) {
+  const name = document.getElementById("room-name");
+  const slug = document.getElementById("room-slug");
+  let slugEdited = false;
+  slug.addEventListener("input", () => { slugEdited = true; });
+  name.addEventListener("input", () => {
+    if (slugEdited) return;
+    slug.value = name.value.toLowerCase().normalize("NFKD").replace(/[^a-z0-9]+/g, "-")
+      .replace(/^-+|-+$/g, "").slice(0, 50);
+  });
+  createForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = document.getElementById("create-error");
+    error.hidden = true;
+    try {
+      const room = await requestJson("POST", "/rooms/", {
+        name: name.value,
+        slug: slug.value,
+        private: document.getElementById("room-private").checked,
+      });
+      window.location.href = room.url;
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+    }
+  });
+}
+
+const memberForm = document.getElementById("add-member");
+if (memberForm) {
+  memberForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = document.getElementById("member-error");
+    error.hidden = true;
+    try {
+      await requestJson("POST", memberForm.dataset.url, {
+        username: document.getElementById("member-username").value,
+      });
+      window.location.reload();
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+    }
+  });
+}
