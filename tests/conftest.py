@@ -1,0 +1,96 @@
+"""Named people, built once per test.
+
+alice: owns the rooms below and is a member of both
+bob:   a member of both rooms
+carol: logged in, a member of nothing (she can read the public room, not the private one)
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import AsyncClient, Client
+
+from rooms.fanout.hub import hub
+from rooms.models import Room
+
+
+@pytest.fixture(autouse=True)
+def fresh_hub():
+    """Each test runs on its own event loop: start with no open streams."""
+    hub.loop = None
+    hub.rooms = {}
+    yield
+    hub.loop = None
+    hub.rooms = {}
+
+
+@pytest.fixture
+def alice(db) -> User:
+    return User.objects.create_user("alice", password="alice-password-1")
+
+
+@pytest.fixture
+def bob(db) -> User:
+    return User.objects.create_user("bob", password="bob-password-1")
+
+
+@pytest.fixture
+def carol(db) -> User:
+    return User.objects.create_user("carol", password="carol-password-1")
+
+
+@pytest.fixture
+def lobby(alice, bob) -> Room:
+    """A public room: alice owns it, bob is in it."""
+    room = Room.objects.create(slug="lobby", name="Lobby", owner=alice)
+    room.add_member(alice, role="owner")
+    room.add_member(bob)
+    return room
+
+
+@pytest.fixture
+def secret(alice, bob) -> Room:
+    """A private room: alice owns it, bob is in it."""
+    room = Room.objects.create(slug="secret", name="Secret", private=True, owner=alice)
+    room.add_member(alice, role="owner")
+    room.add_member(bob)
+    return room
+
+
+def client_for(user: User | None, *, enforce_csrf: bool = False) -> Client:
+    client = Client(enforce_csrf_checks=enforce_csrf)
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def async_client_for(user: User | None) -> AsyncClient:
+    client = AsyncClient()
+    if user is not None:
+        # force_login is sync; the session it makes is shared through the cookie.
+        sync = Client()
+        sync.force_login(user)
+        client.cookies = sync.cookies
+    return client
+
+
+@pytest.fixture
+def as_alice(alice) -> Client:
+    return client_for(alice)
+
+
+@pytest.fixture
+def as_bob(bob) -> Client:
+    return client_for(bob)
+
+
+@pytest.fixture
+def as_carol(carol) -> Client:
+    return client_for(carol)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Hashing passwords properly is slow on purpose; tests make many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,66 @@
+"""Who may open a room's stream, and what happens when access goes away."""
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from tests.sse import Stream
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_anonymous_gets_401(lobby):
+    async with Stream("lobby", None) as stream:
+        await stream.read_to_end()
+        assert stream.status == 401
+        assert b"authentication required" in stream.body
+
+
+async def test_an_unknown_room_is_404(bob, lobby):
+    async with Stream("nowhere", bob) as stream:
+        await stream.read_to_end()
+        assert stream.status == 404
+
+
+async def test_a_private_room_is_404_for_outsiders_like_a_missing_one(carol, secret):
+    async with Stream("secret", carol) as hidden, Stream("nowhere", carol) as missing:
+        await hidden.read_to_end()
+        await missing.read_to_end()
+        assert hidden.status == missing.status == 404
+        assert hidden.body == missing.body
+
+
+async def test_a_logged_in_user_can_read_a_public_room(carol, lobby, alice):
+    async with Stream("lobby", carol) as stream:
+        assert stream.status == 200
+        await sync_to_async(lobby.post_message)(alice, "hello")
+        events = await stream.read_events(1)
+        assert events[0].json["body"] == "hello"
+
+
+async def test_the_channel_cannot_be_picked_with_a_query(bob, carol, lobby, secret, alice):
+    # Carol asks for the private room's channel while reading the public one.
+    query = {"channel": f"room-{secret.pk}"}
+    async with Stream("lobby", carol, query=query) as stream:
+        await sync_to_async(secret.post_message)(alice, "secret stuff")
+        await sync_to_async(lobby.post_message)(alice, "public stuff")
+        events = await stream.read_events(1)
+        await stream.expect_nothing(0.3)
+        assert [e.json["body"] for e in events] == ["public stuff"]
+
+
+async def test_removal_from_a_private_room_closes_the_stream(bob, secret, alice):
+    async with Stream("secret", bob) as stream:
+        await sync_to_async(secret.remove_member)(bob)
+        await sync_to_async(secret.post_message)(alice, "after bob left")
+        await stream.read_to_end()
+        assert stream.events[-1].type == "revoked"
+        # Nothing posted after the removal reaches bob.
+        assert [e.type for e in stream.events if e.type == "message"] == []
+
+
+async def test_others_keep_their_stream_when_someone_is_removed(bob, secret, alice):
+    async with Stream("secret", alice) as stream:
+        await sync_to_async(secret.remove_member)(bob)
+        await sync_to_async(secret.post_message)(alice, "still here")
+        events = await stream.read_events(2)
+        assert [e.type for e in events] == ["member_left", "message"]

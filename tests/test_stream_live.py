@@ -1,0 +1,131 @@
+"""Live delivery: only committed events, in seq order, once each."""
+
+import asyncio
+import threading
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import transaction
+
+from rooms.fanout.hub import hub
+from rooms.fanout.local import LocalFanout
+from tests.sse import Stream, ids
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_a_new_message_reaches_every_open_stream(lobby, alice, bob, carol):
+    async with Stream("lobby", bob) as bobs, Stream("lobby", carol) as carols:
+        message, _ = await sync_to_async(lobby.post_message)(alice, "hi all")
+        for stream in (bobs, carols):
+            events = await stream.read_events(1)
+            assert events[0].type == "message"
+            assert events[0].json["id"] == message.pk
+            assert events[0].json["body"] == "hi all"
+
+
+async def test_edits_and_deletions_are_delivered_live(lobby, alice, bob):
+    message, _ = await sync_to_async(lobby.post_message)(alice, "draft")
+    async with Stream("lobby", bob) as stream:
+        await sync_to_async(message.edit)("final")
+        await sync_to_async(message.delete_by_author)()
+        events = await stream.read_events(2)
+        assert [e.type for e in events] == ["message_edited", "message_deleted"]
+        assert events[0].json["body"] == "final"
+        assert events[1].json == {"id": message.pk, "room": "lobby", "deleted": True}
+
+
+async def test_an_event_is_not_delivered_before_its_transaction_commits(lobby, alice, bob):
+    posted, release = threading.Event(), threading.Event()
+
+    def post_and_hold():
+        with transaction.atomic():
+            lobby.post_message(alice, "held back")
+            posted.set()
+            release.wait(10)
+
+    async with Stream("lobby", bob) as stream:
+        writer = asyncio.ensure_future(sync_to_async(post_and_hold, thread_sensitive=False)())
+        await asyncio.get_running_loop().run_in_executor(None, posted.wait, 10)
+        await stream.expect_nothing(0.5)
+        release.set()
+        await writer
+        events = await stream.read_events(1)
+        assert events[0].json["body"] == "held back"
+
+
+async def test_a_rolled_back_post_is_never_delivered(lobby, alice, bob):
+    def post_and_fail():
+        with transaction.atomic():
+            lobby.post_message(alice, "never happened")
+            raise RuntimeError("rolled back")
+
+    async with Stream("lobby", bob) as stream:
+        seq_before = await sync_to_async(lobby.current_event_seq)()
+        with pytest.raises(RuntimeError):
+            await sync_to_async(post_and_fail)()
+        await sync_to_async(lobby.post_message)(alice, "after")
+        events = await stream.read_events(1)
+        await stream.expect_nothing(0.3)
+        assert [e.json["body"] for e in events] == ["after"]
+        # The rolled-back seq was handed out again: the log has no hole.
+        assert ids(events) == [seq_before + 1]
+
+
+@pytest.fixture
+def held_publishes(monkeypatch):
+    """Keep published events back, so a test can hand them to the hub in any order."""
+    held = []
+    monkeypatch.setattr(LocalFanout, "publish", lambda self, *event: held.append(event))
+    return held
+
+
+async def test_events_published_out_of_order_are_delivered_in_order(
+    lobby, alice, bob, held_publishes
+):
+    async with Stream("lobby", bob) as stream:
+        for body in ("first", "second", "third"):
+            await sync_to_async(lobby.post_message)(alice, body)
+        for event in reversed(held_publishes):
+            hub.offer(*event)
+        events = await stream.read_events(3)
+        await stream.expect_nothing(0.3)
+        assert [e.json["body"] for e in events] == ["first", "second", "third"]
+        assert ids(events) == sorted(ids(events))
+
+
+async def test_a_missing_publish_is_filled_from_the_log(lobby, alice, bob, held_publishes):
+    async with Stream("lobby", bob) as stream:
+        for body in ("lost in transit", "arrives"):
+            await sync_to_async(lobby.post_message)(alice, body)
+        hub.offer(*held_publishes[1])  # the first one never arrives
+        events = await stream.read_events(2)
+        assert [e.json["body"] for e in events] == ["lost in transit", "arrives"]
+
+
+async def test_a_duplicate_publish_is_delivered_once(lobby, alice, bob, held_publishes):
+    async with Stream("lobby", bob) as stream:
+        await sync_to_async(lobby.post_message)(alice, "once")
+        hub.offer(*held_publishes[0])
+        hub.offer(*held_publishes[0])
+        await stream.read_events(1)
+        await stream.expect_nothing(0.3)
+        assert len(stream.events) == 1
+
+
+async def test_a_stream_too_slow_to_keep_up_is_closed_and_can_resume(
+    lobby, alice, bob, monkeypatch, held_publishes
+):
+    monkeypatch.setattr("rooms.fanout.hub.MAX_QUEUED_FRAMES", 3)
+    async with Stream("lobby", bob) as stream:
+        await sync_to_async(lambda: [lobby.post_message(alice, f"m{i}") for i in range(5)])()
+        # Five events land in its queue before its writer runs once.
+        for event in held_publishes:
+            hub.offer(*event)
+        await stream.read_to_end()
+        got = ids(stream.events)
+    last = got[-1] if got else await sync_to_async(lambda: lobby.current_event_seq() - 5)()
+    async with Stream("lobby", bob, last_event_id=str(last)) as resumed:
+        current = await sync_to_async(lobby.current_event_seq)()
+        await resumed.read_until(lambda evs: evs and int(evs[-1].id) == current)
+        assert got + ids(resumed.events) == list(range(current - 4, current + 1))
