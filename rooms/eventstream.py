@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django_eventstream.channelmanager import ChannelManagerBase
 from django_eventstream.event import Event
 from django_eventstream.storage import EventDoesNotExist, StorageBase
 
@@ -29,7 +30,7 @@ def room_id_from_channel(channel: str) -> int | None:
     return int(number)
 
 
-class RoomEventStorage(StorageBase):  # type: ignore[misc]
+class RoomEventStorage(StorageBase):
     """Events of channel `room-<id>`, numbered by the room's own seq (1, 2, 3, ...)."""
 
     def get_current_id(self, channel: str) -> int:
@@ -72,7 +73,7 @@ class RoomEventStorage(StorageBase):  # type: ignore[misc]
         return Event(channel, event_type, data, id=event.seq)
 
 
-class RoomChannelManager:
+class RoomChannelManager(ChannelManagerBase):
     """Who may read which room. The channel always comes from the URL, never the query."""
 
     def get_channels_for_request(self, request: Any, view_kwargs: dict[str, Any]) -> set[str]:

@@ -95,13 +95,13 @@ class Room(models.Model):
     def __str__(self) -> str:
         return self.slug
 
+    def get_absolute_url(self) -> str:
+        return f"/rooms/{self.slug}/"
+
     @property
     def channel(self) -> str:
         """The django-eventstream channel name of this room."""
         return f"room-{self.pk}"
-
-    def get_absolute_url(self) -> str:
-        return f"/rooms/{self.slug}/"
 
     def is_member(self, user: Any) -> bool:
         return user.is_authenticated and self.memberships.filter(user=user).exists()
@@ -165,7 +165,7 @@ class Room(models.Model):
         return membership, created
 
     def remove_member(self, user: Any) -> bool:
-        """Remove a member and close their open streams of this room. Return whether they were one."""
+        """Remove a member; close their streams of a private room. Return whether they were one."""
         from rooms import events
 
         with transaction.atomic():

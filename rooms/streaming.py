@@ -96,7 +96,7 @@ def sse_event(type: str, data: dict[str, Any], event_id: int | None = None) -> b
     return f"{head}data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-class RoomEventsConsumer(AsyncHttpConsumer):  # type: ignore[misc]
+class RoomEventsConsumer(AsyncHttpConsumer):
     """One open stream. Runs as a task so that a client disconnect can cancel it."""
 
     stream_task: asyncio.Task[None] | None = None
@@ -111,11 +111,7 @@ class RoomEventsConsumer(AsyncHttpConsumer):  # type: ignore[misc]
     async def http_disconnect(self, message: dict[str, Any]) -> None:
         if self.stream_task is not None:
             self.stream_task.cancel()
-            try:
-                await self.stream_task
-            except asyncio.CancelledError:
-                # The stream's own cancellation, not ours: the consumer stops below.
-                pass
+            await asyncio.wait([self.stream_task])
         raise StopConsumer()
 
     async def error(self, status: int, message: str) -> None:

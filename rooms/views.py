@@ -10,6 +10,7 @@ from typing import Any
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import (
@@ -37,6 +38,10 @@ HISTORY_PAGE_DEFAULT = 50
 HISTORY_PAGE_MAX = 200
 
 View = Callable[..., HttpResponseBase]
+
+
+class AuthenticatedRequest(HttpRequest):
+    user: User
 
 
 class BadRequest(Exception):
@@ -98,7 +103,17 @@ def _bool_field(payload: QueryDict | dict[str, Any], name: str) -> bool:
     value = payload.get(name, False)
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.lower() in ("", "0", "false", "off", "no", "1", "true", "on", "yes"):
+    if isinstance(value, str) and value.lower() in (
+        "",
+        "0",
+        "false",
+        "off",
+        "no",
+        "1",
+        "true",
+        "on",
+        "yes",
+    ):
         return value.lower() in ("1", "true", "on", "yes")
     raise BadRequest(f"{name} must be true or false")
 
@@ -120,7 +135,7 @@ def _get_room_for_user(request: HttpRequest, slug: str) -> Room:
     return room
 
 
-def _get_membership(request: HttpRequest, room: Room) -> Membership:
+def _get_membership(request: AuthenticatedRequest, room: Room) -> Membership:
     membership = Membership.objects.filter(room=room, user=request.user).first()
     if membership is None:
         raise PermissionDenied("join the room first")
@@ -145,7 +160,7 @@ def room_as_data(room: Room, member: bool) -> dict[str, Any]:
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("lobby")
-    form = UserCreationForm(request.POST or None)
+    form: UserCreationForm[User] = UserCreationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
@@ -154,7 +169,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def lobby(request: HttpRequest) -> HttpResponse:
+def lobby(request: AuthenticatedRequest) -> HttpResponse:
     member_of = set(request.user.memberships.values_list("room_id", flat=True))
     rooms = Room.objects.visible_to(request.user).select_related("owner")
     return render(
@@ -169,7 +184,7 @@ def lobby(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def room_page(request: HttpRequest, slug: str) -> HttpResponse:
+def room_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     room = _get_room_for_user(request, slug)
     # The id current *before* the history is read: the stream resumes from it, so an
     # event committed between this render and the stream's connect is not lost.
@@ -195,7 +210,7 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-def members_page(request: HttpRequest, slug: str) -> HttpResponse:
+def members_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     room = _get_room_for_user(request, slug)
     members = room.memberships.select_related("user").order_by("user__username")
     return render(
@@ -219,7 +234,7 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @json_endpoint
-def rooms_collection(request: HttpRequest) -> JsonResponse:
+def rooms_collection(request: AuthenticatedRequest) -> JsonResponse:
     if request.method == "GET":
         member_of = set(request.user.memberships.values_list("room_id", flat=True))
         rooms = Room.objects.visible_to(request.user).select_related("owner")
@@ -247,7 +262,7 @@ def rooms_collection(request: HttpRequest) -> JsonResponse:
 
 @require_POST
 @json_endpoint
-def join_room(request: HttpRequest, slug: str) -> JsonResponse:
+def join_room(request: AuthenticatedRequest, slug: str) -> JsonResponse:
     room = _get_room_for_user(request, slug)  # a private room is only visible to members
     _, created = room.add_member(request.user)
     return JsonResponse(room_as_data(room, True), status=201 if created else 200)
@@ -255,7 +270,7 @@ def join_room(request: HttpRequest, slug: str) -> JsonResponse:
 
 @require_POST
 @json_endpoint
-def leave_room(request: HttpRequest, slug: str) -> JsonResponse:
+def leave_room(request: AuthenticatedRequest, slug: str) -> JsonResponse:
     room = _get_room_for_user(request, slug)
     if room.owner_id == request.user.pk:
         return json_error(409, "the owner cannot leave their own room")
@@ -265,7 +280,7 @@ def leave_room(request: HttpRequest, slug: str) -> JsonResponse:
 
 @require_http_methods(["GET", "POST"])
 @json_endpoint
-def room_members(request: HttpRequest, slug: str) -> JsonResponse:
+def room_members(request: AuthenticatedRequest, slug: str) -> JsonResponse:
     room = _get_room_for_user(request, slug)
     if request.method == "GET":
         members = room.memberships.select_related("user").order_by("user__username")
@@ -284,7 +299,7 @@ def room_members(request: HttpRequest, slug: str) -> JsonResponse:
 
 @require_http_methods(["GET", "POST"])
 @json_endpoint
-def room_messages(request: HttpRequest, slug: str) -> JsonResponse:
+def room_messages(request: AuthenticatedRequest, slug: str) -> JsonResponse:
     room = _get_room_for_user(request, slug)
     if request.method == "POST":
         return _post_message(request, room)
@@ -321,7 +336,7 @@ def room_messages(request: HttpRequest, slug: str) -> JsonResponse:
     )
 
 
-def _post_message(request: HttpRequest, room: Room) -> JsonResponse:
+def _post_message(request: AuthenticatedRequest, room: Room) -> JsonResponse:
     _get_membership(request, room)
     payload = _read_payload(request)
     body = payload.get("body")
@@ -341,7 +356,7 @@ def _post_message(request: HttpRequest, room: Room) -> JsonResponse:
 
 @require_http_methods(["GET", "PATCH", "DELETE"])
 @json_endpoint
-def room_message(request: HttpRequest, slug: str, message_id: int) -> JsonResponse:
+def room_message(request: AuthenticatedRequest, slug: str, message_id: int) -> JsonResponse:
     room = _get_room_for_user(request, slug)
     message = (
         Message.objects.filter(room=room, pk=message_id).select_related("author", "room").first()

@@ -9,10 +9,29 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connections
 from django.test import AsyncClient, Client
 
 from rooms.fanout.hub import hub
 from rooms.models import Room
+
+
+@pytest.fixture(scope="session", autouse=True)
+def close_database_pool(django_db_setup, django_db_blocker):
+    """Close the connections that worker threads left open before the test database is dropped.
+
+    Streams read the database from asgiref's worker thread, whose connection outlives a test.
+    """
+    yield
+    with django_db_blocker.unblock():
+        connection = connections["default"]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            connection.close_pool()
 
 
 @pytest.fixture(autouse=True)

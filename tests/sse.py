@@ -142,9 +142,7 @@ class Stream:
             try:
                 await self._read_chunk(remaining)
             except TimeoutError:
-                raise AssertionError(
-                    f"stream timed out; events so far: {self.events}"
-                ) from None
+                raise AssertionError(f"stream timed out; events so far: {self.events}") from None
         return self.events
 
     async def read_events(self, count: int, timeout: float = 5.0) -> list[SSEEvent]:

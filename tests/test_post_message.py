@@ -180,7 +180,9 @@ def test_editing_someone_elses_message_is_403(as_alice, as_bob, lobby):
     message_id = post(as_bob, "lobby", {"body": "mine"}).json()["id"]
     before = counts()
     url = f"/rooms/lobby/messages/{message_id}/"
-    assert as_alice.patch(url, {"body": "hacked"}, content_type="application/json").status_code == 403
+    assert (
+        as_alice.patch(url, {"body": "hacked"}, content_type="application/json").status_code == 403
+    )
     assert as_alice.delete(url).status_code == 403
     assert Message.objects.get(pk=message_id).body == "mine"
     assert counts() == before

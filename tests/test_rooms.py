@@ -110,7 +110,9 @@ def test_only_the_owner_adds_members(as_bob, carol, secret):
 
 def test_adding_an_unknown_user_is_400(as_alice, secret):
     response = as_alice.post(
-        "/rooms/secret/members/", json.dumps({"username": "nobody"}), content_type="application/json"
+        "/rooms/secret/members/",
+        json.dumps({"username": "nobody"}),
+        content_type="application/json",
     )
     assert response.status_code == 400
 
@@ -137,7 +139,11 @@ def test_a_private_room_page_is_404_for_outsiders(as_carol, secret):
 def test_signup_logs_the_new_user_in(client, db):
     response = client.post(
         "/accounts/signup/",
-        {"username": "dave", "password1": "a-long-passphrase-9", "password2": "a-long-passphrase-9"},
+        {
+            "username": "dave",
+            "password1": "a-long-passphrase-9",
+            "password2": "a-long-passphrase-9",
+        },
     )
     assert response.status_code == 302
     assert client.get("/").status_code == 200

@@ -7,8 +7,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
+from rooms.fanout import get_backend
 from rooms.fanout.hub import hub
-from rooms.fanout.local import LocalFanout
 from tests.sse import Stream, ids
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -76,7 +76,7 @@ async def test_a_rolled_back_post_is_never_delivered(lobby, alice, bob):
 def held_publishes(monkeypatch):
     """Keep published events back, so a test can hand them to the hub in any order."""
     held = []
-    monkeypatch.setattr(LocalFanout, "publish", lambda self, *event: held.append(event))
+    monkeypatch.setattr(type(get_backend()), "publish", lambda self, *event: held.append(event))
     return held
 
 

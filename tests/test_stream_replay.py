@@ -88,9 +88,7 @@ async def test_a_long_absence_replays_in_batches(lobby, alice, bob):
 
     current = await many()
     async with Stream("lobby", bob, last_event_id="1") as stream:
-        events = await stream.read_until(
-            lambda evs: evs and int(evs[-1].id) == current, timeout=30
-        )
+        events = await stream.read_until(lambda evs: evs and int(evs[-1].id) == current, timeout=30)
         assert ids(events) == list(range(2, current + 1))
 
 
@@ -113,7 +111,9 @@ async def test_a_fresh_connect_replays_nothing(lobby, alice, bob):
         assert events[0].json["body"] == "new"
 
 
-@pytest.mark.parametrize("bad_id", ["garbage", "-1", "1.5", "x" * 10_000, "room-999:3", "99999999999999999999"])
+@pytest.mark.parametrize(
+    "bad_id", ["garbage", "-1", "1.5", "x" * 10_000, "room-999:3", "99999999999999999999"]
+)
 async def test_a_malformed_id_gets_a_reset(lobby, alice, bob, bad_id):
     current = await history_with_edits(lobby, alice, bob)
     async with Stream("lobby", bob, last_event_id=bad_id) as stream:

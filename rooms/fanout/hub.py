@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -93,8 +94,15 @@ def _load_head(room_id: int) -> int:
     return Room.objects.filter(pk=room_id).values_list("last_event_seq", flat=True).first() or 0
 
 
+def _load_heads(room_ids: list[int]) -> dict[int, int]:
+    from rooms.models import Room
+
+    return dict(Room.objects.filter(pk__in=room_ids).values_list("pk", "last_event_seq"))
+
+
 load_events = database_sync_to_async(_load_events)
 load_head = database_sync_to_async(_load_head)
+load_heads = database_sync_to_async(_load_heads)
 
 
 class RoomChannel:
@@ -105,6 +113,8 @@ class RoomChannel:
         self.subscribers: set[Subscriber] = set()
         # Seq of the last event handed to subscribers; None until read from the log.
         self.head: int | None = None
+        # The newest seq known to be committed: from a publish, or read from the log.
+        self.target = 0
         # Events that arrived ahead of a hole, by seq.
         self.pending: dict[int, tuple[str, str]] = {}
         self.filling = False
@@ -121,20 +131,29 @@ class RoomChannel:
         if self.head is not None and seq <= self.head:
             return  # already delivered (or before this channel opened: streams replay it)
         self.pending[seq] = (type, data)
+        self.target = max(self.target, seq)
+        self._drain()
+
+    def catch_up(self, committed: int) -> None:
+        """Deliver whatever the log holds up to `committed` that was never offered."""
+        self.target = max(self.target, committed)
         self._drain()
 
     def _drain(self) -> None:
         if self.head is None:
             return
+        self._deliver_pending()
+        if self.head < self.target and not self.filling:
+            self.filling = True
+            asyncio.get_running_loop().create_task(self._fill_gaps())
+
+    def _deliver_pending(self) -> None:
+        assert self.head is not None
         for seq in [s for s in self.pending if s <= self.head]:
             del self.pending[seq]
         while self.head + 1 in self.pending:
-            seq = self.head + 1
-            type, data = self.pending.pop(seq)
-            self._deliver(seq, type, data)
-        if self.pending and not self.filling:
-            self.filling = True
-            asyncio.get_running_loop().create_task(self._fill_gaps())
+            type, data = self.pending.pop(self.head + 1)
+            self._deliver(self.head + 1, type, data)
 
     def _deliver(self, seq: int, type: str, data: str) -> None:
         self.head = seq
@@ -143,45 +162,44 @@ class RoomChannel:
             subscriber.push(seq, frame)
 
     async def _fill_gaps(self) -> None:
-        """Read the events missing before the first pending one from the log."""
+        """Read what is missing between the head and the target from the log."""
         attempts = 0
         try:
-            while self.pending and self.head is not None:
-                first_pending = min(self.pending)
-                rows = await load_events(self.room_id, self.head, first_pending)
+            while self.head is not None and self.head < self.target:
+                upto = min(self.pending) if self.pending else self.target + 1
+                rows = await load_events(self.room_id, self.head, upto)
                 for seq, type, data in rows:
                     if seq == self.head + 1:
                         self._deliver(seq, type, data)
-                if self.head + 1 < min(self.pending, default=self.head + 1):
-                    attempts += 1
-                    if attempts >= GAP_FILL_ATTEMPTS:
-                        # BUG-GUARD: should not happen (a later seq is only published after the
-                        # earlier one committed). Move on rather than stall the room; streams that
-                        # reconnect still get the event from the log.
-                        logger.error(
-                            "room %s: seq %s missing from the log; skipping to %s",
-                            self.room_id,
-                            self.head + 1,
-                            min(self.pending),
-                        )
-                        self.head = min(self.pending) - 1
-                    else:
-                        await asyncio.sleep(GAP_FILL_RETRY_SECS)
-                else:
+                self._deliver_pending()
+                if rows:
                     attempts = 0
-                head = self.head
-                for seq in [s for s in self.pending if s <= head]:
-                    del self.pending[seq]
-                while self.head + 1 in self.pending:
-                    seq = self.head + 1
-                    type, data = self.pending.pop(seq)
-                    self._deliver(seq, type, data)
+                    continue
+                if self.head >= self.target:
+                    break
+                attempts += 1
+                if attempts < GAP_FILL_ATTEMPTS:
+                    await asyncio.sleep(GAP_FILL_RETRY_SECS)
+                    continue
+                # Should not happen: a seq is only published once every earlier one committed.
+                # Move on rather than stall the room; a stream that reconnects reads the log.
+                skip_to = (min(self.pending) if self.pending else self.target + 1) - 1
+                logger.error(
+                    "room %s: seq %s..%s missing from the log; skipping them",
+                    self.room_id,
+                    self.head + 1,
+                    skip_to,
+                )
+                self.head = skip_to
+                self._deliver_pending()
+                attempts = 0
         except Exception:
-            logger.exception("room %s: filling a gap failed; closing its streams", self.room_id)
+            logger.exception("room %s: reading the log failed; closing its streams", self.room_id)
             # The streams resume from their last id on reconnect, which reads the log.
             for subscriber in list(self.subscribers):
                 subscriber.close("error")
             self.pending.clear()
+            self.target = self.head or 0
         finally:
             self.filling = False
 
@@ -193,7 +211,9 @@ class Hub:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.rooms: dict[int, RoomChannel] = {}
         self.heartbeat_task: asyncio.Task[None] | None = None
-        self.on_room_opened: Callable[[int], None] | None = None
+        # Set by a fan-out backend that subscribes per room (Redis): awaited before a new
+        # room's head is read, so that no event falls between the two.
+        self.on_room_opened: Callable[[int], Awaitable[None]] | None = None
         self.on_room_closed: Callable[[int], None] | None = None
 
     def _bind(self) -> asyncio.AbstractEventLoop:
@@ -212,10 +232,10 @@ class Hub:
         if channel is None:
             channel = RoomChannel(subscriber.room_id)
             self.rooms[subscriber.room_id] = channel
-            if self.on_room_opened is not None:
-                self.on_room_opened(subscriber.room_id)
             channel.subscribers.add(subscriber)
             try:
+                if self.on_room_opened is not None:
+                    await self.on_room_opened(subscriber.room_id)
                 await channel.load()
                 assert channel.head is not None
                 # Events offered while loading went to pending: the head is where we start.
@@ -256,6 +276,17 @@ class Hub:
         if channel is not None:
             channel.offer(seq, type, data)
 
+    async def catch_up(self) -> None:
+        """Deliver what the log holds beyond each open room's head (after a lost publish)."""
+        room_ids = list(self.rooms)
+        if not room_ids:
+            return
+        heads = await load_heads(room_ids)
+        for room_id, committed in heads.items():
+            channel = self.rooms.get(room_id)
+            if channel is not None:
+                channel.catch_up(committed)
+
     def revoke(self, room_id: int, user_id: int) -> None:
         """Close the user's open streams of the room (membership removed, banned, ...)."""
         channel = self.rooms.get(room_id)
@@ -281,10 +312,8 @@ class Hub:
         if running is loop:
             func(*args)
         else:
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(func, *args)
-            except RuntimeError:
-                pass  # the loop closed meanwhile
 
     async def _heartbeat(self) -> None:
         # One timer for the whole process rather than one per stream.

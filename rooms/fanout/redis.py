@@ -1,0 +1,194 @@
+"""Fan-out across processes over Redis pub/sub (redis-py's asyncio client).
+
+Publishing hands the event to this process's hub at once, and PUBLISHes it on the room's
+Redis channel for the other processes. Each process holds one subscriber connection,
+subscribed to the rooms it has open streams for and to one control channel (revocations).
+
+Redis is a doorbell, not the record: the event log is. A process that was not listening
+(Redis restarted, the connection dropped, a publish failed) catches up from the log when
+it reconnects and every CATCH_UP_INTERVAL_SECS, and the hub fills any hole in the seqs
+it sees, so a lost publish delays an event but never loses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+
+import redis
+import redis.asyncio
+from django.conf import settings
+
+from rooms.fanout.hub import hub
+
+logger = logging.getLogger(__name__)
+
+ROOM_CHANNEL_PREFIX = "chat:room:"
+CONTROL_CHANNEL = "chat:control"
+CATCH_UP_INTERVAL_SECS = 5.0
+RECONNECT_DELAY_MIN_SECS = 0.1
+RECONNECT_DELAY_MAX_SECS = 2.0
+# After a failed publish, don't make every post wait on a dead Redis for this long.
+PUBLISH_BACKOFF_SECS = 1.0
+PUBLISH_TIMEOUT_SECS = 0.5
+
+
+def room_channel(room_id: int) -> str:
+    return f"{ROOM_CHANNEL_PREFIX}{room_id}"
+
+
+class RedisFanout:
+    def __init__(self) -> None:
+        self.url = settings.REDIS_URL
+        # Tells our own publishes apart when they come back from Redis.
+        self.origin = uuid.uuid4().hex[:16]
+        self.publisher = redis.Redis.from_url(
+            self.url,
+            socket_timeout=PUBLISH_TIMEOUT_SECS,
+            socket_connect_timeout=PUBLISH_TIMEOUT_SECS,
+        )
+        self.publish_paused_until = 0.0
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.listener: asyncio.Task[None] | None = None
+        self.pubsub: Any = None
+        # Rooms that have open streams here, and what the connection is subscribed to.
+        self.wanted: set[str] = set()
+        self.subscribed: set[str] = set()
+        self.subscriptions_lock: asyncio.Lock | None = None
+        self.connected: asyncio.Event | None = None
+        hub.on_room_opened = self.room_opened
+        hub.on_room_closed = self.room_closed
+
+    # Sending: from any thread, after commit.
+
+    def _send(self, channel: str, payload: str) -> None:
+        if time.monotonic() < self.publish_paused_until:
+            return
+        try:
+            self.publisher.publish(channel, payload)
+        except redis.RedisError as exc:
+            self.publish_paused_until = time.monotonic() + PUBLISH_BACKOFF_SECS
+            logger.warning("redis fan-out: publish failed (%s); others catch up from the log", exc)
+
+    def publish(self, room_id: int, seq: int, type: str, data: str) -> None:
+        hub.call_threadsafe(hub.offer, room_id, seq, type, data)
+        self._send(room_channel(room_id), f"{self.origin}\n{seq}\n{type}\n{data}")
+
+    def revoke(self, room_id: int, user_id: int) -> None:
+        hub.call_threadsafe(hub.revoke, room_id, user_id)
+        self._send(CONTROL_CHANNEL, f"{self.origin}\nrevoke\n{room_id}\n{user_id}")
+
+    def revoke_user(self, user_id: int) -> None:
+        hub.call_threadsafe(hub.revoke_user, user_id)
+        self._send(CONTROL_CHANNEL, f"{self.origin}\nrevoke_user\n{user_id}")
+
+    # Receiving: on the event loop.
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.loop is loop and self.listener is not None and not self.listener.done():
+            return
+        self.loop = loop
+        self.wanted = set()
+        self.subscribed = set()
+        self.subscriptions_lock = asyncio.Lock()
+        self.connected = asyncio.Event()
+        self.listener = loop.create_task(self.listen())
+
+    async def room_opened(self, room_id: int) -> None:
+        self.wanted.add(room_channel(room_id))
+        await self.sync_subscriptions()
+
+    def room_closed(self, room_id: int) -> None:
+        self.wanted.discard(room_channel(room_id))
+        if self.loop is not None:
+            self.loop.create_task(self.sync_subscriptions())
+
+    async def sync_subscriptions(self) -> None:
+        """Make the connection's subscriptions match the rooms open here."""
+        if self.pubsub is None or self.subscriptions_lock is None:
+            return  # the listener subscribes to everything wanted when it (re)connects
+        async with self.subscriptions_lock:
+            pubsub = self.pubsub
+            if pubsub is None:
+                return
+            try:
+                extra = self.subscribed - self.wanted
+                if extra:
+                    await pubsub.unsubscribe(*extra)
+                    self.subscribed -= extra
+                missing = self.wanted - self.subscribed
+                if missing:
+                    await pubsub.subscribe(*missing)
+                    self.subscribed |= missing
+            except (redis.RedisError, OSError) as exc:
+                # The listener sees the broken connection too, reconnects and resubscribes.
+                logger.warning("redis fan-out: subscribing failed: %s", exc)
+
+    async def listen(self) -> None:
+        delay = RECONNECT_DELAY_MIN_SECS
+        while True:
+            client = redis.asyncio.Redis.from_url(
+                self.url, socket_connect_timeout=2, health_check_interval=10
+            )
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                channels = {CONTROL_CHANNEL, *self.wanted}
+                await pubsub.subscribe(*channels)
+                self.subscribed = channels - {CONTROL_CHANNEL}
+                self.pubsub = pubsub
+                assert self.connected is not None
+                self.connected.set()
+                delay = RECONNECT_DELAY_MIN_SECS
+                await self.sync_subscriptions()
+                await self.receive(pubsub)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning(
+                    "redis fan-out: connection lost (%s); reconnecting in %.1fs", exc, delay
+                )
+            finally:
+                self.pubsub = None
+                if self.connected is not None:
+                    self.connected.clear()
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                    await client.aclose()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_DELAY_MAX_SECS)
+
+    async def receive(self, pubsub: Any) -> None:
+        # Whatever was published while we were not listening is in the log.
+        await hub.catch_up()
+        caught_up_at = time.monotonic()
+        while True:
+            message = await pubsub.get_message(timeout=CATCH_UP_INTERVAL_SECS)
+            if message is not None and message["type"] == "message":
+                self.handle(message["channel"].decode(), message["data"].decode())
+            if time.monotonic() - caught_up_at >= CATCH_UP_INTERVAL_SECS:
+                await hub.catch_up()
+                caught_up_at = time.monotonic()
+
+    def handle(self, channel: str, payload: str) -> None:
+        origin, _, rest = payload.partition("\n")
+        if origin == self.origin:
+            return  # delivered locally when it was published
+        try:
+            if channel == CONTROL_CHANNEL:
+                action, _, args = rest.partition("\n")
+                if action == "revoke":
+                    room, user = args.split("\n")
+                    hub.revoke(int(room), int(user))
+                elif action == "revoke_user":
+                    hub.revoke_user(int(args))
+                return
+            room_id = int(channel.removeprefix(ROOM_CHANNEL_PREFIX))
+            seq, type, data = rest.split("\n", 2)
+            hub.offer(room_id, int(seq), type, data)
+        except ValueError:
+            logger.warning("redis fan-out: ignoring a malformed message on %s", channel)
