@@ -138,6 +138,8 @@ if REDIS_URL and urlsplit(REDIS_URL).scheme not in ("redis", "rediss", "unix"):
     raise ImproperlyConfigured(
         f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {REDIS_URL!r}"
     )
+# Prefix of the Redis pub/sub channels, so that several sites can share one Redis.
+REDIS_CHANNEL_PREFIX = os.environ.get("REDIS_CHANNEL_PREFIX", "chat:")
 CHAT_FANOUT_BACKEND = (
     "rooms.fanout.redis.RedisFanout" if REDIS_URL else "rooms.fanout.local.LocalFanout"
 )

@@ -27,8 +27,8 @@ from rooms.fanout.hub import hub
 
 logger = logging.getLogger(__name__)
 
-ROOM_CHANNEL_PREFIX = "chat:room:"
-CONTROL_CHANNEL = "chat:control"
+ROOM_CHANNEL_PREFIX = f"{settings.REDIS_CHANNEL_PREFIX}room:"
+CONTROL_CHANNEL = f"{settings.REDIS_CHANNEL_PREFIX}control"
 CATCH_UP_INTERVAL_SECS = 5.0
 RECONNECT_DELAY_MIN_SECS = 0.1
 RECONNECT_DELAY_MAX_SECS = 2.0

@@ -1,0 +1,49 @@
+"""Replay survives a server restart: the log is in the database, not in the process."""
+
+import pytest
+
+from tests.live import LiveDatabase, LiveServer, RawStream, sign_up
+
+pytestmark = pytest.mark.server
+
+
+async def test_a_client_resumes_after_the_server_was_killed(tmp_path):
+    database = LiveDatabase(tmp_path).create()
+    server = LiveServer(database).start()
+    try:
+        alice = await sign_up(server.url, "alice")
+        await alice.post("/rooms/", json={"slug": "general", "name": "General"})
+        page = (await alice.get("/rooms/general/messages/")).json()
+        stream = await RawStream(
+            server.port,
+            "/rooms/general/events/",
+            alice.cookies["sessionid"],
+            last_event_id=str(page["last_event_id"]),
+        ).open()
+        first = await alice.post("/rooms/general/messages/", json={"body": "before"})
+        events = await stream.read_until(lambda evs: len(evs) >= 1)
+        seen = events[-1].id
+
+        server.kill()
+        stream.close()
+        server.start()
+
+        bodies = []
+        for i in range(3):
+            response = await alice.post("/rooms/general/messages/", json={"body": f"after {i}"})
+            assert response.status_code == 201
+            bodies.append(response.json()["body"])
+        await alice.patch(f"/rooms/general/messages/{first.json()['id']}/", json={"body": "edited"})
+
+        resumed = await RawStream(
+            server.port, "/rooms/general/events/", alice.cookies["sessionid"], last_event_id=seen
+        ).open()
+        events = await resumed.read_until(lambda evs: len(evs) >= 4)
+        assert [e.type for e in events] == ["message"] * 3 + ["message_edited"]
+        assert [e.json["body"] for e in events] == [*bodies, "edited"]
+        assert [int(e.id) for e in events] == list(range(int(seen) + 1, int(seen) + 5))
+        resumed.close()
+        await alice.aclose()
+    finally:
+        server.stop()
+        database.drop()
