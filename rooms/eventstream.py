@@ -86,9 +86,10 @@ class RoomChannelManager(ChannelManagerBase):
 
     def can_read_channel(self, user: Any, channel: str) -> bool:
         room_id = room_id_from_channel(channel)
-        if user is None or not user.is_authenticated or not user.is_active or room_id is None:
+        if user is None or room_id is None:
             return False
-        return Room.objects.visible_to(user).filter(pk=room_id).exists()
+        room = Room.objects.filter(pk=room_id).first()
+        return room is not None and room.can_read(user)
 
     def is_channel_reliable(self, channel: str) -> bool:
         return True

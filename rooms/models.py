@@ -45,7 +45,28 @@ class EventType(models.TextChoices):
     MESSAGE_DELETED = "message_deleted", "message deleted"
     MEMBER_JOINED = "member_joined", "member joined"
     MEMBER_LEFT = "member_left", "member left"
+    MEMBER_ROLE_CHANGED = "member_role_changed", "member role changed"
+    MESSAGE_REMOVED = "message_removed", "message removed by a moderator"
+    MESSAGE_RESTORED = "message_restored", "message restored by a moderator"
+    USER_MUTED = "user_muted", "user muted"
+    USER_UNMUTED = "user_unmuted", "user unmuted"
+    USER_BANNED = "user_banned", "user banned"
+    USER_UNBANNED = "user_unbanned", "user unbanned"
+    ROOM_UPDATED = "room_updated", "room settings changed"
     CUSTOM = "custom", "custom"
+
+
+class NotAllowed(Exception):
+    """An action the rules forbid; says why, with the HTTP status that fits."""
+
+    def __init__(self, message: str, status: int = 403, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+MAX_REASON_LENGTH = 500
+MAX_SLOW_MODE_SECONDS = 6 * 3600
 
 
 def clean_message_body(body: object) -> str:
@@ -83,6 +104,12 @@ class Room(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_rooms"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # Read-only for everyone but moderators.
+    locked = models.BooleanField(default=False)
+    # Read-only for everyone, and off the list of rooms to join.
+    archived = models.BooleanField(default=False)
+    # Minimum seconds between two posts by the same person (moderators excepted); 0 = off.
+    slow_mode_seconds = models.PositiveIntegerField(default=0)
     # The seq of the newest RoomEvent of this room. Bumped with an UPDATE, which takes the
     # row lock, so two transactions can never hand out the same seq or leave a hole.
     last_event_seq = models.PositiveBigIntegerField(default=0, editable=False)
@@ -91,6 +118,7 @@ class Room(models.Model):
 
     class Meta:
         ordering = ["slug"]
+        permissions = [("moderate_room", "Can moderate every room")]
 
     def __str__(self) -> str:
         return self.slug
@@ -107,7 +135,61 @@ class Room(models.Model):
         return user.is_authenticated and self.memberships.filter(user=user).exists()
 
     def can_read(self, user: Any) -> bool:
-        return user.is_authenticated and (not self.private or self.is_member(user))
+        return (
+            user.is_authenticated
+            and user.is_active
+            and (not self.private or self.is_member(user))
+            and self.restriction_for(user, Restriction.BAN) is None
+        )
+
+    def role_of(self, user: Any) -> str | None:
+        if not user.is_authenticated:
+            return None
+        return self.memberships.filter(user=user).values_list("role", flat=True).first()
+
+    def can_moderate(self, user: Any) -> bool:
+        """Site moderators moderate every room; the owner and room moderators theirs."""
+        if not user.is_authenticated or not user.is_active:
+            return False
+        if user.has_perm("rooms.moderate_room"):
+            return True
+        return self.role_of(user) in (Membership.ROLE_OWNER, Membership.ROLE_MODERATOR)
+
+    def restriction_for(self, user: Any, kind: str) -> Restriction | None:
+        """The user's active mute or ban in this room, if any."""
+        if not user.is_authenticated:
+            return None
+        return Restriction.objects.active().filter(room=self, user=user, kind=kind).first()
+
+    def check_can_post(self, user: Any) -> None:
+        """Raise NotAllowed saying why the user may not post here now."""
+        if self.archived:
+            raise NotAllowed("the room is archived")
+        moderator = self.can_moderate(user)
+        if self.locked and not moderator:
+            raise NotAllowed("the room is locked")
+        if self.restriction_for(user, Restriction.BAN) is not None:
+            raise NotAllowed("you are banned from this room")
+        mute = self.restriction_for(user, Restriction.MUTE)
+        if mute is not None:
+            until = f" until {mute.expires_at.isoformat()}" if mute.expires_at else ""
+            raise NotAllowed(f"you are muted in this room{until}")
+        if self.role_of(user) is None:
+            raise NotAllowed("join the room first")
+        if self.slow_mode_seconds and not moderator:
+            last = (
+                Message.objects.filter(room=self, author=user)
+                .order_by("-id")
+                .values_list("created_at", flat=True)
+                .first()
+            )
+            if last is not None:
+                wait = self.slow_mode_seconds - (timezone.now() - last).total_seconds()
+                if wait > 0:
+                    seconds = max(1, int(wait + 0.999))
+                    raise NotAllowed(
+                        f"slow mode: wait {seconds} more seconds", status=429, retry_after=seconds
+                    )
 
     def current_event_seq(self) -> int:
         """The newest committed event seq, read fresh from the database."""
@@ -142,6 +224,10 @@ class Room(models.Model):
                 return existing, False
         try:
             with transaction.atomic():
+                # Lock the room first, so the checks and the post see the same state
+                # (two quick posts cannot both slip through slow mode).
+                room = Room.objects.select_for_update().get(pk=self.pk)
+                room.check_can_post(author)
                 message = Message.objects.create(
                     room=self, author=author, body=body, client_id=client_id
                 )
@@ -182,8 +268,9 @@ class Room(models.Model):
 
 class Membership(models.Model):
     ROLE_OWNER = "owner"
+    ROLE_MODERATOR = "moderator"
     ROLE_MEMBER = "member"
-    ROLE_CHOICES = [(ROLE_OWNER, "owner"), (ROLE_MEMBER, "member")]
+    ROLE_CHOICES = [(ROLE_OWNER, "owner"), (ROLE_MODERATOR, "moderator"), (ROLE_MEMBER, "member")]
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(
@@ -212,6 +299,16 @@ class Message(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     edited_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Removed by a moderator: the text stays here (it can be restored), clients get none.
+    removed_at = models.DateTimeField(null=True, blank=True)
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    removal_reason = models.CharField(max_length=MAX_REASON_LENGTH, blank=True, default="")
 
     class Meta:
         indexes = [
@@ -234,18 +331,44 @@ class Message(models.Model):
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
 
+    @property
+    def is_removed(self) -> bool:
+        return self.removed_at is not None
+
+    @property
+    def visible_body(self) -> str:
+        return "" if self.is_removed or self.is_deleted else self.body
+
     def as_event_data(self) -> dict[str, Any]:
         """The message as clients see it, in history pages and in stream events."""
         return {
             "id": self.pk,
             "room": self.room.slug,
             "author": self.author.get_username(),
-            "body": self.body,
+            "body": self.visible_body,
             "created": self.created_at,
             "edited": self.edited_at,
             "deleted": self.is_deleted,
+            "removed": self.is_removed,
             "client_id": self.client_id or None,
         }
+
+    def check_author_can_change(self, user: Any) -> None:
+        if self.author_id != user.pk:
+            raise NotAllowed("you can only change your own messages")
+        if self.is_deleted:
+            raise NotAllowed("the message was deleted", status=409)
+        if self.is_removed:
+            raise NotAllowed("the message was removed by a moderator", status=409)
+        room = self.room
+        if room.archived:
+            raise NotAllowed("the room is archived")
+        if room.locked and not room.can_moderate(user):
+            raise NotAllowed("the room is locked")
+        if room.restriction_for(user, Restriction.BAN) is not None:
+            raise NotAllowed("you are banned from this room")
+        if room.restriction_for(user, Restriction.MUTE) is not None:
+            raise NotAllowed("you are muted in this room")
 
     def edit(self, body: str) -> None:
         body = clean_message_body(body)
@@ -290,3 +413,147 @@ class RoomEvent(models.Model):
         if self.pk is not None:
             raise ValidationError("room events are append-only")
         super().save(*args, **kwargs)
+
+
+class RestrictionQuerySet(models.QuerySet["Restriction"]):
+    def active(self) -> RestrictionQuerySet:
+        return self.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+
+
+class Restriction(models.Model):
+    """A mute (can read, cannot post) or a ban (cannot read, post or replay) in one room."""
+
+    MUTE = "mute"
+    BAN = "ban"
+    KIND_CHOICES = [(MUTE, "mute"), (BAN, "ban")]
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="restrictions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="restrictions"
+    )
+    kind = models.CharField(max_length=8, choices=KIND_CHOICES)
+    reason = models.CharField(max_length=MAX_REASON_LENGTH, blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    # None: until lifted.
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RestrictionQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # Serves "is this user muted/banned here", asked on every post and stream.
+            models.UniqueConstraint(
+                fields=["room", "user", "kind"], name="restriction_unique_room_user_kind"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.user} in {self.room}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.expires_at is None or self.expires_at > timezone.now()
+
+
+class Report(models.Model):
+    """A member's report of a message, for moderators to resolve or dismiss."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"
+    DISMISSED = "dismissed"
+    STATUS_CHOICES = [(OPEN, "open"), (RESOLVED, "resolved"), (DISMISSED, "dismissed")]
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reports")
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reports_made"
+    )
+    reason = models.CharField(max_length=MAX_REASON_LENGTH)
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default=OPEN)
+    created_at = models.DateTimeField(default=timezone.now)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    handled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # One report per message per reporter.
+            models.UniqueConstraint(fields=["message", "reporter"], name="report_unique_reporter"),
+        ]
+        indexes = [
+            # Serves the admin's queue of open reports, newest first.
+            models.Index(fields=["status", "-created_at"], name="report_status_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"report #{self.pk} on message #{self.message_id}"
+
+
+class ModerationAction(models.Model):
+    """The moderation log: who did what, to whom, when and why. Never edited."""
+
+    REMOVE_MESSAGE = "remove_message"
+    RESTORE_MESSAGE = "restore_message"
+    MUTE = "mute"
+    UNMUTE = "unmute"
+    BAN = "ban"
+    UNBAN = "unban"
+    LOCK = "lock"
+    UNLOCK = "unlock"
+    ARCHIVE = "archive"
+    UNARCHIVE = "unarchive"
+    SLOW_MODE = "slow_mode"
+    ADD_MODERATOR = "add_moderator"
+    REMOVE_MODERATOR = "remove_moderator"
+    RESOLVE_REPORT = "resolve_report"
+    DISMISS_REPORT = "dismiss_report"
+    ACTION_CHOICES = [
+        (value, value.replace("_", " "))
+        for value in (
+            REMOVE_MESSAGE,
+            RESTORE_MESSAGE,
+            MUTE,
+            UNMUTE,
+            BAN,
+            UNBAN,
+            LOCK,
+            UNLOCK,
+            ARCHIVE,
+            UNARCHIVE,
+            SLOW_MODE,
+            ADD_MODERATOR,
+            REMOVE_MODERATOR,
+            RESOLVE_REPORT,
+            DISMISS_REPORT,
+        )
+    ]
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="moderation_actions"
+    )
+    action = models.CharField(max_length=32, choices=ACTION_CHOICES)
+    room = models.ForeignKey(
+        Room, on_delete=models.PROTECT, null=True, blank=True, related_name="moderation_actions"
+    )
+    target_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="moderation_actions_received",
+    )
+    message = models.ForeignKey(
+        Message, on_delete=models.PROTECT, null=True, blank=True, related_name="moderation_actions"
+    )
+    reason = models.CharField(max_length=MAX_REASON_LENGTH, blank=True, default="")
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.get_action_display()} at {self.created_at:%Y-%m-%d %H:%M}"

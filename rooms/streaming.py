@@ -27,7 +27,7 @@ from django_eventstream.utils import get_channelmanager, get_storage
 from rooms.eventstream import CHANNEL_PREFIX
 from rooms.fanout import get_backend
 from rooms.fanout.hub import Subscriber, encode_frame, hub
-from rooms.models import Room
+from rooms.models import Restriction, Room
 
 logger = logging.getLogger(__name__)
 
@@ -70,15 +70,21 @@ def parse_last_event_id(raw: str | None, channel: str) -> int | None:
     raise InvalidEventId("the event id is not one this stream sent")
 
 
-def _check_access(user: Any, slug: str) -> tuple[int, str, int] | None:
-    """Return (room id, channel, current seq) if the user may read the room, else None."""
-    room = Room.objects.filter(slug=slug).values_list("pk", "last_event_seq").first()
+def _check_access(user: Any, slug: str) -> tuple[int, str, int] | tuple[int, str]:
+    """Return (room id, channel, current seq) if the user may read the room, else
+    (status, reason): 404 if they may not know it exists, 403 if they are banned."""
+    room = Room.objects.filter(slug=slug).values_list("pk", "last_event_seq", "private").first()
     if room is None:
-        return None
-    room_id, current = room
+        return 404, "no such room"
+    room_id, current, private = room
     channel = f"{CHANNEL_PREFIX}{room_id}"
     if not get_channelmanager().can_read_channel(user, channel):
-        return None
+        room_object = Room.objects.get(pk=room_id)
+        if (not private or room_object.is_member(user)) and room_object.restriction_for(
+            user, Restriction.BAN
+        ):
+            return 403, "you are banned from this room"
+        return 404, "no such room"
     return room_id, channel, current
 
 
@@ -134,8 +140,8 @@ class RoomEventsConsumer(AsyncHttpConsumer):
             return
         slug = self.scope["url_route"]["kwargs"]["slug"]
         access = await check_access(user, slug)
-        if access is None:
-            await self.error(404, "no such room")
+        if len(access) == 2:
+            await self.error(*access)
             return
         room_id, channel, current = access
 

@@ -13,4 +13,26 @@ urlpatterns = [
     path("<slug:slug>/people/", views.members_page, name="room-members-page"),
     path("<slug:slug>/messages/", views.room_messages, name="room-messages"),
     path("<slug:slug>/messages/<int:message_id>/", views.room_message, name="room-message"),
+    # Moderation
+    path(
+        "<slug:slug>/messages/<int:message_id>/remove/",
+        views.remove_message,
+        name="message-remove",
+    ),
+    path(
+        "<slug:slug>/messages/<int:message_id>/restore/",
+        views.restore_message,
+        name="message-restore",
+    ),
+    path(
+        "<slug:slug>/messages/<int:message_id>/report/",
+        views.report_message,
+        name="message-report",
+    ),
+    path("<slug:slug>/mute/", views.mute, name="room-mute"),
+    path("<slug:slug>/unmute/", views.unmute, name="room-unmute"),
+    path("<slug:slug>/ban/", views.ban, name="room-ban"),
+    path("<slug:slug>/unban/", views.unban, name="room-unban"),
+    path("<slug:slug>/settings/", views.room_settings, name="room-settings"),
+    path("<slug:slug>/moderators/", views.room_moderators, name="room-moderators"),
 ]

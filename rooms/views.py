@@ -24,11 +24,14 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from rooms import moderation
 from rooms.models import (
     MAX_MESSAGE_LENGTH,
     MAX_ROOM_NAME_LENGTH,
     Membership,
     Message,
+    NotAllowed,
+    Restriction,
     Room,
     validate_client_id,
     validate_room_slug,
@@ -68,6 +71,11 @@ def json_endpoint(view: View) -> View:
         except (BadRequest, ValidationError) as exc:
             message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
             return json_error(400, message)
+        except NotAllowed as exc:
+            response = json_error(exc.status, str(exc))
+            if exc.retry_after is not None:
+                response["Retry-After"] = str(exc.retry_after)
+            return response
 
     return wrapper
 
@@ -128,18 +136,36 @@ def _int_param(request: HttpRequest, name: str, default: int | None = None) -> i
 
 
 def _get_room_for_user(request: HttpRequest, slug: str) -> Room:
-    """The room if the user may read it; otherwise 404, so private rooms stay invisible."""
+    """The room if the user may read it: 404 if they may not even know it exists (private
+    rooms look missing to outsiders), 403 if they are banned from it."""
     room = Room.objects.filter(slug=slug).first()
     if room is None or not room.can_read(request.user):
+        if (
+            room is not None
+            and (not room.private or room.is_member(request.user))
+            and room.restriction_for(request.user, Restriction.BAN) is not None
+        ):
+            raise PermissionDenied("you are banned from this room")
         raise Http404("no such room")
     return room
 
 
-def _get_membership(request: AuthenticatedRequest, room: Room) -> Membership:
-    membership = Membership.objects.filter(room=room, user=request.user).first()
-    if membership is None:
-        raise PermissionDenied("join the room first")
-    return membership
+def _get_message(room: Room, message_id: int) -> Message:
+    message = (
+        Message.objects.filter(room=room, pk=message_id).select_related("author", "room").first()
+    )
+    if message is None:
+        raise Http404("no such message")
+    return message
+
+
+def _get_user(username: object) -> User:
+    if not isinstance(username, str) or not username.strip():
+        raise BadRequest("username is required")
+    user = get_user_model().objects.filter(username=username.strip(), is_active=True).first()
+    if user is None:
+        raise BadRequest("no such user")
+    return user
 
 
 def room_as_data(room: Room, member: bool) -> dict[str, Any]:
@@ -149,6 +175,7 @@ def room_as_data(room: Room, member: bool) -> dict[str, Any]:
         "private": room.private,
         "owner": room.owner.get_username(),
         "member": member,
+        **moderation.room_settings(room),
         "url": room.get_absolute_url(),
         "events_url": f"{room.get_absolute_url()}events/",
     }
@@ -177,7 +204,9 @@ def lobby(request: AuthenticatedRequest) -> HttpResponse:
         "rooms/lobby.html",
         {
             "my_rooms": [room for room in rooms if room.pk in member_of],
-            "other_rooms": [room for room in rooms if room.pk not in member_of],
+            "other_rooms": [
+                room for room in rooms if room.pk not in member_of and not room.archived
+            ],
             "max_name_length": MAX_ROOM_NAME_LENGTH,
         },
     )
@@ -289,12 +318,11 @@ def room_members(request: AuthenticatedRequest, slug: str) -> JsonResponse:
         )
     if room.owner_id != request.user.pk:
         raise PermissionDenied("only the room's owner can add members")
-    username = _string_field(_read_payload(request), "username").strip()
-    user = get_user_model().objects.filter(username=username, is_active=True).first()
-    if user is None:
-        raise BadRequest("no such user")
-    _, created = room.add_member(user)
-    return JsonResponse({"username": username, "role": "member"}, status=201 if created else 200)
+    user = _get_user(_read_payload(request).get("username"))
+    membership, created = room.add_member(user)
+    return JsonResponse(
+        {"username": user.get_username(), "role": membership.role}, status=201 if created else 200
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -337,7 +365,6 @@ def room_messages(request: AuthenticatedRequest, slug: str) -> JsonResponse:
 
 
 def _post_message(request: AuthenticatedRequest, room: Room) -> JsonResponse:
-    _get_membership(request, room)
     payload = _read_payload(request)
     body = payload.get("body")
     if body is None:
@@ -358,17 +385,10 @@ def _post_message(request: AuthenticatedRequest, room: Room) -> JsonResponse:
 @json_endpoint
 def room_message(request: AuthenticatedRequest, slug: str, message_id: int) -> JsonResponse:
     room = _get_room_for_user(request, slug)
-    message = (
-        Message.objects.filter(room=room, pk=message_id).select_related("author", "room").first()
-    )
-    if message is None:
-        raise Http404("no such message")
+    message = _get_message(room, message_id)
     if request.method == "GET":
         return JsonResponse(message.as_event_data())
-    if message.author_id != request.user.pk:
-        raise PermissionDenied("you can only change your own messages")
-    if message.is_deleted:
-        return json_error(409, "the message was deleted")
+    message.check_author_can_change(request.user)
     if request.method == "PATCH":
         body = _read_payload(request).get("body")
         if body is None:
@@ -377,3 +397,102 @@ def room_message(request: AuthenticatedRequest, slug: str, message_id: int) -> J
         return JsonResponse(message.as_event_data())
     message.delete_by_author()
     return JsonResponse(message.as_event_data())
+
+
+# Moderation: room moderators on the site (the admin has the same actions).
+
+
+def _payload_int(payload: QueryDict | dict[str, Any], name: str) -> int | None:
+    value = payload.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 10:
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise BadRequest(f"{name} must be an integer")
+
+
+@require_POST
+@json_endpoint
+def remove_message(request: AuthenticatedRequest, slug: str, message_id: int) -> JsonResponse:
+    room = _get_room_for_user(request, slug)
+    message = _get_message(room, message_id)
+    moderation.remove_message(request.user, message, _read_payload(request).get("reason"))
+    return JsonResponse(message.as_event_data())
+
+
+@require_POST
+@json_endpoint
+def restore_message(request: AuthenticatedRequest, slug: str, message_id: int) -> JsonResponse:
+    room = _get_room_for_user(request, slug)
+    message = _get_message(room, message_id)
+    moderation.restore_message(request.user, message, _read_payload(request).get("reason"))
+    return JsonResponse(message.as_event_data())
+
+
+@require_POST
+@json_endpoint
+def report_message(request: AuthenticatedRequest, slug: str, message_id: int) -> JsonResponse:
+    room = _get_room_for_user(request, slug)
+    message = _get_message(room, message_id)
+    report = moderation.report_message(request.user, message, _read_payload(request).get("reason"))
+    return JsonResponse(
+        {"id": report.pk, "message": message.pk, "status": report.status}, status=201
+    )
+
+
+def _restriction_view(kind: str, lift: bool) -> View:
+    @require_POST
+    @json_endpoint
+    def view(request: AuthenticatedRequest, slug: str) -> JsonResponse:
+        room = _get_room_for_user(request, slug)
+        moderation.require_moderator(room, request.user)
+        payload = _read_payload(request)
+        user = _get_user(payload.get("username"))
+        if lift:
+            moderation.lift_restriction(request.user, room, user, kind, payload.get("reason"))
+            return JsonResponse({"username": user.get_username(), kind: False})
+        restriction = moderation.restrict(
+            request.user, room, user, kind, _payload_int(payload, "minutes"), payload.get("reason")
+        )
+        return JsonResponse(
+            {"username": user.get_username(), kind: True, "until": restriction.expires_at}
+        )
+
+    view.__name__ = f"{'un' if lift else ''}{kind}"
+    return view
+
+
+mute = _restriction_view(Restriction.MUTE, lift=False)
+unmute = _restriction_view(Restriction.MUTE, lift=True)
+ban = _restriction_view(Restriction.BAN, lift=False)
+unban = _restriction_view(Restriction.BAN, lift=True)
+
+
+@require_POST
+@json_endpoint
+def room_settings(request: AuthenticatedRequest, slug: str) -> JsonResponse:
+    room = _get_room_for_user(request, slug)
+    moderation.require_moderator(room, request.user)
+    payload = _read_payload(request)
+    moderation.update_room(
+        request.user,
+        room,
+        locked=_bool_field(payload, "locked") if "locked" in payload else None,
+        archived=_bool_field(payload, "archived") if "archived" in payload else None,
+        slow_mode_seconds=_payload_int(payload, "slow_mode_seconds"),
+        reason=payload.get("reason"),
+    )
+    return JsonResponse(moderation.room_settings(room))
+
+
+@require_POST
+@json_endpoint
+def room_moderators(request: AuthenticatedRequest, slug: str) -> JsonResponse:
+    room = _get_room_for_user(request, slug)
+    payload = _read_payload(request)
+    user = _get_user(payload.get("username"))
+    moderator = _bool_field(payload, "moderator") if "moderator" in payload else True
+    membership = moderation.set_room_moderator(request.user, room, user, moderator)
+    return JsonResponse({"username": user.get_username(), "role": membership.role})

@@ -1,0 +1,276 @@
+"""Moderation actions, shared by the site's room moderators and the Django admin.
+
+Each action checks that the actor may moderate the room, then in one transaction makes
+the change, appends its event to the room's log (so open pages apply it at once and a
+client that reconnects later replays it) and writes the moderation log.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from rooms import events
+from rooms.models import (
+    MAX_REASON_LENGTH,
+    MAX_SLOW_MODE_SECONDS,
+    EventType,
+    Membership,
+    Message,
+    ModerationAction,
+    NotAllowed,
+    Report,
+    Restriction,
+    Room,
+)
+
+# Longest mute or ban with an expiry: a year. Without minutes it lasts until lifted.
+MAX_RESTRICTION_MINUTES = 365 * 24 * 60
+
+
+def require_moderator(room: Room, actor: Any) -> None:
+    if not room.can_moderate(actor):
+        raise NotAllowed("you are not a moderator of this room")
+
+
+def clean_reason(reason: object) -> str:
+    if reason is None:
+        return ""
+    if not isinstance(reason, str):
+        raise NotAllowed("reason must be a string", status=400)
+    reason = reason.strip()
+    if len(reason) > MAX_REASON_LENGTH:
+        raise NotAllowed(f"reason is longer than {MAX_REASON_LENGTH} characters", status=400)
+    return reason
+
+
+def log(actor: Any, action: str, room: Room | None, **fields: Any) -> ModerationAction:
+    return ModerationAction.objects.create(actor=actor, action=action, room=room, **fields)
+
+
+def remove_message(actor: Any, message: Message, reason: object = "") -> Message:
+    """Hide a message from everyone; it stays in the database and can be restored."""
+    room = message.room
+    require_moderator(room, actor)
+    reason = clean_reason(reason)
+    if message.is_removed:
+        raise NotAllowed("the message is already removed", status=409)
+    with transaction.atomic():
+        message.removed_at = timezone.now()
+        message.removed_by = actor
+        message.removal_reason = reason
+        message.save(update_fields=["removed_at", "removed_by", "removal_reason"])
+        room.append_event(
+            EventType.MESSAGE_REMOVED, {"id": message.pk, "room": room.slug, "removed": True}
+        )
+        log(
+            actor,
+            ModerationAction.REMOVE_MESSAGE,
+            room,
+            message=message,
+            target_user=message.author,
+            reason=reason,
+        )
+    return message
+
+
+def restore_message(actor: Any, message: Message, reason: object = "") -> Message:
+    room = message.room
+    require_moderator(room, actor)
+    reason = clean_reason(reason)
+    if not message.is_removed:
+        raise NotAllowed("the message is not removed", status=409)
+    with transaction.atomic():
+        message.removed_at = None
+        message.removed_by = None
+        message.removal_reason = ""
+        message.save(update_fields=["removed_at", "removed_by", "removal_reason"])
+        room.append_event(EventType.MESSAGE_RESTORED, message.as_event_data())
+        log(
+            actor,
+            ModerationAction.RESTORE_MESSAGE,
+            room,
+            message=message,
+            target_user=message.author,
+            reason=reason,
+        )
+    return message
+
+
+def restrict(
+    actor: Any, room: Room, user: Any, kind: str, minutes: object = None, reason: object = ""
+) -> Restriction:
+    """Mute or ban a user in a room, until lifted or for `minutes`. A ban closes their streams."""
+    require_moderator(room, actor)
+    reason = clean_reason(reason)
+    if kind not in (Restriction.MUTE, Restriction.BAN):
+        raise NotAllowed("kind must be mute or ban", status=400)
+    if minutes is not None and (
+        isinstance(minutes, bool)
+        or not isinstance(minutes, int)
+        or not 1 <= minutes <= MAX_RESTRICTION_MINUTES
+    ):
+        raise NotAllowed(
+            f"minutes must be an integer from 1 to {MAX_RESTRICTION_MINUTES}", status=400
+        )
+    if user.pk == actor.pk:
+        raise NotAllowed(f"you cannot {kind} yourself", status=400)
+    if room.can_moderate(user):
+        raise NotAllowed(f"a moderator of this room cannot be given a {kind}", status=409)
+    expires_at = timezone.now() + timedelta(minutes=minutes) if minutes else None
+    with transaction.atomic():
+        restriction, _ = Restriction.objects.update_or_create(
+            room=room,
+            user=user,
+            kind=kind,
+            defaults={
+                "reason": reason,
+                "created_by": actor,
+                "created_at": timezone.now(),
+                "expires_at": expires_at,
+            },
+        )
+        event = EventType.USER_MUTED if kind == Restriction.MUTE else EventType.USER_BANNED
+        room.append_event(
+            event, {"room": room.slug, "user": user.get_username(), "until": expires_at}
+        )
+        action = ModerationAction.MUTE if kind == Restriction.MUTE else ModerationAction.BAN
+        log(actor, action, room, target_user=user, reason=reason, details={"minutes": minutes})
+        if kind == Restriction.BAN:
+            events.revoke_on_commit(room.pk, user.pk)
+    return restriction
+
+
+def lift_restriction(actor: Any, room: Room, user: Any, kind: str, reason: object = "") -> None:
+    require_moderator(room, actor)
+    reason = clean_reason(reason)
+    with transaction.atomic():
+        deleted, _ = Restriction.objects.filter(room=room, user=user, kind=kind).delete()
+        if not deleted:
+            raise NotAllowed(f"{user.get_username()} has no {kind} in this room", status=409)
+        event = EventType.USER_UNMUTED if kind == Restriction.MUTE else EventType.USER_UNBANNED
+        room.append_event(event, {"room": room.slug, "user": user.get_username()})
+        action = ModerationAction.UNMUTE if kind == Restriction.MUTE else ModerationAction.UNBAN
+        log(actor, action, room, target_user=user, reason=reason)
+
+
+def update_room(
+    actor: Any,
+    room: Room,
+    *,
+    locked: bool | None = None,
+    archived: bool | None = None,
+    slow_mode_seconds: object = None,
+    reason: object = "",
+) -> Room:
+    """Lock or unlock, archive or unarchive, set slow mode. Log each change made."""
+    require_moderator(room, actor)
+    reason = clean_reason(reason)
+    if slow_mode_seconds is not None and (
+        isinstance(slow_mode_seconds, bool)
+        or not isinstance(slow_mode_seconds, int)
+        or not 0 <= slow_mode_seconds <= MAX_SLOW_MODE_SECONDS
+    ):
+        raise NotAllowed(
+            f"slow_mode_seconds must be an integer from 0 to {MAX_SLOW_MODE_SECONDS}", status=400
+        )
+    changes: list[tuple[str, dict[str, Any]]] = []
+    if locked is not None and locked != room.locked:
+        room.locked = locked
+        changes.append((ModerationAction.LOCK if locked else ModerationAction.UNLOCK, {}))
+    if archived is not None and archived != room.archived:
+        room.archived = archived
+        changes.append((ModerationAction.ARCHIVE if archived else ModerationAction.UNARCHIVE, {}))
+    if slow_mode_seconds is not None and slow_mode_seconds != room.slow_mode_seconds:
+        assert isinstance(slow_mode_seconds, int)
+        room.slow_mode_seconds = slow_mode_seconds
+        changes.append((ModerationAction.SLOW_MODE, {"seconds": slow_mode_seconds}))
+    if not changes:
+        return room
+    with transaction.atomic():
+        room.save(update_fields=["locked", "archived", "slow_mode_seconds"])
+        room.append_event(EventType.ROOM_UPDATED, room_settings(room))
+        for action, details in changes:
+            log(actor, action, room, reason=reason, details=details)
+    return room
+
+
+def room_settings(room: Room) -> dict[str, Any]:
+    return {
+        "room": room.slug,
+        "locked": room.locked,
+        "archived": room.archived,
+        "slow_mode_seconds": room.slow_mode_seconds,
+    }
+
+
+def set_room_moderator(actor: Any, room: Room, user: Any, moderator: bool) -> Membership:
+    """The owner (or a site moderator) names or unnames a room moderator among its members."""
+    if actor.pk != room.owner_id and not actor.has_perm("rooms.moderate_room"):
+        raise NotAllowed("only the room's owner can name moderators")
+    membership = Membership.objects.filter(room=room, user=user).first()
+    if membership is None:
+        raise NotAllowed(f"{user.get_username()} is not a member of this room", status=400)
+    if membership.role == Membership.ROLE_OWNER:
+        raise NotAllowed("the owner's role cannot change", status=409)
+    role = Membership.ROLE_MODERATOR if moderator else Membership.ROLE_MEMBER
+    if membership.role == role:
+        return membership
+    with transaction.atomic():
+        membership.role = role
+        membership.save(update_fields=["role"])
+        room.append_event(
+            EventType.MEMBER_ROLE_CHANGED,
+            {"room": room.slug, "user": user.get_username(), "role": role},
+        )
+        action = ModerationAction.ADD_MODERATOR if moderator else ModerationAction.REMOVE_MODERATOR
+        log(actor, action, room, target_user=user)
+    return membership
+
+
+def report_message(reporter: Any, message: Message, reason: object) -> Report:
+    """A member reports a message, once. The reported person never learns who reported it."""
+    reason = clean_reason(reason)
+    if not reason:
+        raise NotAllowed("reason is required", status=400)
+    if message.author_id == reporter.pk:
+        raise NotAllowed("you cannot report your own message", status=400)
+    if message.room.role_of(reporter) is None:
+        raise NotAllowed("join the room first")
+    with transaction.atomic():
+        report, created = Report.objects.get_or_create(
+            message=message, reporter=reporter, defaults={"reason": reason}
+        )
+    if not created:
+        raise NotAllowed("you have already reported this message", status=409)
+    return report
+
+
+def handle_report(actor: Any, report: Report, status: str, reason: object = "") -> Report:
+    room = report.message.room
+    require_moderator(room, actor)
+    reason = clean_reason(reason)
+    if status not in (Report.RESOLVED, Report.DISMISSED):
+        raise NotAllowed("status must be resolved or dismissed", status=400)
+    with transaction.atomic():
+        report.status = status
+        report.handled_by = actor
+        report.handled_at = timezone.now()
+        report.save(update_fields=["status", "handled_by", "handled_at"])
+        action = (
+            ModerationAction.RESOLVE_REPORT
+            if status == Report.RESOLVED
+            else ModerationAction.DISMISS_REPORT
+        )
+        log(
+            actor,
+            action,
+            room,
+            message=report.message,
+            reason=reason,
+            details={"report": report.pk},
+        )
+    return report
