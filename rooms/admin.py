@@ -18,7 +18,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
 from rooms import moderation
@@ -468,17 +469,21 @@ class ReportAdmin(ModeratorActionsMixin, admin.ModelAdmin):
             .select_related("author")
             .order_by("id")[:3]
         )
-        rows = [
-            format_html(
-                "<tr{}><td>{}</td><td>{}</td><td>{}</td></tr>",
-                format_html(' style="font-weight:bold"') if m.pk == message.pk else "",
-                m.created_at.strftime("%Y-%m-%d %H:%M"),
-                m.author,
-                m.body if not m.is_deleted else "(deleted)",
-            )
-            for m in around
-        ]
-        return format_html("<table>{}</table>", format_html("".join(rows)))
+        highlight = mark_safe(' style="font-weight:bold"')
+        rows = format_html_join(
+            "",
+            "<tr{}><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    highlight if m.pk == message.pk else "",
+                    m.created_at.strftime("%Y-%m-%d %H:%M"),
+                    m.author,
+                    m.body if not m.is_deleted else "(deleted)",
+                )
+                for m in around
+            ),
+        )
+        return format_html("<table>{}</table>", rows)
 
     @admin.action(description="Resolve", permissions=["moderate"])
     def resolve(self, request: HttpRequest, queryset: QuerySet[Report]) -> HttpResponse | None:

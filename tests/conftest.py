@@ -113,3 +113,33 @@ def as_carol(carol) -> Client:
 def fast_password_hashing(settings):
     # Hashing passwords properly is slow on purpose; tests make many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def mod(db) -> User:
+    """Site staff in the Moderators group: moderates every room from the admin and the site."""
+    from django.contrib.auth.models import Group
+
+    user = User.objects.create_user("mod", password="mod-password-1", is_staff=True)
+    user.groups.add(Group.objects.get(name="Moderators"))
+    return user
+
+
+@pytest.fixture
+def dave(lobby, db) -> User:
+    """A member of the lobby whom alice named a room moderator."""
+    user = User.objects.create_user("dave", password="dave-password-1")
+    lobby.add_member(user, role="moderator")
+    return user
+
+
+@pytest.fixture
+def eve(db) -> User:
+    """Staff without moderation rights (say, support staff who may only look at users)."""
+    from django.contrib.auth.models import Permission
+
+    user = User.objects.create_user("eve", password="eve-password-1", is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_message", "view_room", "view_report"])
+    )
+    return user
