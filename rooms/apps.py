@@ -10,6 +10,8 @@ class RoomsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from rooms import signals  # noqa: F401  (connects the receivers)
+
         checks.register(check_fanout_backend, checks.Tags.compatibility, deploy=True)
 
 

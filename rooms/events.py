@@ -7,6 +7,7 @@ still reads it from the log.
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
 from django.db import transaction
@@ -29,3 +30,14 @@ def revoke_on_commit(room_id: int, user_id: int) -> None:
 
 def revoke_user_on_commit(user_id: int) -> None:
     transaction.on_commit(lambda: get_backend().revoke_user(user_id), robust=True)
+
+
+def revoke_session_on_commit(session_key: str) -> None:
+    """Close the streams opened with this session (the user logged out)."""
+    session = session_digest(session_key)
+    transaction.on_commit(lambda: get_backend().revoke_session(session), robust=True)
+
+
+def session_digest(session_key: str) -> str:
+    # Streams know their session by a digest: the key itself never travels through Redis.
+    return hashlib.sha256(session_key.encode()).hexdigest()[:32]

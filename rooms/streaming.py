@@ -24,6 +24,7 @@ from channels.generic.http import AsyncHttpConsumer
 from django_eventstream.storage import EventDoesNotExist
 from django_eventstream.utils import get_channelmanager, get_storage
 
+from rooms.events import session_digest
 from rooms.eventstream import CHANNEL_PREFIX
 from rooms.fanout import get_backend
 from rooms.fanout.hub import Subscriber, encode_frame, hub
@@ -32,6 +33,8 @@ from rooms.models import Restriction, Room
 logger = logging.getLogger(__name__)
 
 RETRY_MILLISECONDS = 2000
+# Per process. LIMITATION: with several processes a user may hold this many in each.
+MAX_STREAMS_PER_USER = 30
 REPLAY_BATCH_EVENTS = 1000
 MAX_EVENT_ID_LENGTH = 200
 
@@ -144,11 +147,16 @@ class RoomEventsConsumer(AsyncHttpConsumer):
             await self.error(*access)
             return
         room_id, channel, current = access
+        if hub.user_streams[user.pk] >= MAX_STREAMS_PER_USER:
+            await self.error(429, f"too many open streams (at most {MAX_STREAMS_PER_USER})")
+            return
 
         await self.send_headers(status=200, headers=SSE_HEADERS)
         await self.send_body(f"retry: {RETRY_MILLISECONDS}\n\n".encode(), more_body=True)
 
-        subscriber = Subscriber(room_id, user.pk)
+        session = self.scope.get("session")
+        session_key = getattr(session, "session_key", None) or ""
+        subscriber = Subscriber(room_id, user.pk, session_digest(session_key))
         await get_backend().start()
         head = await hub.subscribe(subscriber)
         try:

@@ -102,7 +102,7 @@ class Stream:
         self.ended = False
 
     def _log_in(self) -> None:
-        client = Client()
+        client = self.client = Client()
         client.force_login(self.user)
         cookie = f"sessionid={client.cookies['sessionid'].value}"
         self.scope["headers"].append((b"cookie", cookie.encode()))

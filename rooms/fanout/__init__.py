@@ -28,6 +28,9 @@ class FanoutBackend(Protocol):
     def revoke_user(self, user_id: int) -> None:
         """Close every open stream of the user, in every process."""
 
+    def revoke_session(self, session: str) -> None:
+        """Close every open stream opened with this session (a digest), in every process."""
+
     async def start(self) -> None:
         """Begin receiving (called on the event loop when the first stream opens)."""
 

@@ -38,11 +38,13 @@ def encode_frame(seq: int, type: str, data: str) -> bytes:
 class Subscriber:
     """One open stream: a bounded queue of frames and the means to wake its writer."""
 
-    __slots__ = ("closed_reason", "frames", "room_id", "user_id", "waiter")
+    __slots__ = ("closed_reason", "frames", "room_id", "session", "user_id", "waiter")
 
-    def __init__(self, room_id: int, user_id: int) -> None:
+    def __init__(self, room_id: int, user_id: int, session: str = "") -> None:
         self.room_id = room_id
         self.user_id = user_id
+        # A digest of the session the stream was opened with, to close it on logout.
+        self.session = session
         # (seq, frame); seq is None for heartbeats.
         self.frames: collections.deque[tuple[int | None, bytes]] = collections.deque()
         self.waiter: asyncio.Future[None] | None = None
@@ -210,6 +212,8 @@ class Hub:
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.rooms: dict[int, RoomChannel] = {}
+        # User id -> how many streams they have open in this process.
+        self.user_streams: collections.Counter[int] = collections.Counter()
         self.heartbeat_task: asyncio.Task[None] | None = None
         # Set by a fan-out backend that subscribes per room (Redis): awaited before a new
         # room's head is read, so that no event falls between the two.
@@ -222,12 +226,14 @@ class Hub:
             # A new event loop (tests start one per test): forget the old loop's streams.
             self.loop = loop
             self.rooms = {}
+            self.user_streams = collections.Counter()
             self.heartbeat_task = loop.create_task(self._heartbeat())
         return loop
 
     async def subscribe(self, subscriber: Subscriber) -> int:
         """Start handing the room's events after its head to this subscriber; return that head."""
         self._bind()
+        self.user_streams[subscriber.user_id] += 1
         channel = self.rooms.get(subscriber.room_id)
         if channel is None:
             channel = RoomChannel(subscriber.room_id)
@@ -243,6 +249,7 @@ class Hub:
             except BaseException:
                 for other in list(channel.subscribers):
                     other.close("error")
+                    self.user_streams[other.user_id] -= 1
                 if self.rooms.get(subscriber.room_id) is channel:
                     del self.rooms[subscriber.room_id]
                 raise
@@ -255,9 +262,12 @@ class Hub:
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         channel = self.rooms.get(subscriber.room_id)
-        if channel is None:
+        if channel is None or subscriber not in channel.subscribers:
             return
         channel.subscribers.discard(subscriber)
+        self.user_streams[subscriber.user_id] -= 1
+        if self.user_streams[subscriber.user_id] <= 0:
+            del self.user_streams[subscriber.user_id]
         if not channel.subscribers and self.rooms.get(subscriber.room_id) is channel:
             del self.rooms[subscriber.room_id]
             if self.on_room_closed is not None:
@@ -297,9 +307,16 @@ class Hub:
                 subscriber.close("revoked")
 
     def revoke_user(self, user_id: int) -> None:
-        """Close every open stream of the user (logged out, deactivated, ...)."""
+        """Close every open stream of the user (password changed, deactivated, ...)."""
         for room_id in list(self.rooms):
             self.revoke(room_id, user_id)
+
+    def revoke_session(self, session: str) -> None:
+        """Close every open stream opened with this session (logged out)."""
+        for channel in list(self.rooms.values()):
+            for subscriber in list(channel.subscribers):
+                if subscriber.session == session:
+                    subscriber.close("revoked")
 
     def call_threadsafe(self, func: Callable[..., None], *args: Any) -> None:
         loop = self.loop

@@ -20,5 +20,8 @@ class LocalFanout:
     def revoke_user(self, user_id: int) -> None:
         hub.call_threadsafe(hub.revoke_user, user_id)
 
+    def revoke_session(self, session: str) -> None:
+        hub.call_threadsafe(hub.revoke_session, session)
+
     async def start(self) -> None:
         return None

@@ -86,6 +86,10 @@ class RedisFanout:
         hub.call_threadsafe(hub.revoke_user, user_id)
         self._send(CONTROL_CHANNEL, f"{self.origin}\nrevoke_user\n{user_id}")
 
+    def revoke_session(self, session: str) -> None:
+        hub.call_threadsafe(hub.revoke_session, session)
+        self._send(CONTROL_CHANNEL, f"{self.origin}\nrevoke_session\n{session}")
+
     # Receiving: on the event loop.
 
     async def start(self) -> None:
@@ -186,6 +190,8 @@ class RedisFanout:
                     hub.revoke(int(room), int(user))
                 elif action == "revoke_user":
                     hub.revoke_user(int(args))
+                elif action == "revoke_session":
+                    hub.revoke_session(args)
                 return
             room_id = int(channel.removeprefix(ROOM_CHANNEL_PREFIX))
             seq, type, data = rest.split("\n", 2)

@@ -1,0 +1,45 @@
+"""Close open streams when the session or account behind them stops being valid."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_out
+from django.db.models.signals import post_save, pre_save
+from django.dispatch import receiver
+
+from rooms import events
+
+User = get_user_model()
+
+
+@receiver(user_logged_out)
+def close_streams_of_the_session(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    session_key = getattr(getattr(request, "session", None), "session_key", None)
+    if session_key:
+        events.revoke_session_on_commit(session_key)
+
+
+@receiver(pre_save, sender=User)
+def remember_credentials(sender: Any, instance: Any, **kwargs: Any) -> None:
+    if instance.pk is None:
+        instance._stream_credentials = None
+        return
+    instance._stream_credentials = (
+        User.objects.filter(pk=instance.pk).values_list("password", "is_active").first()
+    )
+
+
+@receiver(post_save, sender=User)
+def close_streams_of_the_account(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    """A new password or a deactivation ends every stream of the account, in every process.
+
+    The browser that changed the password keeps a valid session and simply reconnects.
+    """
+    before = getattr(instance, "_stream_credentials", None)
+    if created or before is None:
+        return
+    password, is_active = before
+    if password != instance.password or (is_active and not instance.is_active):
+        events.revoke_user_on_commit(instance.pk)
