@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -176,6 +177,22 @@ class Room(models.Model):
             raise NotAllowed(f"you are muted in this room{until}")
         if self.role_of(user) is None:
             raise NotAllowed("join the room first")
+        limit = settings.CHAT_POSTS_PER_MINUTE
+        if limit:
+            now = timezone.now()
+            recent = list(
+                Message.objects.filter(author=user, created_at__gt=now - timedelta(minutes=1))
+                .order_by("-created_at")
+                .values_list("created_at", flat=True)[:limit]
+            )
+            if len(recent) >= limit:
+                # Free again once the oldest of those is a minute old.
+                seconds = max(1, int(60 - (now - recent[-1]).total_seconds() + 0.999))
+                raise NotAllowed(
+                    f"too many messages: at most {limit} a minute; wait {seconds} seconds",
+                    status=429,
+                    retry_after=seconds,
+                )
         if self.slow_mode_seconds and not moderator:
             last = (
                 Message.objects.filter(room=self, author=user)
@@ -314,6 +331,8 @@ class Message(models.Model):
         indexes = [
             # Serves the history pages: room = X and id < before, newest first.
             models.Index(fields=["room", "id"], name="message_room_id"),
+            # Serves the per-person post limit: author = X and created_at > a minute ago.
+            models.Index(fields=["author", "created_at"], name="message_author_created"),
         ]
         constraints = [
             # Serves idempotent posts: one message per (author, client_id).

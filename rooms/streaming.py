@@ -21,6 +21,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
+from django.conf import settings
 from django_eventstream.storage import EventDoesNotExist
 from django_eventstream.utils import get_channelmanager, get_storage
 
@@ -33,8 +34,6 @@ from rooms.models import Restriction, Room
 logger = logging.getLogger(__name__)
 
 RETRY_MILLISECONDS = 2000
-# Per process. LIMITATION: with several processes a user may hold this many in each.
-MAX_STREAMS_PER_USER = 30
 REPLAY_BATCH_EVENTS = 1000
 MAX_EVENT_ID_LENGTH = 200
 
@@ -147,8 +146,10 @@ class RoomEventsConsumer(AsyncHttpConsumer):
             await self.error(*access)
             return
         room_id, channel, current = access
-        if hub.user_streams[user.pk] >= MAX_STREAMS_PER_USER:
-            await self.error(429, f"too many open streams (at most {MAX_STREAMS_PER_USER})")
+        # LIMITATION: counted per process; with several processes one may hold this many in each.
+        limit = settings.CHAT_MAX_STREAMS_PER_USER
+        if hub.user_streams[user.pk] >= limit:
+            await self.error(429, f"too many open streams (at most {limit})")
             return
 
         await self.send_headers(status=200, headers=SSE_HEADERS)

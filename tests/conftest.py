@@ -110,9 +110,11 @@ def as_carol(carol) -> Client:
 
 
 @pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
+def test_settings(settings):
     # Hashing passwords properly is slow on purpose; tests make many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Tests post hundreds of messages as one person; test_security_limits.py tests the limit.
+    settings.CHAT_POSTS_PER_MINUTE = 0
 
 
 @pytest.fixture

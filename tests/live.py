@@ -131,7 +131,15 @@ def server_env(extra: dict[str, str]) -> dict[str, str]:
         for key, value in os.environ.items()
         if key not in ("DATABASE_URL", "REDIS_URL", "SQLITE_PATH", "PYTEST_CURRENT_TEST")
     }
-    env.update({"DJANGO_SETTINGS_MODULE": "chatsite.settings", "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "chatsite.settings",
+            "PYTHONUNBUFFERED": "1",
+            # Tests post quickly as one person; the limit has tests of its own.
+            "CHAT_POSTS_PER_MINUTE": "0",
+            "CHAT_MAX_STREAMS_PER_USER": "100000",
+        }
+    )
     env.update(extra)
     return env
 

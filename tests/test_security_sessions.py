@@ -3,7 +3,6 @@
 import pytest
 from asgiref.sync import sync_to_async
 
-from rooms.streaming import MAX_STREAMS_PER_USER
 from tests.sse import Stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -67,7 +66,8 @@ async def test_saving_a_user_without_changes_keeps_the_streams(lobby, alice, bob
         assert (await stream.read_events(1))[0].type == "message"
 
 
-async def test_open_streams_per_user_are_limited(lobby, bob):
+async def test_open_streams_per_user_are_limited(lobby, bob, settings):
+    settings.CHAT_MAX_STREAMS_PER_USER = MAX_STREAMS_PER_USER = 5
     streams = [Stream("lobby", bob) for _ in range(MAX_STREAMS_PER_USER + 1)]
     for stream in streams[:-1]:
         await stream.open()
