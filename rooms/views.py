@@ -92,10 +92,23 @@ def _read_payload(request: HttpRequest) -> QueryDict | dict[str, Any]:
             raise BadRequest("the body is not valid JSON") from None
         if not isinstance(payload, dict):
             raise BadRequest("the body must be a JSON object")
+        if _has_surrogates(payload):
+            # JSON may escape lone surrogates ("\ud800"); they are not text and not storable.
+            raise BadRequest("the body contains invalid Unicode")
         return payload
     if request.method == "POST":
         return request.POST
     return QueryDict(request.body, encoding="utf-8")
+
+
+def _has_surrogates(value: object) -> bool:
+    if isinstance(value, str):
+        return any("\ud800" <= char <= "\udfff" for char in value)
+    if isinstance(value, dict):
+        return any(_has_surrogates(k) or _has_surrogates(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_surrogates(item) for item in value)
+    return False
 
 
 def _string_field(payload: QueryDict | dict[str, Any], name: str, default: str = "") -> str:

@@ -1,0 +1,89 @@
+"""CSRF on every state-changing request, and the browser-side protections on every answer."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from rooms.models import Message, ModerationAction, Room, RoomEvent
+from tests.conftest import client_for
+from tests.test_security_authorization import ROWS
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def state():
+    return (
+        Message.objects.count(),
+        Room.objects.count(),
+        RoomEvent.objects.count(),
+        ModerationAction.objects.count(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "payload"),
+    [
+        (method, path, payload)
+        for method, path, payload, _ in ROWS
+        if method != "GET" and "/accounts/logout/" not in path
+    ],
+)
+def test_every_state_changing_request_needs_the_csrf_token(alice, lobby, method, path, payload):
+    message, _ = lobby.post_message(alice, "hello")
+    client = client_for(alice, enforce_csrf=True)
+    before = state()
+    body = json.dumps(json.loads(payload)) if payload else ""
+    response = getattr(client, method.lower())(
+        path.format(message=message.pk), body, content_type="application/json"
+    )
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["error"]
+    assert state() == before
+
+
+def test_logout_needs_the_csrf_token(alice):
+    client = client_for(alice, enforce_csrf=True)
+    assert client.post("/accounts/logout/").status_code == 403
+    assert "_auth_user_id" in client.session
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/rooms/lobby/", "/rooms/", "/rooms/lobby/messages/", "/accounts/login/"]
+)
+def test_every_answer_carries_the_security_headers(as_bob, lobby, path):
+    response = as_bob.get(path)
+    csp = response["Content-Security-Policy"]
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";") if d.strip())
+    assert directives["script-src"] == "'self'"
+    assert directives["default-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'"
+    assert directives["object-src"] == "'none'"
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["Referrer-Policy"] == "same-origin"
+
+
+def test_no_template_has_inline_script_or_event_handlers():
+    for template in (ROOT / "templates").rglob("*.html"):
+        text = template.read_text()
+        for tag in re.findall(r"<script\b[^>]*>", text):
+            assert "src=" in tag or 'type="application/json"' in tag, f"{template}: {tag}"
+        assert not re.search(r"\son[a-z]+\s*=", text), f"{template} has an inline event handler"
+
+
+def test_the_session_and_csrf_cookies_are_httponly_and_samesite(bob):
+    from django.test import Client
+
+    client = Client()
+    client.get("/accounts/login/")
+    response = client.post("/accounts/login/", {"username": "bob", "password": "bob-password-1"})
+    assert response.status_code == 302
+    session = response.cookies["sessionid"]
+    assert session["httponly"] and session["samesite"] == "Lax"
+    csrf = client.cookies["csrftoken"]
+    assert csrf["httponly"] and csrf["samesite"] == "Lax"
