@@ -19,7 +19,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
 from rooms import moderation
@@ -469,17 +468,17 @@ class ReportAdmin(ModeratorActionsMixin, admin.ModelAdmin):
             .select_related("author")
             .order_by("id")[:3]
         )
-        highlight = mark_safe(' style="font-weight:bold"')
         rows = format_html_join(
             "",
-            "<tr{}><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
-                    highlight if m.pk == message.pk else "",
                     m.created_at.strftime("%Y-%m-%d %H:%M"),
                     m.author,
-                    m.body if not m.is_deleted else "(deleted)",
+                    format_html("<strong>{}</strong>", m.body) if m.pk == message.pk else m.body,
                 )
+                if not m.is_deleted
+                else (m.created_at.strftime("%Y-%m-%d %H:%M"), m.author, "(deleted)")
                 for m in around
             ),
         )
