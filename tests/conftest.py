@@ -7,6 +7,8 @@ carol: logged in, a member of nothing (she can read the public room, not the pri
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 from django.contrib.auth.models import User
 from django.db import connections
@@ -118,12 +120,24 @@ def test_settings(settings):
 
 
 @pytest.fixture
-def mod(db) -> User:
-    """Site staff in the Moderators group: moderates every room from the admin and the site."""
-    from django.contrib.auth.models import Group
+def moderators_group(db):
+    """The group its migration creates (transactional tests flush migration data away)."""
+    from django.contrib.auth.models import Group, Permission
 
+    migration = importlib.import_module("rooms.migrations.0003_moderators_group")
+    group, _ = Group.objects.get_or_create(name=migration.GROUP_NAME)
+    for app_label, codename in migration.PERMISSIONS:
+        group.permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return group
+
+
+@pytest.fixture
+def mod(moderators_group) -> User:
+    """Site staff in the Moderators group: moderates every room from the admin and the site."""
     user = User.objects.create_user("mod", password="mod-password-1", is_staff=True)
-    user.groups.add(Group.objects.get(name="Moderators"))
+    user.groups.add(moderators_group)
     return user
 
 

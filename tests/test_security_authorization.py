@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 
 from rooms import moderation
 from rooms.models import Restriction, Room
@@ -66,13 +66,13 @@ def test_the_table_covers_every_url_pattern():
 
 
 @pytest.fixture
-def world(db):
+def world(moderators_group):
     """The rooms and people of the table."""
     alice = User.objects.create_user("alice")
     people = {name: User.objects.create_user(name) for name in USERNAMES.values()}
     people["mod"].is_staff = True
     people["mod"].save()
-    people["mod"].groups.add(Group.objects.get(name="Moderators"))
+    people["mod"].groups.add(moderators_group)
     lobby = Room.objects.create(slug="lobby", name="Lobby", owner=alice)
     secret = Room.objects.create(slug="secret", name="Secret", owner=alice, private=True)
     for room in (lobby, secret):
@@ -110,7 +110,7 @@ def test_the_documented_answer(world, method, path, payload, role, expected):
     ("method", "path", "payload", "role", "expected"),
     [case for case in CASES if case.values[1].endswith("/events/")],
 )
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 async def test_the_documented_answer_for_streams(world, method, path, payload, role, expected):
     people, _ = world
     user = people[USERNAMES[role]] if role != "anonymous" else None
@@ -131,7 +131,7 @@ def test_a_private_room_answers_outsiders_exactly_like_a_missing_one(world):
         assert hidden.content == missing.content, suffix
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 async def test_a_private_room_stream_looks_missing_to_outsiders(world):
     people, _ = world
     async with (
