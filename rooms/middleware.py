@@ -1,0 +1,45 @@
+"""Answer a database outage with 503, never a 500 page.
+
+While PostgreSQL restarts (or the pool cannot hand out a connection in time), a request
+fails with django.db.OperationalError or InterfaceError. That is not a bug in the request:
+the client should simply retry, so it gets `503 {"error": "database unavailable, retry"}`
+with a Retry-After header. A post that failed this way wrote nothing (its transaction
+never committed), and a retry with the same client_id is safe whatever happened.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_SECS = 1
+DATABASE_UNAVAILABLE = "database unavailable, retry"
+
+
+def database_unavailable() -> JsonResponse:
+    response = JsonResponse({"error": DATABASE_UNAVAILABLE}, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECS)
+    return response
+
+
+class DatabaseUnavailableMiddleware:
+    """Turn a view's OperationalError/InterfaceError into a 503 JSON answer."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> JsonResponse | None:
+        if isinstance(exception, (OperationalError, InterfaceError)):
+            logger.warning(
+                "%s %s: database unavailable: %s", request.method, request.path, exception
+            )
+            return database_unavailable()
+        return None
