@@ -117,7 +117,7 @@ def port_closed(port: int) -> bool:
     not (shutil.which("nginx") and shutil.which("openssl")),
     reason="nginx and openssl are not installed (apt-get install nginx-light openssl)",
 )
-async def test_bin_serve_runs_two_processes_behind_nginx(tmp_path):
+def test_bin_serve_runs_two_processes_behind_nginx(tmp_path):
     database = LiveDatabase(tmp_path).create()
     base_port = consecutive_free_ports(2)
     http_port, https_port = free_port(), free_port()
@@ -125,8 +125,10 @@ async def test_bin_serve_runs_two_processes_behind_nginx(tmp_path):
     site = tmp_path / "chat.conf"
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-        + ["-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)),
+        ],
         check=True,
         capture_output=True,
         timeout=60,
@@ -181,67 +183,7 @@ async def test_bin_serve_runs_two_processes_behind_nginx(tmp_path):
         )
         wait_for_port(https_port, 20, nginx, nginx_log)
 
-        origin = f"https://127.0.0.1:{https_port}"
-        async with httpx.AsyncClient(base_url=origin, verify=False, timeout=10) as client:
-            # Plain HTTP is redirected to HTTPS.
-            redirect = await client.get(f"http://127.0.0.1:{http_port}/rooms/")
-            assert redirect.status_code == 301
-            assert redirect.headers["location"] == f"{origin}/rooms/"
-
-            # Static files come from STATIC_ROOT through nginx, after collectstatic.
-            css = await client.get("/static/rooms/app.css")
-            assert css.status_code == 200
-            assert css.content == (ROOT / "static/rooms/app.css").read_bytes()
-            assert css.headers["server"].startswith("nginx")
-
-            # DEBUG is off: an unknown page is a plain 404, not the debug page.
-            missing = await client.get("/no-such-page/")
-            assert missing.status_code == 404
-            assert "URLconf" not in missing.text
-
-            # Sign up over HTTPS: secure, HttpOnly, SameSite cookies and HSTS.
-            page = await client.get("/accounts/signup/")
-            assert page.headers["strict-transport-security"].startswith("max-age=31536000")
-            client.headers["Referer"] = f"{origin}/accounts/signup/"
-            signed_up = await client.post(
-                "/accounts/signup/",
-                data={
-                    "username": "alice",
-                    "password1": "a-long-passphrase-9",
-                    "password2": "a-long-passphrase-9",
-                    "csrfmiddlewaretoken": client.cookies["csrftoken"],
-                },
-            )
-            assert signed_up.status_code == 302, signed_up.text[:500]
-            session_cookie = next(
-                c for c in signed_up.headers.get_list("set-cookie") if c.startswith("sessionid=")
-            )
-            for flag in ("Secure", "HttpOnly", "SameSite=Lax"):
-                assert flag in session_cookie
-            client.headers["X-CSRFToken"] = client.cookies["csrftoken"]
-            created = await client.post("/rooms/", json={"slug": "general", "name": "General"})
-            assert created.status_code == 201
-
-            # The stream passes through nginx unbuffered: an event posted (on either
-            # process, nginx balances the requests) arrives at once.
-            parser = SSEParser()
-            async with client.stream("GET", "/rooms/general/events/") as stream:
-                assert stream.status_code == 200
-                chunks = stream.aiter_raw()
-                await asyncio.wait_for(chunks.__anext__(), 5)  # the retry line
-                latencies = []
-                for i in range(4):
-                    started = time.monotonic()
-                    response = await client.post(
-                        "/rooms/general/messages/", json={"body": f"hello {i}"}
-                    )
-                    assert response.status_code == 201
-                    events = []
-                    while not events:
-                        events = parser.feed(await asyncio.wait_for(chunks.__anext__(), 5))
-                    latencies.append(time.monotonic() - started)
-                    assert events[0].json["body"] == f"hello {i}"
-                assert max(latencies) < 2
+        asyncio.run(use_the_site(f"https://127.0.0.1:{https_port}", http_port))
     finally:
         if nginx is not None:
             nginx.send_signal(signal.SIGQUIT)
@@ -259,3 +201,67 @@ async def test_bin_serve_runs_two_processes_behind_nginx(tmp_path):
     while not (port_closed(base_port) and port_closed(base_port + 1)):
         assert time.monotonic() < deadline, "daphne processes outlived bin/serve"
         time.sleep(0.1)
+
+
+async def use_the_site(origin: str, http_port: int) -> None:
+    """What a browser does, through nginx."""
+    async with httpx.AsyncClient(base_url=origin, verify=False, timeout=10) as client:
+        # Plain HTTP is redirected to HTTPS.
+        redirect = await client.get(f"http://127.0.0.1:{http_port}/rooms/")
+        assert redirect.status_code == 301
+        assert redirect.headers["location"] == f"{origin}/rooms/"
+
+        # Static files come from STATIC_ROOT through nginx, after collectstatic.
+        css = await client.get("/static/rooms/app.css")
+        assert css.status_code == 200
+        assert css.content == (ROOT / "static/rooms/app.css").read_bytes()
+        assert css.headers["server"].startswith("nginx")
+
+        # DEBUG is off: an unknown page is a plain 404, not the debug page.
+        missing = await client.get("/no-such-page/")
+        assert missing.status_code == 404
+        assert "URLconf" not in missing.text
+
+        # Sign up over HTTPS: secure, HttpOnly, SameSite cookies and HSTS.
+        page = await client.get("/accounts/signup/")
+        assert page.headers["strict-transport-security"].startswith("max-age=31536000")
+        client.headers["Referer"] = f"{origin}/accounts/signup/"
+        signed_up = await client.post(
+            "/accounts/signup/",
+            data={
+                "username": "alice",
+                "password1": "a-long-passphrase-9",
+                "password2": "a-long-passphrase-9",
+                "csrfmiddlewaretoken": client.cookies["csrftoken"],
+            },
+        )
+        assert signed_up.status_code == 302, signed_up.text[:500]
+        session_cookie = next(
+            c for c in signed_up.headers.get_list("set-cookie") if c.startswith("sessionid=")
+        )
+        for flag in ("Secure", "HttpOnly", "SameSite=Lax"):
+            assert flag in session_cookie
+        client.headers["X-CSRFToken"] = client.cookies["csrftoken"]
+        created = await client.post("/rooms/", json={"slug": "general", "name": "General"})
+        assert created.status_code == 201
+
+        # The stream passes through nginx unbuffered: an event posted (on either
+        # process, nginx balances the requests) arrives at once.
+        parser = SSEParser()
+        async with client.stream("GET", "/rooms/general/events/") as stream:
+            assert stream.status_code == 200
+            chunks = stream.aiter_raw()
+            await asyncio.wait_for(chunks.__anext__(), 5)  # the retry line
+            latencies = []
+            for i in range(4):
+                started = time.monotonic()
+                response = await client.post(
+                    "/rooms/general/messages/", json={"body": f"hello {i}"}
+                )
+                assert response.status_code == 201
+                events = []
+                while not events:
+                    events = parser.feed(await asyncio.wait_for(chunks.__anext__(), 5))
+                latencies.append(time.monotonic() - started)
+                assert events[0].json["body"] == f"hello {i}"
+            assert max(latencies) < 2
