@@ -153,7 +153,7 @@ class RoomEventsConsumer(AsyncHttpConsumer):
         await self.send_headers(status=200, headers=SSE_HEADERS)
         await self.send_body(f"retry: {RETRY_MILLISECONDS}\n\n".encode(), more_body=True)
 
-        subscriber = Subscriber(room_id, user.pk)
+        subscriber = Subscriber(room_id, user.pk, user.get_username())
         await get_backend().start()
         try:
             head = await hub.subscribe(subscriber)

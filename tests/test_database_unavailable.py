@@ -67,7 +67,7 @@ async def test_a_stream_ends_cleanly_when_the_room_head_cannot_be_read(bob, lobb
     async def unavailable(*args, **kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(hub_module, "load_head", unavailable)
+    monkeypatch.setattr(hub_module, "load_room", unavailable)
     async with Stream("lobby", bob) as stream:
         assert stream.status == 200
         await stream.read_to_end()  # the response ends: the client reconnects with its last id

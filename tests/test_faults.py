@@ -13,6 +13,7 @@ that restarting them disturbs no one else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 
@@ -27,7 +28,7 @@ from tests.faults import (
     find_postgres_bin,
     wait_until,
 )
-from tests.live import LiveDatabase, LiveServer, sign_up
+from tests.live import LiveDatabase, LiveServer, RawStream, sign_up
 
 pytestmark = [
     pytest.mark.server,
@@ -260,3 +261,48 @@ async def test_postgres_restart_mid_burst(tmp_path, private_redis):
         await cluster.close()
         database.drop()
         postgres.destroy()
+
+
+async def test_leaving_while_redis_is_down_still_closes_the_stream_on_the_other_process(
+    tmp_path, private_redis
+):
+    """The revocation itself travels over Redis and is lost while Redis is down; the
+    member_left event is in the log, and the other process must act on it when it catches up.
+    """
+    database = LiveDatabase(tmp_path, redis_url=private_redis.url).create()
+    a, b = LiveServer(database).start(), LiveServer(database).start()
+    try:
+        alice = await sign_up(a.url, "alice")
+        bob = await sign_up(a.url, "bob")
+        created = await alice.post("/rooms/", json={"slug": "s", "name": "S", "private": True})
+        assert created.status_code == 201
+        assert (await alice.post("/rooms/s/members/", json={"username": "bob"})).status_code == 201
+        last = (await bob.get("/rooms/s/messages/")).json()["last_event_id"]
+        stream = await RawStream(
+            b.port, "/rooms/s/events/", bob.cookies["sessionid"], last_event_id=str(last)
+        ).open()
+        await stream.read_until(lambda _: stream.parser.retries)
+        # B is subscribed to the room: a message from A reaches bob on B.
+        assert (await alice.post("/rooms/s/messages/", json={"body": "hi"})).status_code == 201
+        await stream.read_until(lambda evs: any(e.type == "message" for e in evs))
+
+        private_redis.kill()
+        assert (await bob.post("/rooms/s/leave/")).status_code == 200  # on A
+        private_redis.start()
+        secret = await alice.post("/rooms/s/messages/", json={"body": "after bob left"})
+        assert secret.status_code == 201
+
+        # B reconnects to Redis and catches up from the log: bob's stream must end, and
+        # must never carry what was said after he left.
+        with contextlib.suppress(AssertionError):
+            await stream.read_until(lambda evs: any(e.type == "revoked" for e in evs), 15)
+        bodies = [e.json.get("body") for e in stream.events if e.type == "message"]
+        assert "after bob left" not in bodies
+        assert stream.events[-1].type == "revoked", [e.type for e in stream.events]
+        stream.close()
+        await alice.aclose()
+        await bob.aclose()
+    finally:
+        a.stop()
+        b.stop()
+        database.drop()
