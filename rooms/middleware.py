@@ -9,8 +9,10 @@ never committed), and a retry with the same client_id is safe whatever happened.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
@@ -43,3 +45,44 @@ class DatabaseUnavailableMiddleware:
             )
             return database_unavailable()
         return None
+
+
+class DatabaseUnavailableASGIMiddleware:
+    """The same for an ASGI application, such as the event stream behind channels' auth
+    middleware, which loads the session and user before the consumer runs: a database
+    outage there is a 503 JSON answer too, not daphne's 500 page."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        started = False
+
+        async def tracking_send(message: Any) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except (OperationalError, InterfaceError) as exc:
+            if scope["type"] != "http":
+                raise
+            logger.warning("%s: database unavailable: %s", scope.get("path"), exc)
+            if started:
+                # Too late for a status: end the response; the client reconnects.
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            body = json.dumps({"error": DATABASE_UNAVAILABLE}).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 503,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"retry-after", str(RETRY_AFTER_SECS).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})

@@ -73,3 +73,18 @@ async def test_a_stream_ends_cleanly_when_the_room_head_cannot_be_read(bob, lobb
         await stream.read_to_end()  # the response ends: the client reconnects with its last id
         assert stream.ended
     assert hub_module.hub.stream_count() == 0
+
+
+async def test_a_stream_gets_503_when_the_session_cannot_be_loaded(bob, lobby, monkeypatch):
+    # channels' auth middleware loads the session and user before the consumer runs.
+    import channels.auth
+
+    async def unavailable(scope):
+        raise InterfaceError("connection already closed")
+
+    monkeypatch.setattr(channels.auth, "get_user", unavailable)
+    async with Stream("lobby", bob) as stream:
+        assert stream.status == 503
+        assert stream.headers[b"retry-after"] == b"1"
+        await stream.read_to_end()
+        assert json.loads(stream.body) == {"error": "database unavailable, retry"}

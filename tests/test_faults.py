@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import time
 
@@ -237,6 +238,15 @@ async def test_postgres_restart_mid_burst(tmp_path, private_redis):
             await asyncio.to_thread(postgres.stop, "fast")
             started = time.monotonic()
             await wait_until(lambda: len(poster.unavailable) >= 3, 20, "no 503 while down")
+            # A stream that connects now gets the same clear 503.
+            reader, writer = await asyncio.open_connection("127.0.0.1", cluster.servers[0].port)
+            session = cluster.clients[0].cookies["sessionid"]
+            writer.write(
+                f"GET {ROOM}events/ HTTP/1.0\r\nCookie: sessionid={session}\r\n\r\n".encode()
+            )
+            answer = await asyncio.wait_for(reader.read(), 15)
+            writer.close()
+            down["stream"] = answer
             await asyncio.sleep(1.0)
             await asyncio.to_thread(postgres.start)
             down["secs"] = time.monotonic() - started
@@ -250,6 +260,10 @@ async def test_postgres_restart_mid_burst(tmp_path, private_redis):
             assert response.json() == {"error": "database unavailable, retry"}
             assert response.headers["Retry-After"].isdigit()
             assert response.headers["content-type"] == "application/json"
+        head_and_body = down["stream"].split(b"\r\n\r\n", 1)
+        assert head_and_body[0].split(b" ", 2)[1] == b"503", down["stream"][:300]
+        assert b"retry-after: 1" in head_and_body[0].lower()
+        assert json.loads(head_and_body[1]) == {"error": "database unavailable, retry"}
         assert len(poster.acked) == MESSAGES and poster.unacked == []
         assert poster.transport_errors == 0  # every request was answered within its timeout
         print(
