@@ -141,7 +141,8 @@ class RoomEventsConsumer(AsyncHttpConsumer):
         try:
             access = await check_access(user, slug)
         except (OperationalError, InterfaceError) as exc:
-            # The database is restarting: the client retries (EventSource does by itself).
+            # The database is restarting: the client retries (a bare EventSource gives up on a
+            # non-200 answer; the pages use ReconnectingEventSource, which retries).
             logger.warning("stream of room %r: database unavailable: %s", slug, exc)
             await self.error(503, DATABASE_UNAVAILABLE)
             return
