@@ -16,15 +16,19 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path, re_path  # noqa: E402
 
+from rooms.middleware import DatabaseUnavailableASGIMiddleware  # noqa: E402
 from rooms.streaming import RoomEventsConsumer  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": URLRouter(
             [
+                # A database outage while loading the session is a 503, not daphne's 500.
                 path(
                     "rooms/<slug:slug>/events/",
-                    AuthMiddlewareStack(RoomEventsConsumer.as_asgi()),
+                    DatabaseUnavailableASGIMiddleware(  # type: ignore[arg-type]
+                        AuthMiddlewareStack(RoomEventsConsumer.as_asgi())
+                    ),
                 ),
                 # URLRouter routes to ASGI apps; django-stubs types re_path for views.
                 re_path(r"", django_application),  # type: ignore[arg-type]

@@ -51,6 +51,21 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
+# Production (DJANGO_DEBUG=0): HTTPS only, behind a reverse proxy that terminates TLS and
+# says so in X-Forwarded-Proto (deploy/nginx.conf). `manage.py check --deploy` is clean.
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Off when whatever terminates TLS in front already redirects plain HTTP to HTTPS.
+    SECURE_SSL_REDIRECT = envbool("DJANGO_SECURE_SSL_REDIRECT", "1")
+    if not SECURE_SSL_REDIRECT:
+        SILENCED_SYSTEM_CHECKS = ["security.W008"]  # the proxy redirects, not Django
+    SECURE_HSTS_SECONDS = envint("DJANGO_SECURE_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", "1")
+    SECURE_HSTS_PRELOAD = envbool("DJANGO_SECURE_HSTS_PRELOAD", "1")
+    # Cookies only over HTTPS; HttpOnly and SameSite hold everywhere (further down).
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
 INSTALLED_APPS = [
     # daphne first: its runserver replaces Django's, so `manage.py runserver` serves ASGI.
     "daphne",
@@ -76,6 +91,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "rooms.middleware.DatabaseUnavailableMiddleware",
     # Last: it answers locked-out login attempts.
     "axes.middleware.AxesMiddleware",
 ]
@@ -222,7 +238,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# `collectstatic` copies the static files here; nginx serves them (deploy/nginx.conf).
+STATIC_ROOT = os.environ.get("DJANGO_STATIC_ROOT", "") or BASE_DIR / "staticfiles"
 
 LOGGING = {
     "version": 1,

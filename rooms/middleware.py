@@ -1,12 +1,97 @@
-"""Request-level guards that run before any view."""
+"""Request-level guards that run around every view.
+
+RequestBodyLimitMiddleware refuses an oversized body with 413 before it is read.
+
+DatabaseUnavailableMiddleware answers a database outage with 503, never a 500 page.
+
+While PostgreSQL restarts (or the pool cannot hand out a connection in time), a request
+fails with django.db.OperationalError or InterfaceError. That is not a bug in the request:
+the client should simply retry, so it gets `503 {"error": "database unavailable, retry"}`
+with a Retry-After header. A post that failed this way wrote nothing (its transaction
+never committed), and a retry with the same client_id is safe whatever happened.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_SECS = 1
+DATABASE_UNAVAILABLE = "database unavailable, retry"
+
+
+def database_unavailable() -> JsonResponse:
+    response = JsonResponse({"error": DATABASE_UNAVAILABLE}, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECS)
+    return response
+
+
+class DatabaseUnavailableMiddleware:
+    """Turn a view's OperationalError/InterfaceError into a 503 JSON answer."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> JsonResponse | None:
+        if isinstance(exception, (OperationalError, InterfaceError)):
+            logger.warning(
+                "%s %s: database unavailable: %s", request.method, request.path, exception
+            )
+            return database_unavailable()
+        return None
+
+
+class DatabaseUnavailableASGIMiddleware:
+    """The same for an ASGI application, such as the event stream behind channels' auth
+    middleware, which loads the session and user before the consumer runs: a database
+    outage there is a 503 JSON answer too, not daphne's 500 page."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        started = False
+
+        async def tracking_send(message: Any) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except (OperationalError, InterfaceError) as exc:
+            if scope["type"] != "http":
+                raise
+            logger.warning("%s: database unavailable: %s", scope.get("path"), exc)
+            if started:
+                # Too late for a status: end the response; the client reconnects.
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            body = json.dumps({"error": DATABASE_UNAVAILABLE}).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 503,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"retry-after", str(RETRY_AFTER_SECS).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
 
 
 def too_large() -> JsonResponse:

@@ -22,6 +22,7 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django_eventstream.storage import EventDoesNotExist
 from django_eventstream.utils import get_channelmanager, get_storage
 
@@ -29,6 +30,7 @@ from rooms.events import session_digest
 from rooms.eventstream import CHANNEL_PREFIX
 from rooms.fanout import get_backend
 from rooms.fanout.hub import Subscriber, encode_frame, hub
+from rooms.middleware import DATABASE_UNAVAILABLE, RETRY_AFTER_SECS
 from rooms.models import Restriction, Room
 
 logger = logging.getLogger(__name__)
@@ -124,7 +126,10 @@ class RoomEventsConsumer(AsyncHttpConsumer):
 
     async def error(self, status: int, message: str) -> None:
         body = json.dumps({"error": message}).encode()
-        await self.send_headers(status=status, headers=[(b"content-type", b"application/json")])
+        headers = [(b"content-type", b"application/json")]
+        if status == 503:
+            headers.append((b"retry-after", str(RETRY_AFTER_SECS).encode()))
+        await self.send_headers(status=status, headers=headers)
         await self.send_body(body)
 
     def requested_event_id(self) -> str | None:
@@ -141,7 +146,14 @@ class RoomEventsConsumer(AsyncHttpConsumer):
             await self.error(401, "authentication required")
             return
         slug = self.scope["url_route"]["kwargs"]["slug"]
-        access = await check_access(user, slug)
+        try:
+            access = await check_access(user, slug)
+        except (OperationalError, InterfaceError) as exc:
+            # The database is restarting: the client retries (a bare EventSource gives up on a
+            # non-200 answer; the pages use ReconnectingEventSource, which retries).
+            logger.warning("stream of room %r: database unavailable: %s", slug, exc)
+            await self.error(503, DATABASE_UNAVAILABLE)
+            return
         if len(access) == 2:
             await self.error(*access)
             return
@@ -157,9 +169,19 @@ class RoomEventsConsumer(AsyncHttpConsumer):
 
         session = self.scope.get("session")
         session_key = getattr(session, "session_key", None) or ""
-        subscriber = Subscriber(room_id, user.pk, session_digest(session_key))
+        subscriber = Subscriber(
+            room_id, user.pk, username=user.get_username(), session=session_digest(session_key)
+        )
         await get_backend().start()
-        head = await hub.subscribe(subscriber)
+        try:
+            head = await hub.subscribe(subscriber)
+        except Exception:
+            # Reading the room's head failed (the database is restarting): end the response
+            # rather than leave it hanging; the client resumes from its last id.
+            logger.warning("stream of room %s: could not subscribe", room_id, exc_info=True)
+            hub.unsubscribe(subscriber)
+            await self.send_body(b"")
+            return
         try:
             reason = await self.send_events(subscriber, channel, current, head)
             if reason == "revoked":

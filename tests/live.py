@@ -36,12 +36,15 @@ def free_port() -> int:
 class LiveDatabase:
     """A database of its own for the servers of one test, migrated and dropped after."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(
+        self, directory: Path, database_url: str | None = None, redis_url: str | None = None
+    ) -> None:
+        """`database_url`/`redis_url` default to the test run's DATABASE_URL/REDIS_URL."""
         self.directory = directory
         self.env: dict[str, str] = {}
         self.pg_admin_url: str | None = None
         self.pg_name: str | None = None
-        base_url = os.environ.get("DATABASE_URL", "")
+        base_url = database_url or os.environ.get("DATABASE_URL", "")
         if base_url:
             parts = urlsplit(base_url)
             self.pg_name = f"chat_live_{uuid.uuid4().hex[:12]}"
@@ -49,8 +52,9 @@ class LiveDatabase:
             self.env["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{self.pg_name}"))
         else:
             self.env["SQLITE_PATH"] = str(directory / "live.sqlite3")
-        if os.environ.get("REDIS_URL"):
-            self.env["REDIS_URL"] = os.environ["REDIS_URL"]
+        redis_url = redis_url or os.environ.get("REDIS_URL", "")
+        if redis_url:
+            self.env["REDIS_URL"] = redis_url
             self.env["REDIS_CHANNEL_PREFIX"] = f"live-{uuid.uuid4().hex[:12]}:"
 
     def _pg(self, statement: str) -> None:

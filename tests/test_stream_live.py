@@ -45,6 +45,14 @@ async def test_an_event_is_not_delivered_before_its_transaction_commits(lobby, a
             release.wait(10)
 
     async with Stream("lobby", bob) as stream:
+        # Let the stream finish subscribing (it reads the room's head) before the writer's
+        # thread takes the write lock: the in-memory SQLite test database locks whole tables
+        # against other connections' reads, which a database file in WAL mode does not.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while hub.rooms.get(lobby.pk) is None or hub.rooms[lobby.pk].head is None:
+            assert loop.time() < deadline, "the stream did not subscribe"
+            await asyncio.sleep(0.01)
         writer = asyncio.ensure_future(sync_to_async(post_and_hold, thread_sensitive=False)())
         await asyncio.get_running_loop().run_in_executor(None, posted.wait, 10)
         await stream.expect_nothing(0.5)

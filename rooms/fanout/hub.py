@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -38,11 +39,12 @@ def encode_frame(seq: int, type: str, data: str) -> bytes:
 class Subscriber:
     """One open stream: a bounded queue of frames and the means to wake its writer."""
 
-    __slots__ = ("closed_reason", "frames", "room_id", "session", "user_id", "waiter")
+    __slots__ = ("closed_reason", "frames", "room_id", "session", "user_id", "username", "waiter")
 
-    def __init__(self, room_id: int, user_id: int, session: str = "") -> None:
+    def __init__(self, room_id: int, user_id: int, username: str = "", session: str = "") -> None:
         self.room_id = room_id
         self.user_id = user_id
+        self.username = username
         # A digest of the session the stream was opened with, to close it on logout.
         self.session = session
         # (seq, frame); seq is None for heartbeats.
@@ -90,10 +92,12 @@ def _load_events(room_id: int, after: int, before: int) -> list[tuple[int, str, 
     )
 
 
-def _load_head(room_id: int) -> int:
+def _load_room(room_id: int) -> tuple[int, bool]:
+    """The room's newest seq, and whether it is private."""
     from rooms.models import Room
 
-    return Room.objects.filter(pk=room_id).values_list("last_event_seq", flat=True).first() or 0
+    row = Room.objects.filter(pk=room_id).values_list("last_event_seq", "private").first()
+    return (row[0] or 0, row[1]) if row is not None else (0, False)
 
 
 def _load_heads(room_ids: list[int]) -> dict[int, int]:
@@ -103,7 +107,7 @@ def _load_heads(room_ids: list[int]) -> dict[int, int]:
 
 
 load_events = database_sync_to_async(_load_events)
-load_head = database_sync_to_async(_load_head)
+load_room = database_sync_to_async(_load_room)
 load_heads = database_sync_to_async(_load_heads)
 
 
@@ -115,6 +119,7 @@ class RoomChannel:
         self.subscribers: set[Subscriber] = set()
         # Seq of the last event handed to subscribers; None until read from the log.
         self.head: int | None = None
+        self.private = False
         # The newest seq known to be committed: from a publish, or read from the log.
         self.target = 0
         # Events that arrived ahead of a hole, by seq.
@@ -124,7 +129,7 @@ class RoomChannel:
 
     async def load(self) -> None:
         try:
-            self.head = await load_head(self.room_id)
+            self.head, self.private = await load_room(self.room_id)
         finally:
             self.ready.set()
         self._drain()
@@ -162,6 +167,25 @@ class RoomChannel:
         frame = encode_frame(seq, type, data)
         for subscriber in self.subscribers:
             subscriber.push(seq, frame)
+        if type == "member_left" and self.private:
+            self._close_leavers(data)
+
+    def _close_leavers(self, data: str) -> None:
+        """Close the streams of whoever left this private room, as the log says.
+
+        The revocation sent through the fan-out backend does this too, but it is not in the
+        log: a process that missed it (Redis down, a failed publish) would go on handing the
+        room's later events to someone who is no longer a member.
+        """
+        try:
+            username = json.loads(data).get("user")
+        except (ValueError, AttributeError):
+            return
+        if not username:
+            return
+        for subscriber in list(self.subscribers):
+            if subscriber.username == username:
+                subscriber.close("revoked")
 
     async def _fill_gaps(self) -> None:
         """Read what is missing between the head and the target from the log."""

@@ -1,0 +1,90 @@
+"""A database outage is answered with 503 and a JSON error, never a 500 page or a hang.
+
+The live outage (PostgreSQL restarting under two processes) is in test_faults.py; here the
+database call fails on purpose, on either stack.
+"""
+
+import json
+
+import pytest
+from django.db import InterfaceError, OperationalError
+
+from rooms import streaming
+from rooms.models import Message, Room
+from tests.sse import Stream
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def post(client, payload):
+    return client.post(
+        "/rooms/lobby/messages/", json.dumps(payload), content_type="application/json"
+    )
+
+
+@pytest.mark.parametrize("error", [OperationalError, InterfaceError])
+def test_a_post_gets_503_while_the_database_is_unavailable(as_bob, lobby, monkeypatch, error):
+    def unavailable(*args, **kwargs):
+        raise error("connection refused")
+
+    monkeypatch.setattr(Room, "post_message", unavailable)
+    response = post(as_bob, {"body": "hello", "client_id": "c-1"})
+    assert response.status_code == 503
+    assert response.json() == {"error": "database unavailable, retry"}
+    assert response["Retry-After"] == "1"
+    assert response["Content-Type"] == "application/json"
+    assert not Message.objects.exists()
+
+    monkeypatch.undo()
+    retried = post(as_bob, {"body": "hello", "client_id": "c-1"})
+    assert retried.status_code == 201
+
+
+def test_other_errors_are_not_disguised_as_503(as_bob, lobby, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Room, "post_message", broken)
+    with pytest.raises(RuntimeError):
+        post(as_bob, {"body": "hello"})
+
+
+async def test_a_stream_gets_503_while_the_database_is_unavailable(bob, lobby, monkeypatch):
+    async def unavailable(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(streaming, "check_access", unavailable)
+    async with Stream("lobby", bob) as stream:
+        assert stream.status == 503
+        assert stream.headers[b"retry-after"] == b"1"
+        await stream.read_to_end()
+        assert json.loads(stream.body) == {"error": "database unavailable, retry"}
+
+
+async def test_a_stream_ends_cleanly_when_the_room_head_cannot_be_read(bob, lobby, monkeypatch):
+    from rooms.fanout import hub as hub_module
+
+    async def unavailable(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(hub_module, "load_room", unavailable)
+    async with Stream("lobby", bob) as stream:
+        assert stream.status == 200
+        await stream.read_to_end()  # the response ends: the client reconnects with its last id
+        assert stream.ended
+    assert hub_module.hub.stream_count() == 0
+
+
+async def test_a_stream_gets_503_when_the_session_cannot_be_loaded(bob, lobby, monkeypatch):
+    # channels' auth middleware loads the session and user before the consumer runs.
+    import channels.auth
+
+    async def unavailable(scope):
+        raise InterfaceError("connection already closed")
+
+    monkeypatch.setattr(channels.auth, "get_user", unavailable)
+    async with Stream("lobby", bob) as stream:
+        assert stream.status == 503
+        assert stream.headers[b"retry-after"] == b"1"
+        await stream.read_to_end()
+        assert json.loads(stream.body) == {"error": "database unavailable, retry"}
