@@ -167,11 +167,11 @@ class RoomChannel:
         frame = encode_frame(seq, type, data)
         for subscriber in self.subscribers:
             subscriber.push(seq, frame)
-        if type == "member_left" and self.private:
+        if (type == "member_left" and self.private) or type == "user_banned":
             self._close_leavers(data)
 
     def _close_leavers(self, data: str) -> None:
-        """Close the streams of whoever left this private room, as the log says.
+        """Close the streams of whoever left this private room or was banned, as the log says.
 
         The revocation sent through the fan-out backend does this too, but it is not in the
         log: a process that missed it (Redis down, a failed publish) would go on handing the
