@@ -12,7 +12,6 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 django_application = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path, re_path  # noqa: E402
 
@@ -24,7 +23,9 @@ application = ProtocolTypeRouter(
             [
                 path(
                     "rooms/<slug:slug>/events/",
-                    AuthMiddlewareStack(RoomEventsConsumer.as_asgi()),
+                    # The consumer reads the session cookie and loads the user itself, in
+                    # the same DB trip as its access check: see rooms/streaming.py.
+                    RoomEventsConsumer.as_asgi(),
                 ),
                 # URLRouter routes to ASGI apps; django-stubs types re_path for views.
                 re_path(r"", django_application),  # type: ignore[arg-type]

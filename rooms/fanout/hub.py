@@ -30,6 +30,48 @@ GAP_FILL_ATTEMPTS = 5
 GAP_FILL_RETRY_SECS = 0.2
 
 
+# Recent frames kept per room for replay, so that a crowd reconnecting after a blip reads
+# them from memory rather than each from the log. Events never change once written.
+RECENT_FRAMES_PER_ROOM = 2000
+RECENT_ROOMS = 64
+
+
+class RecentFrames:
+    """The last frames of the most recently active rooms, by seq. Used on the loop only."""
+
+    def __init__(self, per_room: int = RECENT_FRAMES_PER_ROOM, rooms: int = RECENT_ROOMS):
+        self.per_room = per_room
+        self.max_rooms = rooms
+        self.rooms: collections.OrderedDict[int, dict[int, bytes]] = collections.OrderedDict()
+
+    def add(self, room_id: int, seq: int, frame: bytes) -> None:
+        frames = self.rooms.get(room_id)
+        if frames is None:
+            frames = self.rooms[room_id] = {}
+            while len(self.rooms) > self.max_rooms:
+                self.rooms.popitem(last=False)
+        else:
+            self.rooms.move_to_end(room_id)
+        frames[seq] = frame
+        if len(frames) > self.per_room + self.per_room // 4:
+            # Keep the newest per_room seqs.
+            keep = sorted(frames)[-self.per_room :]
+            self.rooms[room_id] = {k: frames[k] for k in keep}
+
+    def get(self, room_id: int, after: int, upto: int) -> list[bytes] | None:
+        """Frames after+1..upto, or None unless every one of them is here."""
+        frames = self.rooms.get(room_id)
+        if frames is None or upto <= after or upto - after > len(frames):
+            return None
+        try:
+            return [frames[seq] for seq in range(after + 1, upto + 1)]
+        except KeyError:
+            return None
+
+    def clear(self) -> None:
+        self.rooms.clear()
+
+
 def encode_frame(seq: int, type: str, data: str) -> bytes:
     """One SSE frame, as django-eventstream writes it; data is one line of JSON."""
     return f"event: {type}\nid: {seq}\ndata: {data}\n\n".encode()
@@ -158,6 +200,7 @@ class RoomChannel:
     def _deliver(self, seq: int, type: str, data: str) -> None:
         self.head = seq
         frame = encode_frame(seq, type, data)
+        hub.recent.add(self.room_id, seq, frame)
         for subscriber in self.subscribers:
             subscriber.push(seq, frame)
 
@@ -215,6 +258,7 @@ class Hub:
         # room's head is read, so that no event falls between the two.
         self.on_room_opened: Callable[[int], Awaitable[None]] | None = None
         self.on_room_closed: Callable[[int], None] | None = None
+        self.recent = RecentFrames()
 
     def _bind(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
@@ -222,6 +266,7 @@ class Hub:
             # A new event loop (tests start one per test): forget the old loop's streams.
             self.loop = loop
             self.rooms = {}
+            self.recent.clear()
             self.heartbeat_task = loop.create_task(self._heartbeat())
         return loop
 
