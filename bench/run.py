@@ -1099,6 +1099,21 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> bool:
 # ---------------------------------------------------------------- main
 
 
+def start_profilers(site: Site, run: str) -> list[subprocess.Popen[bytes]]:
+    """py-spy on each site process for the whole run; collapsed stacks in results/tmp/."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    out = RESULTS / "tmp"
+    out.mkdir(parents=True, exist_ok=True)
+    profilers = []
+    for pid in site.pids:
+        path = out / f"profile-{run}-{pid}.txt"
+        argv = [py_spy, "record", "--pid", str(pid), "--rate", "200", "--format", "raw"]
+        argv += ["--output", str(path), "--nonblocking"]
+        profilers.append(subprocess.Popen([*pinned(CLIENT_CORE), *argv]))
+        print(f"profiling {pid} into {path.relative_to(ROOT)}")
+    return profilers
+
+
 SCENARIOS = ("fanout", "connections", "replay", "post", "overload")
 
 
@@ -1119,13 +1134,20 @@ async def amain(args: argparse.Namespace) -> int:
     }
     bench = Bench(args, site, ceiling, meta=meta)
     print(f"bench: {meta}; fd limit {fd_limit()}; logs in {workdir}", flush=True)
+    profilers: list[subprocess.Popen[bytes]] = []
     try:
         ceiling.start()
         site.start(args.server)
         site.prepare(8)
+        if args.profile:
+            profilers = start_profilers(site, meta["run"])
         for name in args.scenarios:
             await getattr(bench, name)()
     finally:
+        for profiler in profilers:
+            profiler.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                profiler.wait(60)
         site.stop()
         ceiling.stop()
         if not args.keep_logs:
@@ -1151,6 +1173,7 @@ def main() -> int:
     )
     parser.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
     parser.add_argument("--results", default="results.jsonl", help="file in bench/results/")
+    parser.add_argument("--profile", action="store_true", help="py-spy the site processes")
     parser.add_argument("--keep-logs", action="store_true", help="keep the server logs")
     args = parser.parse_args()
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
