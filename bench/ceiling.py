@@ -60,6 +60,7 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
 
 
 async def main(host: str, port: int) -> None:
+    # The same listen backlog as the site gets in bench/run.py.
     server = await asyncio.start_server(handle, host, port, backlog=4096)
     async with server:
         await server.serve_forever()

@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SERVER_CORE, CLIENT_CORE = 0, 1
+BACKLOG = 4096  # listen backlog of every server the benchmark starts
 PASSWORD = "bench-passphrase-4711"
 ROOMS = ("bench", "quiet", "replay", "overload")
 TAG = re.compile(rb'"body":"m(\d+)"')
@@ -242,9 +243,13 @@ class Site(Server):
             port = free_port()
             if server_cmd == "uvicorn":
                 argv = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1"]
-                argv += ["--port", str(port), "--no-access-log", "chatsite.asgi:application"]
+                argv += ["--port", str(port), "--backlog", str(BACKLOG), "--no-access-log"]
+                argv += ["chatsite.asgi:application"]
             else:
-                argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+                # Twisted listens with a backlog of 50 by default: a burst of reconnects
+                # beyond that loses SYNs and waits a second for the retry. Same as the ceiling.
+                endpoint = f"tcp:port={port}:interface=127.0.0.1:backlog={BACKLOG}"
+                argv = [sys.executable, "-m", "daphne", "-e", endpoint]
                 argv += ["chatsite.asgi:application"]
             self.spawn(argv, self.env, port)
         return self
@@ -653,7 +658,7 @@ class Bench:
         }
 
     async def fanout(self) -> None:
-        sizes = [100, 300] if self.args.quick else [100, 1000, 3000]
+        sizes = [100, 1000] if self.args.quick else [100, 1000, 3000]
         messages = 20 if self.args.quick else 50
         for n in sizes:
             for server in (self.ceiling, self.site):
@@ -1107,7 +1112,7 @@ def start_profilers(site: Site, run: str) -> list[subprocess.Popen[bytes]]:
     profilers = []
     for pid in site.pids:
         path = out / f"profile-{run}-{pid}.txt"
-        argv = [py_spy, "record", "--pid", str(pid), "--rate", "200", "--format", "raw"]
+        argv = [py_spy, "record", "--pid", str(pid), "--rate", "100", "--format", "raw"]
         argv += ["--output", str(path), "--nonblocking"]
         profilers.append(subprocess.Popen([*pinned(CLIENT_CORE), *argv]))
         print(f"profiling {pid} into {path.relative_to(ROOT)}")

@@ -20,7 +20,6 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
 from channels.sessions import CookieMiddleware
@@ -32,7 +31,12 @@ from django_eventstream.utils import get_channelmanager, get_storage
 
 from rooms.eventstream import CHANNEL_PREFIX
 from rooms.fanout import get_backend
-from rooms.fanout.hub import Subscriber, encode_frame, hub
+from rooms.fanout.hub import (
+    Subscriber,
+    encode_frame,
+    hub,
+)
+from rooms.fanout.hub import stream_database_sync_to_async as database_sync_to_async
 from rooms.models import Room
 
 session_store = import_module(settings.SESSION_ENGINE).SessionStore
@@ -139,7 +143,7 @@ class RoomEventsConsumer(AsyncHttpConsumer):
     async def dispatch(self, message: dict[str, Any]) -> None:
         # AsyncConsumer.dispatch closes stale DB connections in a worker thread before every
         # message: a thread hop on connect and another on disconnect. This consumer touches
-        # the database only through database_sync_to_async, which does that in its own hop.
+        # the database only through (stream_)database_sync_to_async, which does that in its hop.
         if message["type"] == "http.request":
             await self.http_request(message)
         elif message["type"] == "http.disconnect":

@@ -15,7 +15,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from channels.db import database_sync_to_async
+from asgiref.sync import SyncToAsync
+from django.db import close_old_connections, connections
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,39 @@ class Subscriber:
             self.waiter = None
 
 
+class StreamDatabaseSyncToAsync(SyncToAsync):
+    """channels' database_sync_to_async, except that an SQLite connection stays open.
+
+    Streams and the hub do their DB work in one worker thread (thread-sensitive, outside any
+    request). channels closes the thread's connections around every call, which with
+    CONN_MAX_AGE=0 means opening SQLite (and running its PRAGMAs) each time: most of the cost
+    of opening a stream. An SQLite connection is a file handle, so this thread keeps one;
+    PostgreSQL connections still go back to their pool after each call.
+    """
+
+    def thread_handler(self, loop: Any, *args: Any, **kwargs: Any) -> Any:
+        _close_old_connections()
+        try:
+            return super().thread_handler(loop, *args, **kwargs)
+        finally:
+            _close_old_connections()
+
+
+def _close_old_connections() -> None:
+    for conn in connections.all(initialized_only=True):
+        if conn.vendor != "sqlite":
+            continue
+        if conn.connection is not None and (conn.errors_occurred or conn.in_atomic_block):
+            conn.close()  # not known to be healthy: start afresh next time
+        # Keep it past CONN_MAX_AGE: close_old_connections() below would close it.
+        conn.close_at = None
+    close_old_connections()
+
+
+def stream_database_sync_to_async(func: Callable[..., Any]) -> Any:
+    return StreamDatabaseSyncToAsync(func, thread_sensitive=True)
+
+
 def _load_events(room_id: int, after: int, before: int) -> list[tuple[int, str, str]]:
     from rooms.models import RoomEvent
 
@@ -142,9 +176,9 @@ def _load_heads(room_ids: list[int]) -> dict[int, int]:
     return dict(Room.objects.filter(pk__in=room_ids).values_list("pk", "last_event_seq"))
 
 
-load_events = database_sync_to_async(_load_events)
-load_head = database_sync_to_async(_load_head)
-load_heads = database_sync_to_async(_load_heads)
+load_events = stream_database_sync_to_async(_load_events)
+load_head = stream_database_sync_to_async(_load_head)
+load_heads = stream_database_sync_to_async(_load_heads)
 
 
 class RoomChannel:
