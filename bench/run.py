@@ -244,6 +244,7 @@ class Site(Server):
             if server_cmd == "uvicorn":
                 argv = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1"]
                 argv += ["--port", str(port), "--backlog", str(BACKLOG), "--no-access-log"]
+                argv += ["--lifespan", "off"]
                 argv += ["chatsite.asgi:application"]
             else:
                 # Twisted listens with a backlog of 50 by default: a burst of reconnects
@@ -1061,7 +1062,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
                 else:
                     text = fmt(value)
                 if twin and key in RATIO_KEYS and twin.get(key):
-                    text += f" ({value / twin[key]:.1f}x)"
+                    ratio = value / twin[key]
+                    text += f" ({ratio:.1f}x)" if ratio >= 1 else f" ({ratio:.2g}x)"
                 cells.append(text)
             out.append(f"| {row['scenario']} | {row['server']} | " + " | ".join(cells) + " |")
         out.append("")
@@ -1112,7 +1114,7 @@ def start_profilers(site: Site, run: str) -> list[subprocess.Popen[bytes]]:
     profilers = []
     for pid in site.pids:
         path = out / f"profile-{run}-{pid}.txt"
-        argv = [py_spy, "record", "--pid", str(pid), "--rate", "100", "--format", "raw"]
+        argv = [py_spy, "record", "--pid", str(pid), "--rate", "250", "--format", "raw"]
         argv += ["--output", str(path), "--nonblocking"]
         profilers.append(subprocess.Popen([*pinned(CLIENT_CORE), *argv]))
         print(f"profiling {pid} into {path.relative_to(ROOT)}")
@@ -1157,13 +1159,30 @@ async def amain(args: argparse.Namespace) -> int:
         ceiling.stop()
         if not args.keep_logs:
             shutil.rmtree(workdir, ignore_errors=True)
-    table = markdown(bench.rows)
-    header = f"Run {meta['run']}, {meta['machine']}, stack {args.stack}, {args.server}"
-    (RESULTS / "latest.md").write_text(f"{header}\n\n{table}\n")
+    render(bench.rows, args.output)
+    return 0
+
+
+def render(rows: list[dict[str, Any]], output: str) -> None:
+    """Write the tables (<output>.md) and the plot (<output>.png) of one run's rows."""
+    if not rows:
+        return
+    meta = rows[0]
+    header = f"Run {meta['run']}, {meta['machine']}, stack {meta['stack']}, {meta['asgi']}"
+    table = markdown(rows)
+    (RESULTS / f"{output}.md").write_text(f"{header}\n\n{table}\n")
     print("\n" + header + "\n\n" + table)
-    fanouts = any(r["scenario"] == "fanout" for r in bench.rows)
-    if fanouts and plot(bench.rows, RESULTS / "latency.png", header):
-        print(f"plot: {(RESULTS / 'latency.png').relative_to(ROOT)}")
+    fanouts = any(r["scenario"] == "fanout" for r in rows)
+    if fanouts and plot(rows, RESULTS / f"{output}.png", header):
+        print(f"plot: bench/results/{output}.png")
+
+
+def render_last_run(args: argparse.Namespace) -> int:
+    """Render the newest run found in the results file, without running anything."""
+    with (RESULTS / args.results).open() as results:
+        rows = [json.loads(line) for line in results if line.strip()]
+    last = rows[-1]["run"]
+    render([r for r in rows if r["run"] == last], args.output)
     return 0
 
 
@@ -1179,12 +1198,20 @@ def main() -> int:
     parser.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
     parser.add_argument("--results", default="results.jsonl", help="file in bench/results/")
     parser.add_argument("--profile", action="store_true", help="py-spy the site processes")
+    parser.add_argument(
+        "--output", default="latest", help="name of the table (.md) and plot (.png) written"
+    )
+    parser.add_argument(
+        "--render", action="store_true", help="only redraw the newest run of the results file"
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the server logs")
     args = parser.parse_args()
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     for name in args.scenarios:
         if name not in SCENARIOS:
             parser.error(f"unknown scenario {name!r}")
+    if args.render:
+        return render_last_run(args)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     return asyncio.run(amain(args))
 
