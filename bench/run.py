@@ -221,12 +221,12 @@ class Site(Server):
             self.sqlite_path = str(workdir / "bench.sqlite3")
             self.env["SQLITE_PATH"] = self.sqlite_path
 
-    def _pg(self, statement: str) -> Any:
+    def _pg(self, statement: str) -> None:
         import psycopg
 
         assert self.pg_admin is not None
         with psycopg.connect(self.pg_admin, autocommit=True) as conn:
-            return conn.execute(statement).fetchall() if statement.startswith("SELECT") else None
+            conn.execute(statement)
 
     def start(self, server_cmd: str = "daphne") -> Site:
         if self.pg_name:
