@@ -12,7 +12,6 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 django_application = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path, re_path  # noqa: E402
 
@@ -23,12 +22,12 @@ application = ProtocolTypeRouter(
     {
         "http": URLRouter(
             [
-                # A database outage while loading the session is a 503, not daphne's 500.
+                # A database outage while checking the session is a 503, not daphne's 500.
                 path(
                     "rooms/<slug:slug>/events/",
-                    DatabaseUnavailableASGIMiddleware(  # type: ignore[arg-type]
-                        AuthMiddlewareStack(RoomEventsConsumer.as_asgi())
-                    ),
+                    # The consumer reads the session cookie and loads the user itself, in
+                    # the same DB trip as its access check: see rooms/streaming.py.
+                    DatabaseUnavailableASGIMiddleware(RoomEventsConsumer.as_asgi()),  # type: ignore[arg-type]
                 ),
                 # URLRouter routes to ASGI apps; django-stubs types re_path for views.
                 re_path(r"", django_application),  # type: ignore[arg-type]

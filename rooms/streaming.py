@@ -15,23 +15,34 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from importlib import import_module
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
+from channels.sessions import CookieMiddleware
 from django.conf import settings
+from django.contrib import auth
 from django.db import InterfaceError, OperationalError
+from django.http.cookie import parse_cookie
 from django_eventstream.storage import EventDoesNotExist
 from django_eventstream.utils import get_channelmanager, get_storage
 
 from rooms.events import session_digest
 from rooms.eventstream import CHANNEL_PREFIX
 from rooms.fanout import get_backend
-from rooms.fanout.hub import Subscriber, encode_frame, hub
+from rooms.fanout.hub import (
+    Subscriber,
+    encode_frame,
+    hub,
+)
+from rooms.fanout.hub import stream_database_sync_to_async as database_sync_to_async
 from rooms.middleware import DATABASE_UNAVAILABLE, RETRY_AFTER_SECS
 from rooms.models import Restriction, Room
+
+session_store = import_module(settings.SESSION_ENGINE).SessionStore
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +85,33 @@ def parse_last_event_id(raw: str | None, channel: str) -> int | None:
     raise InvalidEventId("the event id is not one this stream sent")
 
 
+def session_key(scope: dict[str, Any]) -> str | None:
+    """The session cookie of the request, if any."""
+    for name, value in scope.get("headers", []):
+        if name == b"cookie":
+            key = parse_cookie(value.decode("latin-1")).get(settings.SESSION_COOKIE_NAME)
+            if key:
+                return key
+    return None
+
+
+def _connect(
+    scope: dict[str, Any], slug: str
+) -> tuple[Any, bool, tuple[int, str, int] | tuple[int, str] | None]:
+    """Load the session's user and check the room, in one trip to a DB thread.
+
+    Return the user, whether the session turned out stale (Django flushed it: the response
+    should delete the cookie, as channels' session middleware would), and the access.
+    """
+    session = session_store(session_key(scope))
+    user = auth.get_user(SimpleNamespace(session=session))  # type: ignore[arg-type]
+    scope["session"] = session
+    scope["user"] = user
+    if not user.is_authenticated:
+        return user, session.modified, None
+    return user, False, _check_access(user, slug)
+
+
 def _check_access(user: Any, slug: str) -> tuple[int, str, int] | tuple[int, str]:
     """Return (room id, channel, current seq) if the user may read the room, else
     (status, reason): 404 if they may not know it exists, 403 if they are banned."""
@@ -97,7 +135,7 @@ def _read_events(channel: str, after: int) -> list[tuple[int, str, str]]:
     return [(event.id, event.type, event.data) for event in events]
 
 
-check_access = database_sync_to_async(_check_access)
+connect = database_sync_to_async(_connect)
 read_events = database_sync_to_async(_read_events)
 
 
@@ -110,6 +148,18 @@ class RoomEventsConsumer(AsyncHttpConsumer):
     """One open stream. Runs as a task so that a client disconnect can cancel it."""
 
     stream_task: asyncio.Task[None] | None = None
+    forget_session = False
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # AsyncConsumer.dispatch closes stale DB connections in a worker thread before every
+        # message: a thread hop on connect and another on disconnect. This consumer touches
+        # the database only through (stream_)database_sync_to_async, which does that in its hop.
+        if message["type"] == "http.request":
+            await self.http_request(message)
+        elif message["type"] == "http.disconnect":
+            await self.http_disconnect(message)
+        else:
+            raise ValueError(f"No handler for message type {message['type']}")
 
     async def http_request(self, message: dict[str, Any]) -> None:
         # Unlike AsyncHttpConsumer, do not wait for the response to end here: keep reading
@@ -129,7 +179,15 @@ class RoomEventsConsumer(AsyncHttpConsumer):
         headers = [(b"content-type", b"application/json")]
         if status == 503:
             headers.append((b"retry-after", str(RETRY_AFTER_SECS).encode()))
-        await self.send_headers(status=status, headers=headers)
+        start = {"type": "http.response.start", "status": status, "headers": headers}
+        if self.forget_session:
+            CookieMiddleware.delete_cookie(
+                start,
+                settings.SESSION_COOKIE_NAME,
+                path=settings.SESSION_COOKIE_PATH,
+                domain=settings.SESSION_COOKIE_DOMAIN,
+            )
+        await self.send(start)
         await self.send_body(body)
 
     def requested_event_id(self) -> str | None:
@@ -141,18 +199,19 @@ class RoomEventsConsumer(AsyncHttpConsumer):
         return values[0] if values else None
 
     async def stream(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.error(401, "authentication required")
-            return
         slug = self.scope["url_route"]["kwargs"]["slug"]
+        # The session, its user and the room in one DB trip (channels' AuthMiddlewareStack
+        # would take a trip of its own for the session and user, and wrap every send).
         try:
-            access = await check_access(user, slug)
+            user, self.forget_session, access = await connect(self.scope, slug)
         except (OperationalError, InterfaceError) as exc:
             # The database is restarting: the client retries (a bare EventSource gives up on a
             # non-200 answer; the pages use ReconnectingEventSource, which retries).
             logger.warning("stream of room %r: database unavailable: %s", slug, exc)
             await self.error(503, DATABASE_UNAVAILABLE)
+            return
+        if not user.is_authenticated or access is None:
+            await self.error(401, "authentication required")
             return
         if len(access) == 2:
             await self.error(*access)
@@ -167,10 +226,9 @@ class RoomEventsConsumer(AsyncHttpConsumer):
         await self.send_headers(status=200, headers=SSE_HEADERS)
         await self.send_body(f"retry: {RETRY_MILLISECONDS}\n\n".encode(), more_body=True)
 
-        session = self.scope.get("session")
-        session_key = getattr(session, "session_key", None) or ""
+        key = getattr(self.scope.get("session"), "session_key", None) or ""
         subscriber = Subscriber(
-            room_id, user.pk, username=user.get_username(), session=session_digest(session_key)
+            room_id, user.pk, username=user.get_username(), session=session_digest(key)
         )
         await get_backend().start()
         try:
@@ -213,7 +271,7 @@ class RoomEventsConsumer(AsyncHttpConsumer):
         if last_sent is None:
             last_sent = current
         if last_sent != current or head > current:
-            last_sent = await self.replay(channel, last_sent, subscriber)
+            last_sent = await self.replay(channel, last_sent, subscriber, head)
 
         while True:
             await subscriber.wait()
@@ -229,7 +287,10 @@ class RoomEventsConsumer(AsyncHttpConsumer):
                     last_sent = seq
                 chunks.append(frame)
             if chunks:
-                await self.send_body(b"".join(chunks), more_body=True)
+                # What send_body does, without its two extra calls per write.
+                await self.base_send(
+                    {"type": "http.response.body", "body": b"".join(chunks), "more_body": True}
+                )
 
     async def send_reset(self, reason: str, subscriber: Subscriber, current: int) -> None:
         """Tell the client its id is useless: reload history, then continue from `current`."""
@@ -238,23 +299,64 @@ class RoomEventsConsumer(AsyncHttpConsumer):
             more_body=True,
         )
 
-    async def replay(self, channel: str, after: int, subscriber: Subscriber) -> int:
-        """Send every event after `after` from the log; return the last seq sent."""
+    async def replay(self, channel: str, after: int, subscriber: Subscriber, upto: int) -> int:
+        """Send every event after `after` from the log; return the last seq sent.
+
+        `upto` is the hub's head when this stream subscribed: the hub hands over what comes
+        later, so the replay must reach at least that far. Recent frames come from memory
+        when the hub has all of them; concurrent reads of the same range share one query.
+        """
+        room_id = subscriber.room_id
+        share = True
         while subscriber.closed_reason is None:
+            frames = hub.recent.get(room_id, after, upto)
+            if frames is not None:
+                await self.send_body(b"".join(frames), more_body=True)
+                return upto
             try:
-                events = await read_events(channel, after)
+                events = await read_log(channel, room_id, after, share)
             except EventDoesNotExist as exc:
                 await self.send_reset(
                     f"event {after} does not exist in this room", subscriber, exc.current_id
                 )
                 return int(exc.current_id)
-            if not events:
-                break
-            await self.send_body(
-                b"".join(encode_frame(seq, type, data) for seq, type, data in events),
-                more_body=True,
-            )
-            after = events[-1][0]
+            if events:
+                frames = []
+                for seq, type, data in events:
+                    frame = encode_frame(seq, type, data)
+                    hub.recent.add(room_id, seq, frame)
+                    frames.append(frame)
+                await self.send_body(b"".join(frames), more_body=True)
+                after = events[-1][0]
             if len(events) < REPLAY_BATCH_EVENTS:
-                break
+                if after >= upto or not share:
+                    break
+                # A shared read may have begun before this stream subscribed and so stop short
+                # of the hub's head: read once more on our own.
+                share = False
         return after
+
+
+# Reads of the log in flight, by (room, after): a crowd resuming from the same id shares one.
+_log_reads: dict[tuple[int, int], asyncio.Future[list[tuple[int, str, str]]]] = {}
+
+
+async def read_log(
+    channel: str, room_id: int, after: int, share: bool = True
+) -> list[tuple[int, str, str]]:
+    if not share:
+        return await read_events(channel, after)
+    key = (room_id, after)
+    pending = _log_reads.get(key)
+    if pending is None or pending.get_loop() is not asyncio.get_running_loop():
+        pending = asyncio.ensure_future(read_events(channel, after))
+        _log_reads[key] = pending
+
+        def forget(done: asyncio.Future[Any], key: tuple[int, int] = key) -> None:
+            if _log_reads.get(key) is done:
+                del _log_reads[key]
+            if not done.cancelled():
+                done.exception()  # retrieved: each waiter sees it through the shield
+
+        pending.add_done_callback(forget)
+    return await asyncio.shield(pending)

@@ -53,7 +53,7 @@ async def test_a_stream_gets_503_while_the_database_is_unavailable(bob, lobby, m
     async def unavailable(*args, **kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(streaming, "check_access", unavailable)
+    monkeypatch.setattr(streaming, "connect", unavailable)
     async with Stream("lobby", bob) as stream:
         assert stream.status == 503
         assert stream.headers[b"retry-after"] == b"1"
@@ -76,13 +76,11 @@ async def test_a_stream_ends_cleanly_when_the_room_head_cannot_be_read(bob, lobb
 
 
 async def test_a_stream_gets_503_when_the_session_cannot_be_loaded(bob, lobby, monkeypatch):
-    # channels' auth middleware loads the session and user before the consumer runs.
-    import channels.auth
-
-    async def unavailable(scope):
+    # The consumer loads the session's user before it checks the room.
+    def unavailable(request):
         raise InterfaceError("connection already closed")
 
-    monkeypatch.setattr(channels.auth, "get_user", unavailable)
+    monkeypatch.setattr(streaming.auth, "get_user", unavailable)
     async with Stream("lobby", bob) as stream:
         assert stream.status == 503
         assert stream.headers[b"retry-after"] == b"1"

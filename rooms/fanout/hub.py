@@ -16,7 +16,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from channels.db import database_sync_to_async
+from asgiref.sync import SyncToAsync
+from django.db import close_old_connections, connections
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,48 @@ MAX_QUEUED_FRAMES = 2000
 # committed before any later seq is published, so one read almost always finds it).
 GAP_FILL_ATTEMPTS = 5
 GAP_FILL_RETRY_SECS = 0.2
+
+
+# Recent frames kept per room for replay, so that a crowd reconnecting after a blip reads
+# them from memory rather than each from the log. Events never change once written.
+RECENT_FRAMES_PER_ROOM = 2000
+RECENT_ROOMS = 64
+
+
+class RecentFrames:
+    """The last frames of the most recently active rooms, by seq. Used on the loop only."""
+
+    def __init__(self, per_room: int = RECENT_FRAMES_PER_ROOM, rooms: int = RECENT_ROOMS):
+        self.per_room = per_room
+        self.max_rooms = rooms
+        self.rooms: collections.OrderedDict[int, dict[int, bytes]] = collections.OrderedDict()
+
+    def add(self, room_id: int, seq: int, frame: bytes) -> None:
+        frames = self.rooms.get(room_id)
+        if frames is None:
+            frames = self.rooms[room_id] = {}
+            while len(self.rooms) > self.max_rooms:
+                self.rooms.popitem(last=False)
+        else:
+            self.rooms.move_to_end(room_id)
+        frames[seq] = frame
+        if len(frames) > self.per_room + self.per_room // 4:
+            # Keep the newest per_room seqs.
+            keep = sorted(frames)[-self.per_room :]
+            self.rooms[room_id] = {k: frames[k] for k in keep}
+
+    def get(self, room_id: int, after: int, upto: int) -> list[bytes] | None:
+        """Frames after+1..upto, or None unless every one of them is here."""
+        frames = self.rooms.get(room_id)
+        if frames is None or upto <= after or upto - after > len(frames):
+            return None
+        try:
+            return [frames[seq] for seq in range(after + 1, upto + 1)]
+        except KeyError:
+            return None
+
+    def clear(self) -> None:
+        self.rooms.clear()
 
 
 def encode_frame(seq: int, type: str, data: str) -> bytes:
@@ -82,6 +125,39 @@ class Subscriber:
             self.waiter = None
 
 
+class StreamDatabaseSyncToAsync(SyncToAsync):
+    """channels' database_sync_to_async, except that an SQLite connection stays open.
+
+    Streams and the hub do their DB work in one worker thread (thread-sensitive, outside any
+    request). channels closes the thread's connections around every call, which with
+    CONN_MAX_AGE=0 means opening SQLite (and running its PRAGMAs) each time: most of the cost
+    of opening a stream. An SQLite connection is a file handle, so this thread keeps one;
+    PostgreSQL connections still go back to their pool after each call.
+    """
+
+    def thread_handler(self, loop: Any, *args: Any, **kwargs: Any) -> Any:
+        _close_old_connections()
+        try:
+            return super().thread_handler(loop, *args, **kwargs)
+        finally:
+            _close_old_connections()
+
+
+def _close_old_connections() -> None:
+    for conn in connections.all(initialized_only=True):
+        if conn.vendor != "sqlite":
+            continue
+        if conn.connection is not None and (conn.errors_occurred or conn.in_atomic_block):
+            conn.close()  # not known to be healthy: start afresh next time
+        # Keep it past CONN_MAX_AGE: close_old_connections() below would close it.
+        conn.close_at = None
+    close_old_connections()
+
+
+def stream_database_sync_to_async(func: Callable[..., Any]) -> Any:
+    return StreamDatabaseSyncToAsync(func, thread_sensitive=True)
+
+
 def _load_events(room_id: int, after: int, before: int) -> list[tuple[int, str, str]]:
     from rooms.models import RoomEvent
 
@@ -106,9 +182,9 @@ def _load_heads(room_ids: list[int]) -> dict[int, int]:
     return dict(Room.objects.filter(pk__in=room_ids).values_list("pk", "last_event_seq"))
 
 
-load_events = database_sync_to_async(_load_events)
-load_room = database_sync_to_async(_load_room)
-load_heads = database_sync_to_async(_load_heads)
+load_events = stream_database_sync_to_async(_load_events)
+load_room = stream_database_sync_to_async(_load_room)
+load_heads = stream_database_sync_to_async(_load_heads)
 
 
 class RoomChannel:
@@ -165,6 +241,7 @@ class RoomChannel:
     def _deliver(self, seq: int, type: str, data: str) -> None:
         self.head = seq
         frame = encode_frame(seq, type, data)
+        hub.recent.add(self.room_id, seq, frame)
         for subscriber in self.subscribers:
             subscriber.push(seq, frame)
         if (type == "member_left" and self.private) or type == "user_banned":
@@ -243,6 +320,7 @@ class Hub:
         # room's head is read, so that no event falls between the two.
         self.on_room_opened: Callable[[int], Awaitable[None]] | None = None
         self.on_room_closed: Callable[[int], None] | None = None
+        self.recent = RecentFrames()
 
     def _bind(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
@@ -251,6 +329,7 @@ class Hub:
             self.loop = loop
             self.rooms = {}
             self.user_streams = collections.Counter()
+            self.recent.clear()
             self.heartbeat_task = loop.create_task(self._heartbeat())
         return loop
 
