@@ -257,7 +257,8 @@ stream.onopen = () => {
 stream.onerror = () => setConnection(navigator.onLine ? "reconnecting" : "offline");
 window.addEventListener("offline", () => setConnection("offline"));
 window.addEventListener("online", () => {
-  if (stream.readyState !== 1) setConnection("reconnecting");
+  // The stream may have stayed open through a short loss; if not, it is reconnecting.
+  setConnection(stream.readyState === 1 ? "live" : "reconnecting");
   flushOutbox();
 });
 
