@@ -8,8 +8,11 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 
-def make_room(owner: Any, slug: str = "general", *members: Any, private: bool = False) -> None:
-    response = owner.post("/rooms/", json={"slug": slug, "name": slug.title(), "private": private})
+def make_room(
+    owner: Any, slug: str = "general", *members: Any, private: bool = False, name: str = ""
+) -> None:
+    payload = {"slug": slug, "name": name or slug.title(), "private": private}
+    response = owner.post("/rooms/", json=payload)
     assert response.status_code == 201, response.text
     for member in members:
         assert member.post(f"/rooms/{slug}/join/").status_code in (200, 201)
