@@ -88,8 +88,9 @@ def test_a_room_and_a_conversation_started_from_the_pages(browsing, server):
     wait_live(second)  # a public room can be read before joining it
     expect(second.locator("#composer-input")).to_have_count(0)
     second.get_by_role("button", name="Join room").click()
-    wait_live(second)
+    # Joining reloads the page, with the composer this time: wait for that page's stream.
     expect(second.locator("#composer-input")).to_be_visible()
+    wait_live(second)
 
     send(second, "hello from eli")
     expect(message(first, "hello from eli")).to_have_count(1, timeout=LIVE_MS)

@@ -74,3 +74,49 @@ def test_links_in_messages_are_clickable_and_safe(browsing, user):
     expect(message(page, "see https").locator(".body")).to_have_text(
         "see https://example.com/a?b=1&c=2, and (http://example.org/x)."
     )
+
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self';"
+    " connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def test_the_pages_work_under_a_csp_without_unsafe_inline(browsing, user):
+    """No inline script, handler or style attribute: a strict policy blocks nothing."""
+    alice, bob = user("alice"), user("bob")
+    make_room(alice, "general", bob)
+    post(bob, "before")
+    context = browsing.context()
+    context.add_cookies(
+        [{"name": n, "value": v, "url": browsing.server.url} for n, v in alice.cookies.items()]
+    )
+    context.add_init_script(
+        "window.__violations = [];"
+        "document.addEventListener('securitypolicyviolation',"
+        " (e) => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));"
+    )
+
+    def with_csp(route):
+        if route.request.resource_type != "document":
+            route.fallback()  # to the guard against foreign requests (and streams unread)
+            return
+        response = route.fetch()
+        headers = dict(response.headers)
+        if headers.get("content-type", "").startswith("text/html"):
+            headers["content-security-policy"] = CSP
+        route.fulfill(response=response, headers=headers)
+
+    context.route("**/*", with_csp)
+    page = context.new_page()
+    for path in ["/", "/rooms/general/people/"]:
+        page.goto(path)
+        page.wait_for_load_state("load")
+        assert page.evaluate("window.__violations") == [], path
+    page.goto("/rooms/general/")
+    wait_live(page)
+    send(page, "works under CSP")
+    expect(message(page, "works under CSP")).not_to_have_attribute("data-id", "", timeout=5000)
+    post(bob, "live under CSP")
+    expect(message(page, "live under CSP")).to_have_count(1, timeout=5000)
+    assert page.evaluate("window.__violations") == []
