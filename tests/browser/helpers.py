@@ -60,6 +60,16 @@ def send(page: Page, body: str) -> None:
     page.locator("#composer-input").press("Enter")
 
 
+def assert_local_time(item: Any, timezone: str = "Europe/Paris") -> None:
+    """The message's time shows in the viewer's zone (the contexts use Europe/Paris)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    time_element = item.locator("time")
+    stamp = datetime.fromisoformat(str(time_element.get_attribute("datetime")))
+    expect(time_element).to_have_text(stamp.astimezone(ZoneInfo(timezone)).strftime("%H:%M"))
+
+
 def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     while True:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import history, make_room, message, send, shown, wait_live
+from tests.browser.helpers import history, make_room, message, post, send, shown, wait_live
 
 pytestmark = pytest.mark.server
 
@@ -159,4 +159,42 @@ def test_a_lost_answer_is_reconciled_and_a_failed_post_has_a_retry_button(browsi
 
     page.wait_for_timeout(300)  # a duplicate from the stream would show by now
     assert [body for _, body in shown(page)] == ["stored, answer lost", "refused at first"]
+    assert shown(page) == server_view(alice)
+
+
+def test_a_reset_reloads_the_history_in_place_and_carries_on_live(browsing, user):
+    """An event id the server does not know (a restored database, say) gets `reset`: the
+    page reloads its history without reloading itself, then takes live events again."""
+    alice, bob = user("alice"), user("bob")
+    make_room(alice, "general", bob)
+    post(bob, "first")
+    post(bob, "second")
+    context = browsing.context()
+    context.add_cookies(
+        [{"name": n, "value": v, "url": browsing.server.url} for n, v in alice.cookies.items()]
+    )
+
+    def from_the_future(route):
+        if route.request.resource_type != "document":
+            route.fallback()
+            return
+        response = route.fetch()
+        html = response.text()
+        assert 'data-last-event-id="' in html
+        html = html.replace('data-last-event-id="', 'data-last-event-id="999999', 1)
+        # ... and a stale page: the second message is missing from what it rendered.
+        html = html.replace(">second</div>", ">stale text</div>", 1)
+        route.fulfill(response=response, body=html)
+
+    context.route("**/rooms/general/", from_the_future)
+    page = context.new_page()
+    page.goto("/rooms/general/")
+    page.evaluate("window.__marker = 'not reloaded'")
+    wait_live(page)
+    expect(message(page, "second")).to_have_count(1, timeout=5000)
+    expect(message(page, "stale text")).to_have_count(0)
+
+    post(bob, "third, after the reset")
+    expect(message(page, "third, after the reset")).to_have_count(1, timeout=5000)
+    assert page.evaluate("window.__marker") == "not reloaded"
     assert shown(page) == server_view(alice)

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import history, make_room, post, shown, wait_live
+from tests.browser.helpers import assert_local_time, history, make_room, post, shown, wait_live
 
 pytestmark = pytest.mark.server
 
@@ -34,6 +34,7 @@ def test_scrolling_up_loads_every_older_message_once(browsing, user):
     assert page.locator("#history-start").is_hidden()
     # The newest message is in view: the page opens at the bottom.
     expect(messages.last).to_be_in_viewport()
+    assert_local_time(messages.first)  # rendered by the server in UTC, shown in local time
 
     alice.patch(f"/rooms/general/messages/{edited['id']}/", json={"body": "edited, still last"})
     expect(messages.last.locator(".body")).to_have_text("edited, still last", timeout=2000)

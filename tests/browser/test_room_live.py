@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import history, make_room, message, send, shown, wait_live
+from tests.browser.helpers import (
+    assert_local_time,
+    history,
+    make_room,
+    message,
+    send,
+    shown,
+    wait_live,
+)
 
 pytestmark = pytest.mark.server
 
@@ -26,6 +34,8 @@ def test_two_people_see_messages_edits_and_deletions_live(browsing, user):
     expect(message(b, "hello bob")).to_have_count(1, timeout=LIVE_MS)
     expect(message(a, "hello bob")).not_to_have_attribute("data-id", "", timeout=LIVE_MS)
     expect(message(a, "hello bob").locator(".author")).to_have_text("alice")
+    assert_local_time(message(a, "hello bob"))
+    assert_local_time(message(b, "hello bob"))
     expect(b.locator("#announcer")).to_contain_text("alice: hello bob")
 
     send(b, "hi alice\nhow are you?")
