@@ -53,11 +53,30 @@ if (memberForm) {
     event.preventDefault();
     const error = document.getElementById("member-error");
     error.hidden = true;
+    const button = memberForm.querySelector("button[type=submit]");
+    button.disabled = true;
     try {
       await requestJson("POST", memberForm.dataset.url, {
         username: document.getElementById("member-username").value,
       });
       window.location.reload();
+    } catch (err) {
+      button.disabled = false;
+      error.textContent = err.message;
+      error.hidden = false;
+    }
+  });
+}
+
+const leaveForm = document.getElementById("leave-room");
+if (leaveForm) {
+  leaveForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = document.getElementById("leave-error");
+    error.hidden = true;
+    try {
+      await requestJson("POST", leaveForm.dataset.url);
+      window.location.href = "/";
     } catch (err) {
       error.textContent = err.message;
       error.hidden = false;

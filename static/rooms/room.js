@@ -319,9 +319,11 @@ async function send(clientId) {
       // Not delivered, or we don't know: the same client_id makes a retry safe.
       entry.state = "waiting";
       setStatus(entry.element, "Not sent yet: it will be sent when the connection is back.");
+      announce("Your message is not sent yet. It will be sent when the connection is back.");
     } else {
       entry.state = "failed";
       setStatus(entry.element, `Not sent: ${err.message}.`);
+      announce(`Your message was not sent: ${err.message}. Use Retry to try again.`);
     }
   }
 }
