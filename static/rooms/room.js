@@ -125,8 +125,34 @@ function placeInOrder(element, id) {
     before = other;
   }
   if (element.parentNode !== list || element.nextElementSibling !== before) {
+    const oldNext = element.parentNode === list ? element.nextElementSibling : null;
     list.insertBefore(element, before);
+    regroup(oldNext);
   }
+  regroupAround(element);
+}
+
+// A message that follows one by the same author within a few minutes is "continued": it
+// is shown without repeating the name and time (screen readers still get both).
+const GROUP_MS = 5 * 60 * 1000;
+
+function timeOf(element) {
+  return Date.parse(element.querySelector(".time").getAttribute("datetime"));
+}
+
+function regroup(element) {
+  if (!element || element.parentNode !== list) return;
+  const previous = element.previousElementSibling;
+  const gap = previous ? timeOf(element) - timeOf(previous) : NaN;
+  element.classList.toggle(
+    "continued",
+    Boolean(previous) && previous.dataset.author === element.dataset.author && gap >= 0 && gap < GROUP_MS,
+  );
+}
+
+function regroupAround(element) {
+  regroup(element);
+  regroup(element.nextElementSibling);
 }
 
 function markDeleted(id) {
@@ -212,6 +238,7 @@ async function reloadHistory() {
       byId.delete(id);
     }
   }
+  for (const element of list.children) regroup(element);
   oldestLoaded = null;
   for (const id of byId.keys()) if (oldestLoaded === null || id < oldestLoaded) oldestLoaded = id;
   for (const message of page.messages) upsert(message);
@@ -363,6 +390,7 @@ if (composer) {
     });
     outbox.set(clientId, { body, element, state: "waiting" });
     list.append(element);
+    regroup(element);
     scrollToBottom();
     input.value = "";
     autosize();
@@ -491,6 +519,7 @@ for (const element of list.querySelectorAll(".message")) {
     renderBody(body, body.textContent);
   }
 }
+for (const element of list.children) regroup(element);
 showHistoryEnd();
 scrollToBottom();
 if (hasMore && scroller.scrollHeight <= scroller.clientHeight) loadOlder();

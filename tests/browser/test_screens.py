@@ -3,6 +3,8 @@ screenshots in test-artifacts/ for a person to look at."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -91,6 +93,7 @@ def test_room_page_screens(browsing, user, artifacts, size, scheme):
         bob,
         "Morning! The mock-ups for the new onboarding are up: https://example.com/figma/onboarding-v3",
     )
+    say(bob, "The second screen is the one with the sign-up form.")
     say(carol, "Thanks. I left a few comments on the second screen.\nThe copy feels long.")
     edited = say(alice, "Agreed, let's cut it to two sentences.")
     alice.patch(
@@ -112,6 +115,10 @@ def test_room_page_screens(browsing, user, artifacts, size, scheme):
     say(bob, "🎉 great")
     expect(message(page, "great")).to_have_count(1, timeout=5000)
     expect(page.locator("#announcer")).to_have_text("bob: 🎉 great")
+    # Bob's two messages in a row: the second does not repeat his name.
+    expect(message(page, "The second screen is")).to_have_class(re.compile(r"\bcontinued\b"))
+    expect(message(page, "Morning!")).not_to_have_class(re.compile(r"\bcontinued\b"))
+    expect(message(page, "Thanks. I left")).not_to_have_class(re.compile(r"\bcontinued\b"))
     page.mouse.move(0, 0)
     check_layout(page)
     page.screenshot(path=artifacts / f"room-{size}-{scheme}.png")
