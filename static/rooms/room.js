@@ -282,6 +282,11 @@ stream.onopen = () => {
   flushOutbox();
 };
 stream.onerror = () => setConnection(navigator.onLine ? "reconnecting" : "offline");
+// The stream reports errors only once it has been open: a first connect that keeps failing
+// (the server is down as the page loads) shows as reconnecting too.
+setTimeout(() => {
+  if (conn.dataset.state === "connecting") setConnection(navigator.onLine ? "reconnecting" : "offline");
+}, 5000);
 window.addEventListener("offline", () => setConnection("offline"));
 window.addEventListener("online", () => {
   // The stream may have stayed open through a short loss; if not, it is reconnecting.

@@ -106,8 +106,9 @@ def test_room_page_screens(browsing, user, artifacts, size, scheme):
     say(bob, "<b>not bold</b> and <script>alert(1)</script> as text")
 
     width, height = SIZES[size]
+    phone = {"is_mobile": True, "has_touch": True} if size == "phone" else {}
     page = browsing.page_for(
-        alice, "/rooms/design-review/", width=width, height=height, dark=scheme == "dark"
+        alice, "/rooms/design-review/", width=width, height=height, dark=scheme == "dark", **phone
     )
     wait_live(page)
     send(page, "Shipping it this afternoon.")
