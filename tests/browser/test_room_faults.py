@@ -93,7 +93,7 @@ def test_the_page_catches_up_after_the_server_is_killed(browsing, server, user):
     assert [body for _, body in on_page].count("written while the server was down") == 1
 
 
-def test_a_message_written_offline_is_held_and_sent_when_back_online(browsing, user):
+def test_a_message_written_offline_is_held_and_sent_when_back_online(browsing, user, artifacts):
     alice, bob = user("alice"), user("bob")
     make_room(alice, "general", bob)
     page = browsing.page_for(alice, "/rooms/general/")
@@ -109,6 +109,7 @@ def test_a_message_written_offline_is_held_and_sent_when_back_online(browsing, u
     expect(held.locator(".status")).to_contain_text("Not sent yet")
     expect(held).to_have_attribute("data-id", "")
     expect(message(other, "sent from a train")).to_have_count(0)
+    page.screenshot(path=artifacts / "room-desktop-light-offline.png")
 
     page.context.set_offline(False)
     wait_live(page)
