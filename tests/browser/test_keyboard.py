@@ -34,6 +34,7 @@ def test_the_keyboard_alone_logs_in_opens_a_room_and_sends(browsing, user, serve
     keys.press("Enter")
     expect(page).to_have_url(f"{server.url}/")
     expect(page.locator(".whoami")).to_contain_text("alice")
+    page.wait_for_load_state()  # the lobby's script is running
 
     keys.press("Tab")
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()

@@ -19,6 +19,8 @@ def test_the_owner_adds_someone_to_a_private_room_who_then_leaves(browsing, user
     owner = browsing.page_for(alice, "/rooms/plans/")
     wait_live(owner)
     owner.get_by_role("link", name="Members").click()
+    expect(owner).to_have_url(f"{server.url}/rooms/plans/people/")
+    owner.wait_for_load_state()  # the page's script is running
     expect(owner.get_by_role("heading", name="Members of Plans")).to_be_visible()
     owner.get_by_label("Add someone by username").fill("nobody-by-that-name")
     owner.get_by_role("button", name="Add member").click()
@@ -32,6 +34,8 @@ def test_the_owner_adds_someone_to_a_private_room_who_then_leaves(browsing, user
     wait_live(guest)
     expect(message(guest, "secret plans")).to_have_count(1)
     guest.get_by_role("link", name="Members").click()
+    expect(guest).to_have_url(f"{server.url}/rooms/plans/people/")
+    guest.wait_for_load_state()
     expect(guest.get_by_role("button", name="Add member")).to_have_count(0)
     guest.get_by_role("button", name="Leave this room").click()
     expect(guest).to_have_url(f"{server.url}/")

@@ -81,6 +81,7 @@ def test_a_room_and_a_conversation_started_from_the_pages(browsing, server):
     first.get_by_label("Password confirmation").fill("a-long-passphrase-9")
     first.get_by_role("button", name="Create account").click()
     expect(first.locator(".site-header")).to_contain_text("dana")
+    first.wait_for_load_state()  # the lobby's script is running
     first.get_by_label("Name").fill("Book Club")
     expect(first.get_by_label("Address")).to_have_value("book-club")
     first.get_by_role("button", name="Create room").click()
