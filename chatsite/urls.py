@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
 
 from rooms import views
@@ -10,3 +11,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("rooms/", include("rooms.urls")),
 ]
+
+# With DEBUG on, serve static files from daphne run directly too (as `runserver` does), so
+# that the pages work under `daphne chatsite.asgi:application` and in the browser tests.
+# With DEBUG off this adds nothing: serve STATIC_ROOT (collectstatic) from the proxy.
+urlpatterns += staticfiles_urlpatterns()

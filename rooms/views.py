@@ -258,7 +258,12 @@ def members_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "rooms/members.html",
-        {"room": room, "members": members, "is_owner": room.owner_id == request.user.pk},
+        {
+            "room": room,
+            "members": members,
+            "is_owner": room.owner_id == request.user.pk,
+            "is_member": room.is_member(request.user),
+        },
     )
 
 

@@ -19,15 +19,18 @@ const createForm = document.getElementById("create-room");
 if (createForm) {
   const name = document.getElementById("room-name");
   const slug = document.getElementById("room-slug");
-  let slugEdited = false;
-  slug.addEventListener("input", () => { slugEdited = true; });
-  name.addEventListener("input", () => {
-    if (slugEdited) return;
-    slug.value = name.value.toLowerCase().normalize("NFKD").replace(/[^a-z0-9]+/g, "-")
-      .replace(/^-+|-+$/g, "").slice(0, 50);
-  });
+  // The address follows the name until someone edits it (or typed before this ran).
+  let slugEdited = slug.value !== "";
+  const slugFromName = () => name.value.toLowerCase().normalize("NFKD")
+    .replace(/[\u0300-\u036f]/g, "").replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "")
+    .slice(0, 50).replace(/-+$/, "");
+  const followName = () => { if (!slugEdited) slug.value = slugFromName(); };
+  slug.addEventListener("input", () => { slugEdited = slug.value !== ""; });
+  name.addEventListener("input", followName);
+  followName();
   createForm.addEventListener("submit", async (event) => {
     event.preventDefault();
+    followName();
     const error = document.getElementById("create-error");
     error.hidden = true;
     try {
@@ -50,11 +53,30 @@ if (memberForm) {
     event.preventDefault();
     const error = document.getElementById("member-error");
     error.hidden = true;
+    const button = memberForm.querySelector("button[type=submit]");
+    button.disabled = true;
     try {
       await requestJson("POST", memberForm.dataset.url, {
         username: document.getElementById("member-username").value,
       });
       window.location.reload();
+    } catch (err) {
+      button.disabled = false;
+      error.textContent = err.message;
+      error.hidden = false;
+    }
+  });
+}
+
+const leaveForm = document.getElementById("leave-room");
+if (leaveForm) {
+  leaveForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = document.getElementById("leave-error");
+    error.hidden = true;
+    try {
+      await requestJson("POST", leaveForm.dataset.url);
+      window.location.href = "/";
     } catch (err) {
       error.textContent = err.message;
       error.hidden = false;

@@ -3,30 +3,35 @@
 // Every message element is keyed by message id, so whatever path a message comes by
 // (first render, older history, the live stream, a replay after reconnect, the answer
 // to our own POST) it is shown once. Events are applied in id order and an event id
-// already applied is ignored.
+// already applied is ignored. Message text is only ever set as text.
 import { ApiError, requestJson } from "./api.js";
 
 const room = document.getElementById("room");
 const list = document.getElementById("messages");
-const history = document.getElementById("history");
+const scroller = document.getElementById("history");
 const template = document.getElementById("message-template");
 const conn = document.getElementById("conn");
 const jump = document.getElementById("jump");
 const announcer = document.getElementById("announcer");
 const composer = document.getElementById("composer");
 const input = document.getElementById("composer-input");
+const historyStart = document.getElementById("history-start");
+const historyLoading = document.getElementById("history-loading");
 const me = room.dataset.username;
 const messagesUrl = room.dataset.messagesUrl;
+const PAGE_SIZE = 50;
+const DELETED_TEXT = "This message was deleted.";
 
 const byId = new Map();        // message id -> element
 const outbox = new Map();      // client_id -> {body, element, state}
 let lastEventId = Number(room.dataset.lastEventId) || 0;
 let hasMore = room.dataset.hasMore === "true";
+let oldestLoaded = null;       // the smallest message id of the contiguous history shown
 let loadingOlder = false;
 
 // Rendering
 
-const URL_PATTERN = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
+const URL_PATTERN = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]}]/g;
 
 // Message text is always set as text; links become anchors built from text nodes.
 function renderBody(element, text) {
@@ -52,7 +57,7 @@ function formatTime(element) {
   element.textContent = sameDay
     ? date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
     : date.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
-  element.title = date.toLocaleString();
+  element.title = date.toLocaleString([], { dateStyle: "full", timeStyle: "medium" });
 }
 
 function applyMessage(element, message) {
@@ -64,10 +69,14 @@ function applyMessage(element, message) {
   const time = element.querySelector(".time");
   time.setAttribute("datetime", message.created);
   formatTime(time);
-  element.querySelector(".edited").hidden = !message.edited || message.deleted;
+  element.querySelector(".edited").hidden = !message.edited || Boolean(message.deleted);
   const body = element.querySelector(".body");
-  if (message.deleted) body.textContent = "This message was deleted.";
-  else renderBody(body, message.body);
+  if (message.deleted) {
+    body.textContent = DELETED_TEXT;
+    closeEditor(element);
+  } else {
+    renderBody(body, message.body);
+  }
 }
 
 function newMessageElement(message) {
@@ -82,8 +91,13 @@ function setStatus(element, text) {
   status.hidden = !text;
 }
 
+function announce(text) {
+  // Replace the text so that screen readers read each new message once.
+  announcer.textContent = text;
+}
+
 // Insert or update a message from the server; keep the list in id order.
-function upsert(message, { announce = false } = {}) {
+function upsert(message) {
   let element = byId.get(message.id);
   if (!element && message.client_id && outbox.has(message.client_id)) {
     element = outbox.get(message.client_id).element;
@@ -92,39 +106,82 @@ function upsert(message, { announce = false } = {}) {
     element.querySelector(".retry").hidden = true;
     element.classList.remove("pending", "failed");
   }
-  if (element) {
-    applyMessage(element, message);
-  } else {
-    element = newMessageElement(message);
-    if (announce && message.author !== me) {
-      announcer.textContent = `${message.author}: ${message.deleted ? "deleted message" : message.body}`;
-    }
-  }
+  const isNew = !element;
+  if (element) applyMessage(element, message);
+  else element = newMessageElement(message);
   byId.set(message.id, element);
   placeInOrder(element, message.id);
-  return element;
+  if (oldestLoaded === null || message.id < oldestLoaded) oldestLoaded = message.id;
+  return { element, isNew };
 }
 
 function placeInOrder(element, id) {
-  // Confirmed messages are ordered by id; pending ones stay at the end.
+  // Confirmed messages are ordered by id; pending ones stay at the end. New messages
+  // almost always belong at the end: look from there.
   let before = null;
-  for (const other of list.children) {
-    const otherId = Number(other.dataset.id);
+  for (let other = list.lastElementChild; other; other = other.previousElementSibling) {
     if (other === element) continue;
-    if (!other.dataset.id || otherId > id) { before = other; break; }
+    if (other.dataset.id && Number(other.dataset.id) < id) break;
+    before = other;
   }
-  if (element.nextSibling !== before || element.parentNode !== list) list.insertBefore(element, before);
+  if (element.parentNode !== list || element.nextElementSibling !== before) {
+    const oldNext = element.parentNode === list ? element.nextElementSibling : null;
+    list.insertBefore(element, before);
+    regroup(oldNext);
+  }
+  regroupAround(element);
+}
+
+// A message that follows one by the same author within a few minutes is "continued": it
+// is shown without repeating the name and time (screen readers still get both).
+const GROUP_MS = 5 * 60 * 1000;
+
+function timeOf(element) {
+  return Date.parse(element.querySelector(".time").getAttribute("datetime"));
+}
+
+function regroup(element) {
+  if (!element || element.parentNode !== list) return;
+  const previous = element.previousElementSibling;
+  const gap = previous ? timeOf(element) - timeOf(previous) : NaN;
+  element.classList.toggle(
+    "continued",
+    Boolean(previous) && previous.dataset.author === element.dataset.author && gap >= 0 && gap < GROUP_MS,
+  );
+}
+
+function regroupAround(element) {
+  regroup(element);
+  regroup(element.nextElementSibling);
+}
+
+function markDeleted(id) {
+  const element = byId.get(id);
+  if (!element) return;
+  element.classList.add("deleted");
+  element.querySelector(".body").textContent = DELETED_TEXT;
+  element.querySelector(".body").hidden = false;
+  element.querySelector(".edited").hidden = true;
+  closeEditor(element);
 }
 
 // Scrolling
 
 function atBottom() {
-  return history.scrollHeight - history.scrollTop - history.clientHeight < 40;
+  return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 48;
 }
 
 function scrollToBottom() {
-  history.scrollTop = history.scrollHeight;
+  scroller.scrollTop = scroller.scrollHeight;
   jump.hidden = true;
+}
+
+// Keep what the reader is looking at still while content changes above it.
+function keepingPosition(change) {
+  const height = scroller.scrollHeight;
+  const top = scroller.scrollTop;
+  change();
+  scroller.scrollTop = top + (scroller.scrollHeight - height);
 }
 
 function afterInsert(wasAtBottom, fromOthers) {
@@ -132,54 +189,79 @@ function afterInsert(wasAtBottom, fromOthers) {
   else if (fromOthers) jump.hidden = false;
 }
 
-jump.addEventListener("click", scrollToBottom);
-history.addEventListener("scroll", () => {
-  if (atBottom()) jump.hidden = true;
-  if (history.scrollTop < 200) loadOlder();
+jump.addEventListener("click", () => {
+  scrollToBottom();
+  if (input) input.focus();
 });
+scroller.addEventListener("scroll", () => {
+  if (atBottom()) jump.hidden = true;
+  if (scroller.scrollTop < 300) loadOlder();
+}, { passive: true });
+
+function showHistoryEnd() {
+  historyStart.hidden = hasMore;
+}
 
 async function loadOlder() {
-  if (!hasMore || loadingOlder) return;
-  const ids = [...byId.keys()];
-  if (!ids.length) return;
+  if (!hasMore || loadingOlder || oldestLoaded === null) return;
   loadingOlder = true;
-  document.getElementById("history-loading").hidden = false;
+  historyLoading.classList.add("active");
   try {
-    const oldest = Math.min(...ids);
-    const page = await requestJson("GET", `${messagesUrl}?before=${oldest}&limit=50`);
-    const previousHeight = history.scrollHeight;
-    for (const message of page.messages) {
-      if (!byId.has(message.id)) upsert(message);
-    }
-    history.scrollTop += history.scrollHeight - previousHeight;
-    hasMore = page.has_more;
-    document.getElementById("history-start").hidden = hasMore;
+    const page = await requestJson("GET", `${messagesUrl}?before=${oldestLoaded}&limit=${PAGE_SIZE}`);
+    keepingPosition(() => {
+      for (const message of page.messages) {
+        if (!byId.has(message.id)) upsert(message);
+        else if (message.id < oldestLoaded) oldestLoaded = message.id;
+      }
+      hasMore = page.has_more;
+      showHistoryEnd();
+    });
   } catch (err) {
     console.warn("could not load older messages", err);
   } finally {
     loadingOlder = false;
-    document.getElementById("history-loading").hidden = true;
+    historyLoading.classList.remove("active");
   }
+  // A tall screen may still show no scrollbar: keep filling it.
+  if (hasMore && scroller.scrollTop < 300) loadOlder();
 }
 
 // Reload the latest page after a reset: what we had may be stale.
 async function reloadHistory() {
-  const page = await requestJson("GET", `${messagesUrl}?limit=50`);
+  const page = await requestJson("GET", `${messagesUrl}?limit=${PAGE_SIZE}`);
+  const keep = new Set(page.messages.map((m) => m.id));
+  const newest = page.messages.length ? page.messages[page.messages.length - 1].id : Infinity;
+  // Drop what the page no longer vouches for; keep what arrived live after it was read.
   for (const [id, element] of byId) {
-    if (!page.messages.some((m) => m.id === id)) element.remove();
+    if (!keep.has(id) && id <= newest) {
+      element.remove();
+      byId.delete(id);
+    }
   }
-  byId.clear();
+  for (const element of list.children) regroup(element);
+  oldestLoaded = null;
+  for (const id of byId.keys()) if (oldestLoaded === null || id < oldestLoaded) oldestLoaded = id;
   for (const message of page.messages) upsert(message);
   hasMore = page.has_more;
-  document.getElementById("history-start").hidden = hasMore;
+  showHistoryEnd();
   scrollToBottom();
 }
 
 // The stream
 
+const STATES = {
+  connecting: "Connecting…",
+  live: "Live",
+  reconnecting: "Reconnecting…",
+  offline: "Offline",
+  closed: "No access",
+};
+
 function setConnection(state) {
+  if (conn.dataset.state === "closed") return;
   conn.dataset.state = state;
-  conn.textContent = { live: "Live", reconnecting: "Reconnecting…", offline: "Offline", connecting: "Connecting…", closed: "Disconnected" }[state];
+  conn.querySelector(".conn-label").textContent = STATES[state];
+  room.classList.toggle("disconnected", state !== "live");
 }
 
 function onEvent(handler) {
@@ -200,32 +282,46 @@ stream.onopen = () => {
   flushOutbox();
 };
 stream.onerror = () => setConnection(navigator.onLine ? "reconnecting" : "offline");
+// The stream reports errors only once it has been open: a first connect that keeps failing
+// (the server is down as the page loads) shows as reconnecting too.
+setTimeout(() => {
+  if (conn.dataset.state === "connecting") setConnection(navigator.onLine ? "reconnecting" : "offline");
+}, 5000);
 window.addEventListener("offline", () => setConnection("offline"));
-window.addEventListener("online", () => setConnection("reconnecting"));
+window.addEventListener("online", () => {
+  // The stream may have stayed open through a short loss; if not, it is reconnecting.
+  setConnection(stream.readyState === 1 ? "live" : "reconnecting");
+  flushOutbox();
+});
 
 stream.addEventListener("message", onEvent((message) => {
   const wasAtBottom = atBottom();
-  upsert(message, { announce: true });
-  afterInsert(wasAtBottom, message.author !== me);
+  const { isNew } = upsert(message);
+  const fromOthers = message.author !== me;
+  if (isNew && fromOthers) announce(`${message.author}: ${message.body}`);
+  afterInsert(wasAtBottom, isNew && fromOthers);
 }));
-stream.addEventListener("message_edited", onEvent((message) => upsert(message)));
-stream.addEventListener("message_deleted", onEvent((data) => {
-  const element = byId.get(data.id);
-  if (!element) return;
-  element.classList.add("deleted");
-  element.querySelector(".body").textContent = "This message was deleted.";
-  element.querySelector(".edited").hidden = true;
+stream.addEventListener("message_edited", onEvent((message) => {
+  // Only messages on screen: an edit to an older one must not open a gap in the history.
+  if (byId.has(message.id)) upsert(message);
 }));
+stream.addEventListener("message_deleted", onEvent((data) => markDeleted(data.id)));
 stream.addEventListener("member_joined", onEvent(() => {}));
 stream.addEventListener("member_left", onEvent(() => {}));
 stream.addEventListener("reset", (event) => {
-  lastEventId = Number(event.lastEventId) || lastEventId;
+  const data = JSON.parse(event.data);
+  lastEventId = Number(data.last_event_id) || 0;
   reloadHistory().catch((err) => console.warn("could not reload history", err));
 });
 stream.addEventListener("revoked", () => {
   stream.close();
-  setConnection("closed");
-  conn.textContent = "You no longer have access to this room";
+  setConnection("offline");
+  conn.dataset.state = "closed";
+  conn.querySelector(".conn-label").textContent = STATES.closed;
+  announce("You no longer have access to this room.");
+  if (composer) {
+    for (const control of composer.elements) control.disabled = true;
+  }
 });
 
 // Posting
@@ -239,7 +335,7 @@ async function send(clientId) {
   const entry = outbox.get(clientId);
   if (!entry || entry.state === "sending") return;
   entry.state = "sending";
-  setStatus(entry.element, "sending…");
+  setStatus(entry.element, "Sending…");
   entry.element.querySelector(".retry").hidden = true;
   entry.element.classList.remove("failed");
   try {
@@ -249,16 +345,17 @@ async function send(clientId) {
     afterInsert(wasAtBottom, false);
   } catch (err) {
     if (!outbox.has(clientId)) return; // the stream delivered it meanwhile
+    entry.element.querySelector(".retry").hidden = false;
+    entry.element.classList.add("failed");
     if (err.status === 0 || err.status >= 500) {
       // Not delivered, or we don't know: the same client_id makes a retry safe.
       entry.state = "waiting";
-      setStatus(entry.element, "not sent yet: will retry when the connection is back");
-      entry.element.querySelector(".retry").hidden = false;
+      setStatus(entry.element, "Not sent yet: it will be sent when the connection is back.");
+      announce("Your message is not sent yet. It will be sent when the connection is back.");
     } else {
       entry.state = "failed";
-      entry.element.classList.add("failed");
-      setStatus(entry.element, `not sent: ${err.message}`);
-      entry.element.querySelector(".retry").hidden = false;
+      setStatus(entry.element, `Not sent: ${err.message}.`);
+      announce(`Your message was not sent: ${err.message}. Use Retry to try again.`);
     }
   }
 }
@@ -268,7 +365,19 @@ function flushOutbox() {
     if (entry.state === "waiting") send(clientId);
   }
 }
-window.addEventListener("online", flushOutbox);
+
+// Something the network did not deliver is retried every few seconds too, in case no
+// "online" or reconnect event comes (the stream can stay up while a POST fails).
+setInterval(() => { if (stream.readyState === 1) flushOutbox(); }, 5000);
+
+window.addEventListener("beforeunload", (event) => {
+  if (outbox.size) event.preventDefault(); // unsent messages: ask before leaving
+});
+
+function autosize() {
+  input.style.height = "auto";
+  input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
+}
 
 if (composer) {
   composer.addEventListener("submit", (event) => {
@@ -279,11 +388,14 @@ if (composer) {
     const element = newMessageElement({ id: null, author: me, body, created: new Date().toISOString() });
     element.classList.add("pending");
     element.querySelector(".retry").addEventListener("click", () => {
-      outbox.get(clientId).state = "waiting";
+      const entry = outbox.get(clientId);
+      if (!entry) return;
+      entry.state = "waiting";
       send(clientId);
     });
     outbox.set(clientId, { body, element, state: "waiting" });
     list.append(element);
+    regroup(element);
     scrollToBottom();
     input.value = "";
     autosize();
@@ -295,11 +407,22 @@ if (composer) {
       composer.requestSubmit();
     }
   });
-  const autosize = () => {
-    input.style.height = "auto";
-    input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
-  };
   input.addEventListener("input", autosize);
+}
+
+// Joining a public room one is reading.
+const joinButton = document.querySelector("#join-form [data-join]");
+if (joinButton) {
+  joinButton.addEventListener("click", async () => {
+    joinButton.disabled = true;
+    try {
+      await requestJson("POST", `/rooms/${encodeURIComponent(joinButton.dataset.join)}/join/`);
+      window.location.reload();
+    } catch (err) {
+      joinButton.disabled = false;
+      document.getElementById("join-error").textContent = `Could not join: ${err.message}`;
+    }
+  });
 }
 
 // Editing and deleting one's own messages
@@ -312,14 +435,25 @@ list.addEventListener("click", async (event) => {
   if (button.classList.contains("delete")) {
     if (!window.confirm("Delete this message?")) return;
     try {
-      upsert(await requestJson("DELETE", url));
+      const message = await requestJson("DELETE", url);
+      upsert(message);
+      markDeleted(message.id);
+      input?.focus();
     } catch (err) {
-      setStatus(element, `could not delete: ${err.message}`);
+      setStatus(element, `Could not delete: ${err.message}.`);
     }
   } else if (button.classList.contains("edit")) {
     startEdit(element, url);
   }
 });
+
+function closeEditor(element) {
+  const form = element.querySelector("form.edit-form");
+  if (!form) return;
+  form.remove();
+  element.querySelector(".body").hidden = false;
+  element.classList.remove("editing");
+}
 
 function startEdit(element, url) {
   if (element.querySelector("form.edit-form")) return;
@@ -329,10 +463,15 @@ function startEdit(element, url) {
   const label = document.createElement("label");
   label.className = "sr-only";
   label.textContent = "Edit message";
+  label.htmlFor = `edit-${element.dataset.id}`;
   const area = document.createElement("textarea");
+  area.id = label.htmlFor;
   area.value = body.textContent;
   area.maxLength = Number(room.dataset.maxLength);
-  label.append(area);
+  area.rows = Math.min(8, area.value.split("\n").length + 1);
+  const hint = document.createElement("span");
+  hint.className = "hint";
+  hint.textContent = "Enter to save · Esc to cancel";
   const save = document.createElement("button");
   save.type = "submit";
   save.className = "small primary";
@@ -341,23 +480,34 @@ function startEdit(element, url) {
   cancel.type = "button";
   cancel.className = "small";
   cancel.textContent = "Cancel";
-  form.append(label, save, cancel);
+  form.append(label, area, hint, cancel, save);
   body.hidden = true;
+  element.classList.add("editing");
   body.after(form);
   area.focus();
-  const close = () => { form.remove(); body.hidden = false; };
+  area.setSelectionRange(area.value.length, area.value.length);
+  const close = () => {
+    closeEditor(element);
+    element.querySelector(".edit").focus();
+  };
   cancel.addEventListener("click", close);
   area.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") close();
-    if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
+    if (event.key === "Escape") { event.preventDefault(); close(); }
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
   });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    save.disabled = true;
     try {
       upsert(await requestJson("PATCH", url, { body: area.value }));
+      setStatus(element, "");
       close();
     } catch (err) {
-      setStatus(element, err instanceof ApiError ? `could not save: ${err.message}` : "could not save");
+      save.disabled = false;
+      setStatus(element, err instanceof ApiError ? `Could not save: ${err.message}.` : "Could not save.");
     }
   });
 }
@@ -365,12 +515,17 @@ function startEdit(element, url) {
 // First render
 
 for (const element of list.querySelectorAll(".message")) {
-  byId.set(Number(element.dataset.id), element);
+  const id = Number(element.dataset.id);
+  byId.set(id, element);
+  if (oldestLoaded === null || id < oldestLoaded) oldestLoaded = id;
   formatTime(element.querySelector(".time"));
   if (!element.classList.contains("deleted")) {
     const body = element.querySelector(".body");
     renderBody(body, body.textContent);
   }
 }
+for (const element of list.children) regroup(element);
+showHistoryEnd();
 scrollToBottom();
-if (history.scrollHeight <= history.clientHeight) loadOlder();
+if (hasMore && scroller.scrollHeight <= scroller.clientHeight) loadOlder();
+if (input && window.matchMedia("(hover: hover) and (pointer: fine)").matches) input.focus();

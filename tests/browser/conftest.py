@@ -1,0 +1,157 @@
+"""Real Chromium (Debian's package) driven by Playwright against a real daphne server.
+
+Every test gets a fresh database and its own daphne process on 127.0.0.1; the browser is
+shared by the tests of a module. Each browser context may talk to the test's server only:
+any other request is aborted and fails the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from tests.live import ROOT, LiveDatabase, LiveServer, sign_up_sync
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = ROOT / "test-artifacts"
+DEFAULT_TIMEOUT_MS = 10_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"the browser tests need Debian's chromium at {CHROMIUM}: run bin/test (it installs"
+            " it) or `apt-get install chromium`"
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=30_000
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[LiveServer]:
+    database = LiveDatabase(tmp_path).create()
+    live = LiveServer(database).start()
+    try:
+        yield live
+    finally:
+        live.stop()
+        database.drop()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@dataclass
+class Browsing:
+    """Opens pages for users of one server and checks, at the end, that none misbehaved."""
+
+    browser: Browser
+    server: LiveServer
+    contexts: list[BrowserContext] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    foreign_requests: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+    def context(
+        self, *, width: int = 1280, height: int = 800, dark: bool = False, **options: Any
+    ) -> BrowserContext:
+        context = self.browser.new_context(
+            base_url=self.server.url,
+            viewport={"width": width, "height": height},
+            color_scheme="dark" if dark else "light",
+            locale="en-GB",
+            timezone_id="Europe/Paris",
+            **options,
+        )
+        context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+        origin = self.server.url
+
+        def guard(route: Any) -> None:
+            if route.request.url.startswith(origin + "/"):
+                route.continue_()
+            else:
+                self.foreign_requests.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", guard)
+        context.on("page", self._watch)
+        self.contexts.append(context)
+        return context
+
+    def _watch(self, page: Page) -> None:
+        page.on("pageerror", lambda error: self.page_errors.append(f"{page.url}: {error}"))
+        page.on("dialog", self._on_dialog)
+
+    def _on_dialog(self, dialog: Any) -> None:
+        self.dialogs.append(f"{dialog.type}: {dialog.message}")
+        if dialog.type == "confirm":
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    def page_for(self, client: Any, path: str = "/", **options: Any) -> Page:
+        """A page logged in with the session of an httpx client from sign_up_sync."""
+        context = self.context(**options)
+        context.add_cookies(
+            [
+                {"name": name, "value": value, "url": self.server.url}
+                for name, value in client.cookies.items()
+            ]
+        )
+        page = context.new_page()
+        page.goto(path)
+        return page
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+
+
+@pytest.fixture
+def browsing(browser: Browser, server: LiveServer) -> Iterator[Browsing]:
+    session = Browsing(browser, server)
+    try:
+        yield session
+    finally:
+        session.close()
+    assert not session.page_errors, session.page_errors
+    assert not session.foreign_requests, session.foreign_requests
+
+
+@pytest.fixture
+def user(server: LiveServer) -> Any:
+    """Sign up people on the test's server: user("alice") is a logged-in httpx client."""
+    clients: list[Any] = []
+
+    def make(username: str) -> Any:
+        client = sign_up_sync(server.url, username)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
