@@ -246,9 +246,22 @@ def room_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "has_more": len(page) == HISTORY_PAGE_DEFAULT,
             "last_event_id": last_event_id,
             "is_member": room.is_member(request.user),
+            "can_moderate": room.can_moderate(request.user),
+            "notice": _room_notice(room, request.user),
             "max_message_length": MAX_MESSAGE_LENGTH,
         },
     )
+
+
+def _room_notice(room: Room, user: Any) -> str:
+    """Why the viewer cannot post right now, if they cannot."""
+    try:
+        if room.is_member(user):
+            room.check_can_post(user)
+    except NotAllowed as exc:
+        if exc.status == 403:
+            return f"You cannot post here: {exc}."
+    return ""
 
 
 @login_required

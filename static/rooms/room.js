@@ -21,6 +21,8 @@ const me = room.dataset.username;
 const messagesUrl = room.dataset.messagesUrl;
 const PAGE_SIZE = 50;
 const DELETED_TEXT = "This message was deleted.";
+const REMOVED_TEXT = "This message was removed by a moderator.";
+const notice = document.getElementById("room-notice");
 
 const byId = new Map();        // message id -> element
 const outbox = new Map();      // client_id -> {body, element, state}
@@ -65,6 +67,7 @@ function applyMessage(element, message) {
   element.dataset.author = message.author;
   element.classList.toggle("mine", message.author === me);
   element.classList.toggle("deleted", Boolean(message.deleted));
+  element.classList.toggle("removed", Boolean(message.removed) && !message.deleted);
   element.querySelector(".author").textContent = message.author;
   const time = element.querySelector(".time");
   time.setAttribute("datetime", message.created);
@@ -73,6 +76,9 @@ function applyMessage(element, message) {
   const body = element.querySelector(".body");
   if (message.deleted) {
     body.textContent = DELETED_TEXT;
+    closeEditor(element);
+  } else if (message.removed) {
+    body.textContent = REMOVED_TEXT;
     closeEditor(element);
   } else {
     renderBody(body, message.body);
@@ -153,6 +159,21 @@ function regroup(element) {
 function regroupAround(element) {
   regroup(element);
   regroup(element.nextElementSibling);
+}
+
+function markRemoved(id) {
+  const element = byId.get(id);
+  if (!element || element.classList.contains("deleted")) return;
+  element.classList.add("removed");
+  element.querySelector(".body").textContent = REMOVED_TEXT;
+  element.querySelector(".body").hidden = false;
+  element.querySelector(".edited").hidden = true;
+  closeEditor(element);
+}
+
+function showNotice(text) {
+  notice.textContent = text;
+  notice.hidden = !text;
 }
 
 function markDeleted(id) {
@@ -306,6 +327,23 @@ stream.addEventListener("message_edited", onEvent((message) => {
   if (byId.has(message.id)) upsert(message);
 }));
 stream.addEventListener("message_deleted", onEvent((data) => markDeleted(data.id)));
+stream.addEventListener("message_removed", onEvent((data) => markRemoved(data.id)));
+stream.addEventListener("message_restored", onEvent((message) => upsert(message)));
+stream.addEventListener("user_muted", onEvent((data) => {
+  if (data.user === me) showNotice("You cannot post here: you are muted in this room.");
+}));
+stream.addEventListener("user_unmuted", onEvent((data) => {
+  if (data.user === me) showNotice("");
+}));
+stream.addEventListener("room_updated", onEvent((data) => {
+  if (data.archived) showNotice("This room is archived: it is read-only.");
+  else if (data.locked && !room.classList.contains("can-moderate")) showNotice("This room is locked: only moderators can post.");
+  else if (data.slow_mode_seconds) showNotice(`Slow mode: one message every ${data.slow_mode_seconds} seconds.`);
+  else showNotice("");
+}));
+stream.addEventListener("user_banned", onEvent(() => {}));
+stream.addEventListener("user_unbanned", onEvent(() => {}));
+stream.addEventListener("member_role_changed", onEvent(() => {}));
 stream.addEventListener("member_joined", onEvent(() => {}));
 stream.addEventListener("member_left", onEvent(() => {}));
 stream.addEventListener("reset", (event) => {
@@ -444,6 +482,30 @@ list.addEventListener("click", async (event) => {
     }
   } else if (button.classList.contains("edit")) {
     startEdit(element, url);
+  } else if (button.classList.contains("remove")) {
+    const reason = window.prompt("Remove this message for everyone. Reason (for the moderation log):");
+    if (reason === null) return;
+    try {
+      await requestJson("POST", `${url}remove/`, { reason });
+      markRemoved(Number(element.dataset.id));
+    } catch (err) {
+      setStatus(element, `Could not remove: ${err.message}.`);
+    }
+  } else if (button.classList.contains("restore")) {
+    try {
+      upsert(await requestJson("POST", `${url}restore/`, {}));
+    } catch (err) {
+      setStatus(element, `Could not restore: ${err.message}.`);
+    }
+  } else if (button.classList.contains("report")) {
+    const reason = window.prompt("Report this message to the moderators. What is wrong with it?");
+    if (!reason) return;
+    try {
+      await requestJson("POST", `${url}report/`, { reason });
+      setStatus(element, "Reported. Thank you: the moderators will look at it.");
+    } catch (err) {
+      setStatus(element, `Could not report: ${err.message}.`);
+    }
   }
 });
 
@@ -519,7 +581,7 @@ for (const element of list.querySelectorAll(".message")) {
   byId.set(id, element);
   if (oldestLoaded === null || id < oldestLoaded) oldestLoaded = id;
   formatTime(element.querySelector(".time"));
-  if (!element.classList.contains("deleted")) {
+  if (!element.classList.contains("deleted") && !element.classList.contains("removed")) {
     const body = element.querySelector(".body");
     renderBody(body, body.textContent);
   }

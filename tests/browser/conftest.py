@@ -75,6 +75,8 @@ class Browsing:
     page_errors: list[str] = field(default_factory=list)
     foreign_requests: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
+    # What to type into the next window.prompt()s, in order (none left: dismiss).
+    prompt_answers: list[str] = field(default_factory=list)
 
     def context(
         self, *, width: int = 1280, height: int = 800, dark: bool = False, **options: Any
@@ -110,6 +112,8 @@ class Browsing:
         self.dialogs.append(f"{dialog.type}: {dialog.message}")
         if dialog.type == "confirm":
             dialog.accept()
+        elif dialog.type == "prompt" and self.prompt_answers:
+            dialog.accept(self.prompt_answers.pop(0))
         else:
             dialog.dismiss()
 
