@@ -207,6 +207,7 @@ class Site(Server):
                 "PYTHONUNBUFFERED": "1",
                 # Plain HTTP on 127.0.0.1, no TLS proxy in front.
                 "DJANGO_SECURE_SSL_REDIRECT": "0",
+                "DJANGO_SECURE_COOKIES": "0",
                 # The load comes from a few benchmark users: lift the per-person limits.
                 "CHAT_POSTS_PER_MINUTE": "0",
                 "CHAT_MAX_STREAMS_PER_USER": "1000000",
