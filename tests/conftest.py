@@ -159,3 +159,13 @@ def eve(db) -> User:
         *Permission.objects.filter(codename__in=["view_message", "view_room", "view_report"])
     )
     return user
+
+
+@pytest.fixture
+def live_database(tmp_path):
+    """A fresh database (and Redis prefix) for real daphne servers; see tests/live.py."""
+    from tests.live import LiveDatabase
+
+    database = LiveDatabase(tmp_path).create()
+    yield database
+    database.drop()

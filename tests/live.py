@@ -219,40 +219,35 @@ class LiveServer:
         return self.database.count_connections(self.pid)
 
 
+def _signup_form(client: Any, username: str, password: str) -> dict[str, str]:
+    return {
+        "username": username,
+        "password1": password,
+        "password2": password,
+        "csrfmiddlewaretoken": client.cookies["csrftoken"],
+    }
+
+
+def _logged_in(client: Any, response: Any) -> Any:
+    assert response.status_code == 302, response.text[:500]
+    client.headers["X-CSRFToken"] = client.cookies["csrftoken"]
+    return client
+
+
 def sign_up_sync(base_url: str, username: str, password: str = "a-long-passphrase-9") -> Any:
     """Like sign_up, with a synchronous httpx client (for the Playwright sync API)."""
     client = httpx.Client(base_url=base_url, timeout=10)
     client.get("/accounts/signup/")
-    response = client.post(
-        "/accounts/signup/",
-        data={
-            "username": username,
-            "password1": password,
-            "password2": password,
-            "csrfmiddlewaretoken": client.cookies["csrftoken"],
-        },
-    )
-    assert response.status_code == 302, response.text[:500]
-    client.headers["X-CSRFToken"] = client.cookies["csrftoken"]
-    return client
+    form = _signup_form(client, username, password)
+    return _logged_in(client, client.post("/accounts/signup/", data=form))
 
 
 async def sign_up(base_url: str, username: str, password: str = "a-long-passphrase-9") -> Any:
     """An httpx client logged in as a new user, sending the CSRF header on every request."""
     client = httpx.AsyncClient(base_url=base_url, timeout=10)
     await client.get("/accounts/signup/")
-    response = await client.post(
-        "/accounts/signup/",
-        data={
-            "username": username,
-            "password1": password,
-            "password2": password,
-            "csrfmiddlewaretoken": client.cookies["csrftoken"],
-        },
-    )
-    assert response.status_code == 302, response.text[:500]
-    client.headers["X-CSRFToken"] = client.cookies["csrftoken"]
-    return client
+    form = _signup_form(client, username, password)
+    return _logged_in(client, await client.post("/accounts/signup/", data=form))
 
 
 class RawStream:

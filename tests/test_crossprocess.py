@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from tests.faults import wait_until
-from tests.live import LiveDatabase, LiveServer, RawStream, sign_up
+from tests.live import LiveServer, RawStream, sign_up
 
 pytestmark = [
     pytest.mark.server,
@@ -26,13 +26,6 @@ pytestmark = [
         reason="cross-process fan-out needs Redis: set REDIS_URL (bin/test's postgres stack)",
     ),
 ]
-
-
-@pytest.fixture
-def live_database(tmp_path):
-    database = LiveDatabase(tmp_path).create()
-    yield database
-    database.drop()
 
 
 @pytest.fixture

@@ -2,14 +2,13 @@
 
 import pytest
 
-from tests.live import LiveDatabase, LiveServer, RawStream, sign_up
+from tests.live import LiveServer, RawStream, sign_up
 
 pytestmark = pytest.mark.server
 
 
-async def test_a_client_resumes_after_the_server_was_killed(tmp_path):
-    database = LiveDatabase(tmp_path).create()
-    server = LiveServer(database).start()
+async def test_a_client_resumes_after_the_server_was_killed(live_database):
+    server = LiveServer(live_database).start()
     try:
         alice = await sign_up(server.url, "alice")
         await alice.post("/rooms/", json={"slug": "general", "name": "General"})
@@ -46,4 +45,3 @@ async def test_a_client_resumes_after_the_server_was_killed(tmp_path):
         await alice.aclose()
     finally:
         server.stop()
-        database.drop()

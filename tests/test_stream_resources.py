@@ -7,16 +7,9 @@ import asyncio
 
 import pytest
 
-from tests.live import LiveDatabase, LiveServer, RawStream, sign_up
+from tests.live import LiveServer, RawStream, sign_up
 
 pytestmark = pytest.mark.server
-
-
-@pytest.fixture
-def live_database(tmp_path):
-    database = LiveDatabase(tmp_path).create()
-    yield database
-    database.drop()
 
 
 @pytest.fixture

@@ -49,14 +49,12 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[LiveServer]:
-    database = LiveDatabase(tmp_path).create()
-    live = LiveServer(database).start()
+def server(live_database: LiveDatabase) -> Iterator[LiveServer]:
+    live = LiveServer(live_database).start()
     try:
         yield live
     finally:
         live.stop()
-        database.drop()
 
 
 @pytest.fixture
