@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -92,22 +93,28 @@ def _read_payload(request: HttpRequest) -> QueryDict | dict[str, Any]:
             raise BadRequest("the body is not valid JSON") from None
         if not isinstance(payload, dict):
             raise BadRequest("the body must be a JSON object")
-        if _has_surrogates(payload):
-            # JSON may escape lone surrogates ("\ud800"); they are not text and not storable.
-            raise BadRequest("the body contains invalid Unicode")
-        return payload
-    if request.method == "POST":
-        return request.POST
-    return QueryDict(request.body, encoding="utf-8")
+        form: QueryDict | dict[str, Any] = payload
+    elif request.method == "POST":
+        form = request.POST
+    else:
+        form = QueryDict(request.body, encoding="utf-8")
+    if _has_unstorable_text(dict(form.lists()) if isinstance(form, QueryDict) else form):
+        raise BadRequest("the body contains NUL characters or invalid Unicode")
+    return form
 
 
-def _has_surrogates(value: object) -> bool:
+# NUL and lone surrogates (JSON may escape them: "\u0000", "\ud800") are not storable text:
+# PostgreSQL refuses NUL in text and UTF-8 has no surrogates. Refused for every field at once.
+UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def _has_unstorable_text(value: object) -> bool:
     if isinstance(value, str):
-        return any("\ud800" <= char <= "\udfff" for char in value)
+        return UNSTORABLE_TEXT.search(value) is not None
     if isinstance(value, dict):
-        return any(_has_surrogates(k) or _has_surrogates(v) for k, v in value.items())
+        return any(_has_unstorable_text(k) or _has_unstorable_text(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_has_surrogates(item) for item in value)
+        return any(_has_unstorable_text(item) for item in value)
     return False
 
 

@@ -159,3 +159,25 @@ def test_tabs_and_newlines_are_kept(as_bob, setting):
     )
     assert response.status_code == 201
     assert response.json()["body"] == "a\tb\nc"
+
+
+@pytest.mark.parametrize(
+    ("path", "payload"),
+    [
+        ("/rooms/lobby/messages/{message}/remove/", {"reason": "spam\x00"}),
+        ("/rooms/", {"slug": "nul-room", "name": "a\x00b"}),
+        ("/rooms/lobby/mute/", {"username": "bob", "reason": "\x00"}),
+    ],
+)
+@pytest.mark.parametrize("as_form", [False, True])
+def test_a_nul_character_in_any_field_is_refused(as_alice, setting, path, payload, as_form):
+    # PostgreSQL cannot store NUL in text: this was a 500 there (found by the test above).
+    before = database_state()
+    url = path.format(message=setting.pk)
+    if as_form:
+        response = as_alice.post(url, payload)
+    else:
+        response = as_alice.post(url, json.dumps(payload), content_type="application/json")
+    assert response.status_code == 400
+    assert "NUL" in response.json()["error"]
+    assert database_state() == before
