@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "channels",
     "django_eventstream",
     "axes",
+    "django_tasks_db",
     "rooms",
 ]
 
@@ -154,6 +155,16 @@ else:
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Background work (ending mutes and bans when they expire): Django's Tasks framework with
+# django-tasks-db's backend, so a task is a row written in the same transaction as the
+# change that needs it. `manage.py run_worker` runs them (bin/run and bin/serve start it).
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default"],
+    }
+}
 
 # Fan-out between the open streams: in-process by default, Redis when REDIS_URL is set.
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
