@@ -255,6 +255,7 @@ def room_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "is_member": room.is_member(request.user),
             "can_moderate": room.can_moderate(request.user),
             "notice": _room_notice(room, request.user),
+            "mute": room.restriction_for(request.user, Restriction.MUTE),
             "max_message_length": MAX_MESSAGE_LENGTH,
         },
     )
