@@ -7,6 +7,11 @@ from rooms import views
 urlpatterns = [
     path("", views.lobby, name="lobby"),
     path("accounts/signup/", views.signup, name="signup"),
+    path(
+        "accounts/password_change/",
+        views.PasswordChangeView.as_view(),
+        name="password_change",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("rooms/", include("rooms.urls")),

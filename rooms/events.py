@@ -15,6 +15,8 @@ from django.db import transaction
 from rooms.fanout import get_backend
 
 if TYPE_CHECKING:
+    from django.contrib.sessions.backends.base import SessionBase
+
     from rooms.models import RoomEvent
 
 
@@ -30,6 +32,21 @@ def revoke_on_commit(room_id: int, user_id: int) -> None:
 
 def revoke_user_on_commit(user_id: int) -> None:
     transaction.on_commit(lambda: get_backend().revoke_user(user_id), robust=True)
+
+
+def revoke_other_sessions_on_commit(user_id: int, session: SessionBase) -> None:
+    """Close the user's streams but those of `session`, the one that changed the password.
+
+    Read at commit: the session's key then, which Django changed (`cycle_key`) after the
+    save in the same transaction. Its streams go on under that key.
+    """
+    previous = session_digest(session.session_key or "")
+    transaction.on_commit(
+        lambda: get_backend().revoke_other_sessions(
+            user_id, session_digest(session.session_key or ""), previous
+        ),
+        robust=True,
+    )
 
 
 def revoke_session_on_commit(session_key: str) -> None:

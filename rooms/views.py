@@ -9,8 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth import get_user_model, login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import PasswordChangeForm, UserCreationForm
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -25,7 +26,7 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from rooms import moderation
+from rooms import moderation, signals
 from rooms.models import (
     MAX_MESSAGE_LENGTH,
     MAX_ROOM_NAME_LENGTH,
@@ -286,6 +287,18 @@ def members_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "is_member": room.is_member(request.user),
         },
     )
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's password change, in the site's style. The other sessions of the account end
+    (their open streams with them); this one stays valid, and so do its open pages."""
+
+    def form_valid(self, form: PasswordChangeForm) -> HttpResponse:
+        signals.keep_streams_of_session(form.user, self.request.session)
+        # One transaction: the revocation is sent at commit, once Django has given this
+        # session its new key, which its streams then go by.
+        with transaction.atomic():
+            return super().form_valid(form)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -285,6 +285,18 @@ async def sign_up(base_url: str, username: str, password: str = "a-long-passphra
     return _logged_in(client, await client.post("/accounts/signup/", data=form))
 
 
+async def log_in(base_url: str, username: str, password: str = "a-long-passphrase-9") -> Any:
+    """Another session of someone who signed up: an httpx client logged in with the form."""
+    client = httpx.AsyncClient(base_url=base_url, timeout=10)
+    await client.get("/accounts/login/")
+    form = {
+        "username": username,
+        "password": password,
+        "csrfmiddlewaretoken": client.cookies["csrftoken"],
+    }
+    return _logged_in(client, await client.post("/accounts/login/", data=form))
+
+
 class RawStream:
     """An SSE stream over a bare socket (HTTP/1.0), cheap enough to open by the hundred."""
 

@@ -37,6 +37,9 @@ class LocalFanout:
     def revoke_session(self, session: str) -> None:
         hub.call_threadsafe(hub.revoke_session, session)
 
+    def revoke_other_sessions(self, user_id: int, session: str, previous: str) -> None:
+        hub.call_threadsafe(hub.revoke_other_sessions, user_id, session, previous)
+
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         if self.loop is loop and self.catcher is not None and not self.catcher.done():
