@@ -8,6 +8,7 @@ With no environment at all the site runs on SQLite with in-process fan-out, so t
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -236,6 +237,35 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Mail (password resets): Django's MAILERS, from the environment (the variables are named
+# after Django's older EMAIL_* settings). EMAIL_HOST set: sent through that SMTP server.
+# Nothing set: printed on the console in development (bin/run shows the reset link), sent
+# to an SMTP server on localhost in production.
+_email_host = os.environ.get("EMAIL_HOST", "").strip()
+MAILERS: dict[str, dict[str, Any]]
+if DEBUG and not _email_host:
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+else:
+    if envbool("EMAIL_USE_TLS", "0") and envbool("EMAIL_USE_SSL", "0"):
+        raise ImproperlyConfigured("set EMAIL_USE_TLS or EMAIL_USE_SSL, not both")
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": _email_host or "localhost",
+                # Default: 587 with STARTTLS (EMAIL_USE_TLS), 465 with TLS (EMAIL_USE_SSL), 25.
+                "port": envint("EMAIL_PORT", 0) or None,
+                "username": os.environ.get("EMAIL_HOST_USER", ""),
+                "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+                "use_tls": envbool("EMAIL_USE_TLS", "0"),
+                "use_ssl": envbool("EMAIL_USE_SSL", "0"),
+                # Seconds to wait for the server: a request never hangs on a dead one.
+                "timeout": envint("EMAIL_TIMEOUT", 10),
+            },
+        }
+    }
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "").strip() or "chat@localhost"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "lobby"

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
 
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm, UserCreationForm
 from django.contrib.auth.models import User
+from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import (
@@ -24,6 +27,7 @@ from django.http import (
     QueryDict,
 )
 from django.shortcuts import redirect, render
+from django.template import loader
 from django.views.decorators.http import require_http_methods, require_POST
 
 from rooms import moderation, signals
@@ -38,6 +42,8 @@ from rooms.models import (
     validate_client_id,
     validate_room_slug,
 )
+
+logger = logging.getLogger(__name__)
 
 HISTORY_PAGE_DEFAULT = 50
 HISTORY_PAGE_MAX = 200
@@ -299,6 +305,56 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         # session its new key, which its streams then go by.
         with transaction.atomic():
             return super().form_valid(form)
+
+
+class PasswordResetForm(auth_forms.PasswordResetForm):
+    """Django's, but a mail that cannot be sent raises (Django's logs it and goes on), and
+    all of them go through one mailer, connected before anything is sent."""
+
+    mailer: Any = None
+
+    def send_mail(
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        subject = "".join(loader.render_to_string(subject_template_name, context).splitlines())
+        body = loader.render_to_string(email_template_name, context)
+        message = mail.EmailMultiAlternatives(subject, body, from_email, [to_email])
+        if html_email_template_name is not None:
+            html = loader.render_to_string(html_email_template_name, context)
+            message.attach_alternative(html, "text/html")
+        self.mailer.send_messages([message])
+
+
+MAIL_FAILED = (
+    "The email could not be sent: please try again later, and if it keeps failing, tell the "
+    "site's administrator."
+)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's password reset form, in the site's style, that says so when the mail fails
+    (Django's says "sent" whatever happened) and logs why."""
+
+    form_class = PasswordResetForm
+
+    def form_valid(self, form: PasswordResetForm) -> HttpResponse:  # type: ignore[override]
+        try:
+            # Connect first, whatever the address: a mail server that is down or refuses us
+            # fails alike for known and unknown addresses, so the answer does not tell which
+            # addresses have an account.
+            with mail.mailers.default as mailer:
+                form.mailer = mailer
+                return super().form_valid(form)
+        except OSError as exc:  # smtplib's errors included
+            logger.error("password reset: the mail could not be sent: %r", exc)
+            form.add_error(None, MAIL_FAILED)
+            return self.form_invalid(form)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
