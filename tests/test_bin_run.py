@@ -1,7 +1,7 @@
 """bin/run: the development server on SQLite, with the task worker beside it.
 
 The worker ends a mute whose time ran out (the event reaches the log), and stops with the
-server: nothing bin/run started outlives it.
+server: nothing bin/run started outlives it. Mail is printed: a password reset shows its link.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ from rooms.models import Restriction
 past = timezone.now() - timedelta(seconds=1)
 Restriction.objects.update(expires_at=past)
 DBTaskResult.objects.filter(task_path="rooms.tasks.end_restriction").update(run_after=past)
+"""
+ALICE_HAS_AN_EMAIL = """
+from django.contrib.auth.models import User
+User.objects.filter(username="alice").update(email="alice@example.org")
 """
 COUNT_UNMUTES = """
 from rooms.models import RoomEvent
@@ -76,6 +80,17 @@ def test_bin_run_runs_the_task_worker_beside_the_server_and_stops_both(tmp_path)
             lambda: "unmutes: 1" in manage(database, "shell", "-c", COUNT_UNMUTES),
             20,
             "the worker did not end the mute",
+            log,
+        )
+
+        manage(database, "shell", "-c", ALICE_HAS_AN_EMAIL)
+        reset = alice.post("/accounts/password_reset/", data={"email": "alice@example.org"})
+        assert reset.status_code == 302, reset.text[:500]
+        assert reset.headers["location"] == "/accounts/password_reset/done/"
+        wait_for(
+            lambda: f"http://127.0.0.1:{port}/accounts/reset/" in log.read_text(),
+            10,
+            "the reset link was not printed",
             log,
         )
     finally:
