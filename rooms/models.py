@@ -547,6 +547,7 @@ class ModerationAction(models.Model):
     REMOVE_MODERATOR = "remove_moderator"
     RESOLVE_REPORT = "resolve_report"
     DISMISS_REPORT = "dismiss_report"
+    REMOVE_MEMBER = "remove_member"
     ACTION_CHOICES = [
         (value, value.replace("_", " "))
         for value in (
@@ -565,6 +566,7 @@ class ModerationAction(models.Model):
             REMOVE_MODERATOR,
             RESOLVE_REPORT,
             DISMISS_REPORT,
+            REMOVE_MEMBER,
         )
     ]
 

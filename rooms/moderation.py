@@ -285,6 +285,18 @@ def set_room_moderator(actor: Any, room: Room, user: Any, moderator: bool) -> Me
     return membership
 
 
+def remove_member(actor: Any, room: Room, user: Any) -> None:
+    """The owner takes someone out of the room: their streams of a private room close."""
+    if actor.pk != room.owner_id:
+        raise NotAllowed("only the room's owner can remove members")
+    if user.pk == room.owner_id:
+        raise NotAllowed("the owner cannot be removed from their own room", status=409)
+    with transaction.atomic():
+        if not room.remove_member(user):
+            raise NotAllowed(f"{user.get_username()} is not a member of this room", status=404)
+        log(actor, ModerationAction.REMOVE_MEMBER, room, target_user=user)
+
+
 def report_message(reporter: Any, message: Message, reason: object) -> Report:
     """A member reports a message, once. The reported person never learns who reported it."""
     reason = clean_reason(reason)

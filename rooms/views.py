@@ -28,14 +28,17 @@ from django.http import (
 )
 from django.shortcuts import redirect, render
 from django.template import loader
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from rooms import moderation, signals
 from rooms.models import (
     MAX_MESSAGE_LENGTH,
+    MAX_REASON_LENGTH,
     MAX_ROOM_NAME_LENGTH,
+    MAX_SLOW_MODE_SECONDS,
     Membership,
     Message,
+    ModerationAction,
     NotAllowed,
     Restriction,
     Room,
@@ -291,6 +294,7 @@ def members_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "members": members,
             "is_owner": room.owner_id == request.user.pk,
             "is_member": room.is_member(request.user),
+            "can_moderate": room.can_moderate(request.user),
         },
     )
 
@@ -355,6 +359,59 @@ class PasswordResetView(auth_views.PasswordResetView):
             logger.error("password reset: the mail could not be sent: %r", exc)
             form.add_error(None, MAIL_FAILED)
             return self.form_invalid(form)
+
+
+# How many entries of the moderation log the moderation page shows.
+MODERATION_LOG_ON_PAGE = 20
+
+
+@login_required
+def moderation_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
+    """The room's owner and moderators: settings, mutes and bans, moderators, members."""
+    room = _get_room_for_user(request, slug)
+    if not room.can_moderate(request.user):
+        raise PermissionDenied("you are not a moderator of this room")
+    # Read before the lists: the page's stream resumes from it, so no change falls between.
+    last_event_id = room.current_event_seq()
+    is_owner = room.owner_id == request.user.pk
+    return render(
+        request,
+        "rooms/moderation.html",
+        {
+            "room": room,
+            "last_event_id": last_event_id,
+            "restrictions": _current_restrictions(room),
+            "members": room.memberships.select_related("user").order_by("user__username"),
+            "is_owner": is_owner,
+            "can_name_moderators": is_owner or request.user.has_perm("rooms.moderate_room"),
+            "log": ModerationAction.objects.filter(room=room)
+            .select_related("actor", "target_user")
+            .order_by("-created_at", "-id")[:MODERATION_LOG_ON_PAGE],
+            "max_minutes": moderation.MAX_RESTRICTION_MINUTES,
+            "max_slow_mode_seconds": MAX_SLOW_MODE_SECONDS,
+            "max_reason_length": MAX_REASON_LENGTH,
+        },
+    )
+
+
+def _current_restrictions(room: Room) -> list[Restriction]:
+    return list(
+        Restriction.objects.active()
+        .filter(room=room)
+        .select_related("user", "created_by")
+        .order_by("kind", "user__username")
+    )
+
+
+def restriction_as_data(restriction: Restriction) -> dict[str, Any]:
+    return {
+        "username": restriction.user.get_username(),
+        "kind": restriction.kind,
+        "until": restriction.expires_at,
+        "reason": restriction.reason,
+        "by": restriction.created_by.get_username() if restriction.created_by else None,
+        "created": restriction.created_at,
+    }
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
@@ -489,6 +546,20 @@ def _post_message(request: AuthenticatedRequest, room: Room) -> JsonResponse:
     return response
 
 
+@require_http_methods(["DELETE"])
+@json_endpoint
+def room_member(request: AuthenticatedRequest, slug: str, username: str) -> JsonResponse:
+    """The owner removes a member (Room.remove_member closes their streams of a private room)."""
+    room = _get_room_for_user(request, slug)
+    if room.owner_id != request.user.pk:
+        raise PermissionDenied("only the room's owner can remove members")
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise Http404(f"{username} is not a member of this room")
+    moderation.remove_member(request.user, room, user)
+    return JsonResponse({"username": user.get_username(), "member": False})
+
+
 @require_http_methods(["GET", "PATCH", "DELETE"])
 @json_endpoint
 def room_message(request: AuthenticatedRequest, slug: str, message_id: int) -> JsonResponse:
@@ -576,6 +647,17 @@ mute = _restriction_view(Restriction.MUTE, lift=False)
 unmute = _restriction_view(Restriction.MUTE, lift=True)
 ban = _restriction_view(Restriction.BAN, lift=False)
 unban = _restriction_view(Restriction.BAN, lift=True)
+
+
+@require_GET
+@json_endpoint
+def room_restrictions(request: AuthenticatedRequest, slug: str) -> JsonResponse:
+    """The room's current mutes and bans, for its moderators."""
+    room = _get_room_for_user(request, slug)
+    moderation.require_moderator(room, request.user)
+    return JsonResponse(
+        {"restrictions": [restriction_as_data(r) for r in _current_restrictions(room)]}
+    )
 
 
 @require_POST
