@@ -177,7 +177,7 @@ function showNotice(text) {
 }
 
 // What keeps the viewer from posting: first from the page, then from the stream's events.
-const canModerate = room.classList.contains("can-moderate");
+const siteModerator = room.dataset.siteModerator === "true";
 const postingState = {
   archived: room.dataset.archived === "true",
   locked: room.dataset.locked === "true",
@@ -195,7 +195,7 @@ function untilText(iso) {
 // The notice says why one cannot post; the composer is off while one cannot.
 function applyPostingState() {
   const state = postingState;
-  const lockedOut = state.locked && !canModerate;
+  const lockedOut = state.locked && !room.classList.contains("can-moderate");
   if (state.archived) showNotice("This room is archived: it is read-only.");
   else if (lockedOut) showNotice("This room is locked: only moderators can post.");
   else if (state.muted) showNotice(`You cannot post here: you are muted in this room${untilText(state.mutedUntil)}.`);
@@ -383,7 +383,14 @@ stream.addEventListener("room_updated", onEvent((data) => {
 }));
 stream.addEventListener("user_banned", onEvent(() => {}));
 stream.addEventListener("user_unbanned", onEvent(() => {}));
-stream.addEventListener("member_role_changed", onEvent(() => {}));
+// Named or unnamed a room moderator: the moderators' buttons and the right to post in a
+// locked room follow (site moderators moderate every room whatever their role).
+stream.addEventListener("member_role_changed", onEvent((data) => {
+  if (data.user !== me) return;
+  const moderates = siteModerator || data.role === "owner" || data.role === "moderator";
+  room.classList.toggle("can-moderate", moderates);
+  applyPostingState();
+}));
 stream.addEventListener("member_joined", onEvent(() => {}));
 stream.addEventListener("member_left", onEvent(() => {}));
 stream.addEventListener("reset", (event) => {
