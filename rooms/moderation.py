@@ -13,7 +13,6 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from rooms import events
 from rooms.models import (
     MAX_REASON_LENGTH,
     MAX_SLOW_MODE_SECONDS,
@@ -62,9 +61,10 @@ def remove_message(actor: Any, message: Message, reason: object = "") -> Message
         message.removed_at = timezone.now()
         message.removed_by = actor
         message.removal_reason = reason
-        message.save(update_fields=["removed_at", "removed_by", "removal_reason"])
-        room.append_event(
-            EventType.MESSAGE_REMOVED, {"id": message.pk, "room": room.slug, "removed": True}
+        message.record_change(
+            EventType.MESSAGE_REMOVED,
+            ["removed_at", "removed_by", "removal_reason"],
+            {"id": message.pk, "room": room.slug, "removed": True},
         )
         log(
             actor,
@@ -87,8 +87,9 @@ def restore_message(actor: Any, message: Message, reason: object = "") -> Messag
         message.removed_at = None
         message.removed_by = None
         message.removal_reason = ""
-        message.save(update_fields=["removed_at", "removed_by", "removal_reason"])
-        room.append_event(EventType.MESSAGE_RESTORED, message.as_event_data())
+        message.record_change(
+            EventType.MESSAGE_RESTORED, ["removed_at", "removed_by", "removal_reason"]
+        )
         log(
             actor,
             ModerationAction.RESTORE_MESSAGE,
@@ -135,12 +136,12 @@ def restrict(
         )
         event = EventType.USER_MUTED if kind == Restriction.MUTE else EventType.USER_BANNED
         room.append_event(
-            event, {"room": room.slug, "user": user.get_username(), "until": expires_at}
+            event,
+            {"room": room.slug, "user": user.get_username(), "until": expires_at},
+            subject=user.pk,
         )
         action = ModerationAction.MUTE if kind == Restriction.MUTE else ModerationAction.BAN
         log(actor, action, room, target_user=user, reason=reason, details={"minutes": minutes})
-        if kind == Restriction.BAN:
-            events.revoke_on_commit(room.pk, user.pk)
     return restriction
 
 
@@ -152,7 +153,7 @@ def lift_restriction(actor: Any, room: Room, user: Any, kind: str, reason: objec
         if not deleted:
             raise NotAllowed(f"{user.get_username()} has no {kind} in this room", status=409)
         event = EventType.USER_UNMUTED if kind == Restriction.MUTE else EventType.USER_UNBANNED
-        room.append_event(event, {"room": room.slug, "user": user.get_username()})
+        room.append_event(event, {"room": room.slug, "user": user.get_username()}, subject=user.pk)
         action = ModerationAction.UNMUTE if kind == Restriction.MUTE else ModerationAction.UNBAN
         log(actor, action, room, target_user=user, reason=reason)
 
@@ -225,6 +226,7 @@ def set_room_moderator(actor: Any, room: Room, user: Any, moderator: bool) -> Me
         room.append_event(
             EventType.MEMBER_ROLE_CHANGED,
             {"room": room.slug, "user": user.get_username(), "role": role},
+            subject=user.pk,
         )
         action = ModerationAction.ADD_MODERATOR if moderator else ModerationAction.REMOVE_MODERATOR
         log(actor, action, room, target_user=user)

@@ -29,6 +29,7 @@ from rooms import moderation
 from rooms.models import (
     MAX_MESSAGE_LENGTH,
     MAX_ROOM_NAME_LENGTH,
+    Access,
     Membership,
     Message,
     NotAllowed,
@@ -159,13 +160,10 @@ def _get_room_for_user(request: HttpRequest, slug: str) -> Room:
     """The room if the user may read it: 404 if they may not even know it exists (private
     rooms look missing to outsiders), 403 if they are banned from it."""
     room = Room.objects.filter(slug=slug).first()
-    if room is None or not room.can_read(request.user):
-        if (
-            room is not None
-            and (not room.private or room.is_member(request.user))
-            and room.restriction_for(request.user, Restriction.BAN) is not None
-        ):
-            raise PermissionDenied("you are banned from this room")
+    access = room.access_for(request.user) if room is not None else Access.HIDDEN
+    if access is Access.BANNED:
+        raise PermissionDenied("you are banned from this room")
+    if room is None or access is not Access.READ:
         raise Http404("no such room")
     return room
 

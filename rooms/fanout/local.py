@@ -7,15 +7,13 @@ reconnects), which is why the `rooms.W001` system check warns about it outside D
 
 from __future__ import annotations
 
+from rooms.event_types import LoggedEvent
 from rooms.fanout.hub import hub
 
 
 class LocalFanout:
-    def publish(self, room_id: int, seq: int, type: str, data: str) -> None:
-        hub.call_threadsafe(hub.offer, room_id, seq, type, data)
-
-    def revoke(self, room_id: int, user_id: int) -> None:
-        hub.call_threadsafe(hub.revoke, room_id, user_id)
+    def publish(self, room_id: int, event: LoggedEvent) -> None:
+        hub.call_threadsafe(hub.offer, room_id, event)
 
     def revoke_user(self, user_id: int) -> None:
         hub.call_threadsafe(hub.revoke_user, user_id)
