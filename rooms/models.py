@@ -82,6 +82,13 @@ def encode_event_data(data: dict[str, Any]) -> str:
 
 
 class RoomQuerySet(models.QuerySet["Room"]):
+    def create_with_owner(self, owner: Any, **fields: Any) -> Room:
+        """A new room, its owner its first member (the site's form and the admin)."""
+        with transaction.atomic():
+            room = self.create(owner=owner, **fields)
+            room.add_member(owner, role=Membership.ROLE_OWNER)
+        return room
+
     def visible_to(self, user: Any) -> RoomQuerySet:
         """Rooms the user may read: every public room, and private rooms they belong to."""
         if not user.is_authenticated:
@@ -465,7 +472,7 @@ class Message(models.Model):
             self.edited_at = timezone.now()
             self.record_change(EventType.MESSAGE_EDITED, ["body", "edited_at"])
 
-    def delete_by_author(self) -> None:
+    def erase(self) -> None:
         """Leave a tombstone: the row stays in history, its text is gone for good.
 
         The text is erased from the message and from every event of the log that carried
@@ -688,6 +695,10 @@ class ModerationAction(models.Model):
     REMOVE_MODERATOR = "remove_moderator"
     RESOLVE_REPORT = "resolve_report"
     DISMISS_REPORT = "dismiss_report"
+    RENAME = "rename"
+    MAKE_PRIVATE = "make_private"
+    MAKE_PUBLIC = "make_public"
+    ERASE_MESSAGE = "erase_message"
     ACTION_CHOICES = [
         (value, value.replace("_", " "))
         for value in (
@@ -706,6 +717,10 @@ class ModerationAction(models.Model):
             REMOVE_MODERATOR,
             RESOLVE_REPORT,
             DISMISS_REPORT,
+            RENAME,
+            MAKE_PRIVATE,
+            MAKE_PUBLIC,
+            ERASE_MESSAGE,
         )
     ]
 

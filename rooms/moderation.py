@@ -101,6 +101,29 @@ def restore_message(actor: Any, message: Message, reason: object = "") -> Messag
     return message
 
 
+def erase_message(actor: Any, message: Message, reason: object = "") -> Message:
+    """Delete a message for good, as its author can: a tombstone stays, the text is erased.
+
+    For staff with the permission to delete messages (the admin), e.g. for a legal request.
+    """
+    reason = clean_reason(reason)
+    if not actor.has_perm("rooms.delete_message"):
+        raise NotAllowed("you may not delete messages")
+    if message.is_deleted:
+        raise NotAllowed("the message is already deleted", status=409)
+    with transaction.atomic():
+        message.erase()
+        log(
+            actor,
+            ModerationAction.ERASE_MESSAGE,
+            message.room,
+            message=message,
+            target_user=message.author,
+            reason=reason,
+        )
+    return message
+
+
 def restrict(
     actor: Any, room: Room, user: Any, kind: str, minutes: object = None, reason: object = ""
 ) -> Restriction:
@@ -199,9 +222,43 @@ def update_room(
     return room
 
 
+def change_room(
+    actor: Any, room: Room, *, name: str | None = None, private: bool | None = None
+) -> Room:
+    """Rename a room or change who may read it: its owner or a site moderator (the admin).
+
+    Making a room private takes it away from everyone who is not a member: their open
+    streams check their access again as soon as the change is delivered, and close.
+    """
+    if actor.pk != room.owner_id and not actor.has_perm("rooms.moderate_room"):
+        raise NotAllowed("only the room's owner or a site moderator can change this")
+    changes: list[tuple[str, dict[str, Any]]] = []
+    became_private = private is True and not room.private
+    if name is not None and name != room.name:
+        changes.append((ModerationAction.RENAME, {"from": room.name, "to": name}))
+        room.name = name
+    if private is not None and private != room.private:
+        room.private = private
+        changes.append(
+            (ModerationAction.MAKE_PRIVATE if private else ModerationAction.MAKE_PUBLIC, {})
+        )
+    if not changes:
+        return room
+    with transaction.atomic():
+        room.save(update_fields=["name", "private"])
+        room.append_event(
+            EventType.ROOM_UPDATED, room_settings(room), became_private=became_private
+        )
+        for action, details in changes:
+            log(actor, action, room, details=details)
+    return room
+
+
 def room_settings(room: Room) -> dict[str, Any]:
     return {
         "room": room.slug,
+        "name": room.name,
+        "private": room.private,
         "locked": room.locked,
         "archived": room.archived,
         "slow_mode_seconds": room.slow_mode_seconds,

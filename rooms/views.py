@@ -13,7 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.http import (
     Http404,
     HttpRequest,
@@ -30,7 +30,6 @@ from rooms.models import (
     MAX_MESSAGE_LENGTH,
     MAX_ROOM_NAME_LENGTH,
     Access,
-    Membership,
     Message,
     NotAllowed,
     Restriction,
@@ -317,9 +316,7 @@ def rooms_collection(request: AuthenticatedRequest) -> JsonResponse:
     if len(name) > MAX_ROOM_NAME_LENGTH:
         raise BadRequest(f"name is longer than {MAX_ROOM_NAME_LENGTH} characters")
     try:
-        with transaction.atomic():
-            room = Room.objects.create(slug=slug, name=name, private=private, owner=request.user)
-            room.add_member(request.user, role=Membership.ROLE_OWNER)
+        room = Room.objects.create_with_owner(request.user, slug=slug, name=name, private=private)
     except IntegrityError:
         return json_error(409, "a room with this slug already exists")
     return JsonResponse(room_as_data(room, True), status=201)
@@ -431,7 +428,7 @@ def room_message(request: AuthenticatedRequest, slug: str, message_id: int) -> J
             raise BadRequest("body is required")
         message.edit(body)
         return JsonResponse(message.as_event_data())
-    message.delete_by_author()
+    message.erase()
     return JsonResponse(message.as_event_data())
 
 

@@ -69,7 +69,7 @@ def test_a_replay_from_zero_shows_deleted_removed_and_edited_messages_as_they_ar
     lobby, alice, bob, carol, mod, as_carol
 ):
     doomed, _ = lobby.post_message(alice, "to delete")
-    doomed.delete_by_author()
+    doomed.erase()
     spam, _ = lobby.post_message(bob, "spam spam")
     moderation.remove_message(mod, spam, "spam")
     edited, _ = lobby.post_message(alice, "first")
@@ -89,7 +89,7 @@ def test_a_replay_from_zero_shows_deleted_removed_and_edited_messages_as_they_ar
 def test_deleting_a_message_erases_its_text_from_the_database(lobby, alice):
     message, _ = lobby.post_message(alice, "a secret to erase")
     message.edit("a second secret")
-    message.delete_by_author()
+    message.erase()
     assert Message.objects.get(pk=message.pk).body == ""
     for data in RoomEvent.objects.filter(room=lobby).values_list("data", flat=True):
         assert "secret" not in data
@@ -145,7 +145,7 @@ def test_history_and_replay_equal_a_fresh_history_and_reveal_nothing_more(
             if op == "edit":
                 message.edit(next(texts))
             elif op == "delete":
-                message.delete_by_author()
+                message.erase()
             elif op == "remove":
                 moderation.remove_message(mod, message)
             elif op == "restore" and message.is_removed:

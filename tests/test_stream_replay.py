@@ -19,7 +19,7 @@ def history_with_edits(room, alice, bob):
     room.post_message(bob, "two")
     third, _ = room.post_message(alice, "three")
     first.edit("one, edited")
-    third.delete_by_author()
+    third.erase()
     room.post_message(bob, "four")
     return room.current_event_seq()
 
