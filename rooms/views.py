@@ -64,6 +64,10 @@ def json_endpoint(view: View) -> View:
         if not request.user.is_authenticated:
             return json_error(401, "authentication required")
         try:
+            if request.method not in ("GET", "HEAD"):
+                # Every write's body is checked (fields, depth, text) before anything else, so
+                # that a bad one is the same 400 whatever room it names.
+                _read_payload(request)
             return view(request, *args, **kwargs)
         except Http404 as exc:
             return json_error(404, str(exc) or "not found")
@@ -81,26 +85,92 @@ def json_endpoint(view: View) -> View:
     return wrapper
 
 
+# The fields each JSON endpoint knows, by URL name and method: any other field in a body is
+# a 400 that names it (a misspelt field would otherwise change nothing and answer 200).
+# Forms may carry the CSRF token besides. An endpoint missing here knows no field at all.
+PAYLOAD_FIELDS: dict[tuple[str, str], frozenset[str]] = {
+    ("rooms", "POST"): frozenset({"slug", "name", "private"}),
+    ("room-join", "POST"): frozenset(),
+    ("room-leave", "POST"): frozenset(),
+    ("room-members", "POST"): frozenset({"username"}),
+    ("room-messages", "POST"): frozenset({"body", "client_id"}),
+    ("room-message", "PATCH"): frozenset({"body"}),
+    ("room-message", "DELETE"): frozenset(),
+    ("message-remove", "POST"): frozenset({"reason"}),
+    ("message-restore", "POST"): frozenset({"reason"}),
+    ("message-report", "POST"): frozenset({"reason"}),
+    ("room-mute", "POST"): frozenset({"username", "minutes", "reason"}),
+    ("room-unmute", "POST"): frozenset({"username", "reason"}),
+    ("room-ban", "POST"): frozenset({"username", "minutes", "reason"}),
+    ("room-unban", "POST"): frozenset({"username", "reason"}),
+    ("room-settings", "POST"): frozenset({"locked", "archived", "slow_mode_seconds", "reason"}),
+    ("room-moderators", "POST"): frozenset({"username", "moderator"}),
+}
+FORM_FIELDS = frozenset({"csrfmiddlewaretoken"})
+
+# Our payloads are flat objects. A deeper document is refused before it is parsed: json.loads
+# and the checks below recurse, and thousands of nested brackets exhaust Python's stack.
+MAX_JSON_DEPTH = 16
+# A string (to the end of the text if it never closes, so that matching stays linear) or a
+# bracket.
+JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
+
+
+def _too_deep(text: str) -> bool:
+    """Whether the JSON text nests arrays and objects deeper than MAX_JSON_DEPTH."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return False
+    depth = 0
+    for match in JSON_TOKEN.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif token in ("]", "}"):
+            depth -= 1
+    return False
+
+
 def _read_payload(request: HttpRequest) -> QueryDict | dict[str, Any]:
-    """The request's JSON object or form fields."""
+    """The request's JSON object or form fields, once checked (read once per request)."""
+    cached = getattr(request, "_chat_payload", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
     content_type = request.content_type or ""
     if content_type == "application/json":
         try:
-            payload = json.loads(request.body.decode("utf-8"))
+            text = request.body.decode("utf-8")
         except UnicodeDecodeError:
             raise BadRequest("the body is not valid UTF-8") from None
+        if _too_deep(text):
+            raise BadRequest(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
+        try:
+            payload = json.loads(text) if text.strip() else {}
         except ValueError:
             raise BadRequest("the body is not valid JSON") from None
         if not isinstance(payload, dict):
             raise BadRequest("the body must be a JSON object")
         form: QueryDict | dict[str, Any] = payload
-    elif request.method == "POST":
-        form = request.POST
+        known = _known_fields(request)
     else:
-        form = QueryDict(request.body, encoding="utf-8")
+        form = (
+            request.POST if request.method == "POST" else QueryDict(request.body, encoding="utf-8")
+        )
+        known = _known_fields(request) | FORM_FIELDS
     if _has_unstorable_text(dict(form.lists()) if isinstance(form, QueryDict) else form):
         raise BadRequest("the body contains NUL characters or invalid Unicode")
+    unknown = sorted(set(form) - known)
+    if unknown:
+        names = ", ".join(repr(name[:40]) for name in unknown[:5])
+        raise BadRequest(f"unknown field{'s' if len(unknown) > 1 else ''}: {names}")
+    request._chat_payload = form  # type: ignore[attr-defined]
     return form
+
+
+def _known_fields(request: HttpRequest) -> frozenset[str]:
+    url_name = request.resolver_match.url_name if request.resolver_match else None
+    return PAYLOAD_FIELDS.get((url_name or "", request.method or ""), frozenset())
 
 
 # NUL and lone surrogates (JSON may escape them: "\u0000", "\ud800") are not storable text:
