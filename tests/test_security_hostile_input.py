@@ -3,10 +3,9 @@
 import json
 
 import pytest
+from django.urls import resolve
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from django.urls import resolve
 
 from rooms.models import Message, ModerationAction, Report, Restriction, Room, RoomEvent
 from rooms.views import PAYLOAD_FIELDS
