@@ -167,6 +167,21 @@ CHAT_FANOUT_BACKEND = (
     "rooms.fanout.redis.RedisFanout" if REDIS_URL else "rooms.fanout.local.LocalFanout"
 )
 
+# The cache holds the rate-limit counts (rooms/limits.py): in Redis when REDIS_URL is set, so
+# that every process counts together; in this process's memory otherwise (one process).
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": REDIS_CHANNEL_PREFIX,
+            # A Redis that does not answer must not hold requests up: limits are then off.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # django-eventstream: our storage reads the permanent room event log, our channel manager
 # decides who may read which room. See rooms/eventstream.py.
 EVENTSTREAM_STORAGE_CLASS = "rooms.eventstream.RoomEventStorage"
@@ -194,6 +209,17 @@ CHAT_POSTS_PER_MINUTE = envint("CHAT_POSTS_PER_MINUTE", 30)
 # Open streams per person, per process (a browser opens one per tab).
 CHAT_MAX_STREAMS_PER_USER = envint("CHAT_MAX_STREAMS_PER_USER", 30)
 CHAT_MAX_REQUEST_BYTES = envint("CHAT_MAX_REQUEST_BYTES", 64 * 1024)
+# Everything else that writes (rooms/limits.py; 0 turns a limit off). Per person: edits and
+# deletions of one's messages a minute; joins and leaves of one room an hour; other writes
+# (adding members, reports, moderation) a minute; new rooms an hour. Per client address: new
+# rooms, sign-ups and password reset requests an hour.
+CHAT_EDITS_PER_MINUTE = envint("CHAT_EDITS_PER_MINUTE", 30)
+CHAT_MEMBERSHIP_CHANGES_PER_HOUR = envint("CHAT_MEMBERSHIP_CHANGES_PER_HOUR", 10)
+CHAT_ACTIONS_PER_MINUTE = envint("CHAT_ACTIONS_PER_MINUTE", 60)
+CHAT_ROOMS_PER_HOUR = envint("CHAT_ROOMS_PER_HOUR", 10)
+CHAT_ROOMS_PER_HOUR_PER_ADDRESS = envint("CHAT_ROOMS_PER_HOUR_PER_ADDRESS", 30)
+CHAT_SIGNUPS_PER_HOUR = envint("CHAT_SIGNUPS_PER_HOUR", 5)
+CHAT_PASSWORD_RESETS_PER_HOUR = envint("CHAT_PASSWORD_RESETS_PER_HOUR", 5)
 DATA_UPLOAD_MAX_MEMORY_SIZE = CHAT_MAX_REQUEST_BYTES
 
 # Browser-side protection. No inline script anywhere: scripts, styles, images and

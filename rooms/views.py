@@ -25,7 +25,7 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from rooms import moderation
+from rooms import limits, moderation
 from rooms.models import (
     MAX_MESSAGE_LENGTH,
     MAX_ROOM_NAME_LENGTH,
@@ -34,6 +34,7 @@ from rooms.models import (
     NotAllowed,
     Restriction,
     Room,
+    clean_message_body,
     validate_client_id,
     validate_room_slug,
 )
@@ -136,7 +137,7 @@ def _read_payload(request: HttpRequest) -> QueryDict | dict[str, Any]:
     """The request's JSON object or form fields, once checked (read once per request)."""
     cached = getattr(request, "_chat_payload", None)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     content_type = request.content_type or ""
     if content_type == "application/json":
         try:
@@ -274,6 +275,7 @@ def room_as_data(room: Room, member: bool) -> dict[str, Any]:
 # Pages
 
 
+@limits.rate_limited(limits.SIGNUPS, counts=lambda response: response.status_code == 302)
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("lobby")
@@ -371,6 +373,7 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @json_endpoint
+@limits.rate_limited(limits.ROOMS, limits.ROOMS_PER_ADDRESS)
 def rooms_collection(request: AuthenticatedRequest) -> JsonResponse:
     if request.method == "GET":
         member_of = set(request.user.memberships.values_list("room_id", flat=True))
@@ -399,14 +402,20 @@ def rooms_collection(request: AuthenticatedRequest) -> JsonResponse:
 
 @require_POST
 @json_endpoint
+@limits.rate_limited(limits.MEMBERSHIP_CHANGES)
 def join_room(request: AuthenticatedRequest, slug: str) -> JsonResponse:
     room = _get_room_for_user(request, slug)  # a private room is only visible to members
+    # A muted person may leave, once: joining again while muted would be a way to write
+    # events (member_joined, member_left) for every open page of the room.
+    if not room.is_member(request.user) and room.restriction_for(request.user, Restriction.MUTE):
+        raise PermissionDenied("you are muted in this room")
     _, created = room.add_member(request.user)
     return JsonResponse(room_as_data(room, True), status=201 if created else 200)
 
 
 @require_POST
 @json_endpoint
+@limits.rate_limited(limits.MEMBERSHIP_CHANGES)
 def leave_room(request: AuthenticatedRequest, slug: str) -> JsonResponse:
     room = _get_room_for_user(request, slug)
     if room.owner_id == request.user.pk:
@@ -417,6 +426,7 @@ def leave_room(request: AuthenticatedRequest, slug: str) -> JsonResponse:
 
 @require_http_methods(["GET", "POST"])
 @json_endpoint
+@limits.rate_limited(limits.ACTIONS)
 def room_members(request: AuthenticatedRequest, slug: str) -> JsonResponse:
     room = _get_room_for_user(request, slug)
     if request.method == "GET":
@@ -491,6 +501,7 @@ def _post_message(request: AuthenticatedRequest, room: Room) -> JsonResponse:
 
 @require_http_methods(["GET", "PATCH", "DELETE"])
 @json_endpoint
+@limits.rate_limited(limits.EDITS, methods=("PATCH", "DELETE"))
 def room_message(request: AuthenticatedRequest, slug: str, message_id: int) -> JsonResponse:
     room = _get_room_for_user(request, slug)
     message = _get_message(room, message_id)
@@ -501,6 +512,8 @@ def room_message(request: AuthenticatedRequest, slug: str, message_id: int) -> J
         body = _read_payload(request).get("body")
         if body is None:
             raise BadRequest("body is required")
+        clean_message_body(body)
+        limits.check_slow_mode_edit(room, request.user)
         message.edit(body)
         return JsonResponse(message.as_event_data())
     message.delete_by_author()
@@ -523,6 +536,7 @@ def _payload_int(payload: QueryDict | dict[str, Any], name: str) -> int | None:
 
 @require_POST
 @json_endpoint
+@limits.rate_limited(limits.ACTIONS)
 def remove_message(request: AuthenticatedRequest, slug: str, message_id: int) -> JsonResponse:
     room = _get_room_for_user(request, slug)
     message = _get_message(room, message_id)
@@ -532,6 +546,7 @@ def remove_message(request: AuthenticatedRequest, slug: str, message_id: int) ->
 
 @require_POST
 @json_endpoint
+@limits.rate_limited(limits.ACTIONS)
 def restore_message(request: AuthenticatedRequest, slug: str, message_id: int) -> JsonResponse:
     room = _get_room_for_user(request, slug)
     message = _get_message(room, message_id)
@@ -541,6 +556,7 @@ def restore_message(request: AuthenticatedRequest, slug: str, message_id: int) -
 
 @require_POST
 @json_endpoint
+@limits.rate_limited(limits.ACTIONS)
 def report_message(request: AuthenticatedRequest, slug: str, message_id: int) -> JsonResponse:
     room = _get_room_for_user(request, slug)
     message = _get_message(room, message_id)
@@ -553,6 +569,7 @@ def report_message(request: AuthenticatedRequest, slug: str, message_id: int) ->
 def _restriction_view(kind: str, lift: bool) -> View:
     @require_POST
     @json_endpoint
+    @limits.rate_limited(limits.ACTIONS)
     def view(request: AuthenticatedRequest, slug: str) -> JsonResponse:
         room = _get_room_for_user(request, slug)
         moderation.require_moderator(room, request.user)
@@ -580,6 +597,7 @@ unban = _restriction_view(Restriction.BAN, lift=True)
 
 @require_POST
 @json_endpoint
+@limits.rate_limited(limits.ACTIONS)
 def room_settings(request: AuthenticatedRequest, slug: str) -> JsonResponse:
     room = _get_room_for_user(request, slug)
     moderation.require_moderator(room, request.user)
@@ -597,6 +615,7 @@ def room_settings(request: AuthenticatedRequest, slug: str) -> JsonResponse:
 
 @require_POST
 @json_endpoint
+@limits.rate_limited(limits.ACTIONS)
 def room_moderators(request: AuthenticatedRequest, slug: str) -> JsonResponse:
     room = _get_room_for_user(request, slug)
     payload = _read_payload(request)
