@@ -202,6 +202,23 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
+# The client's address (the lockout by address, the per-address limits of rooms/limits.py):
+# behind CHAT_TRUSTED_PROXIES reverse proxies it is the one the first of them saw, read from
+# X-Forwarded-For counting from the right, where each proxy appends the address it saw;
+# whatever stands further left was written by the client and is ignored. With none (the
+# default: runserver, daphne on its own) X-Forwarded-For is ignored altogether. bin/serve
+# runs behind one nginx, which also overwrites the header with the address it saw.
+CHAT_TRUSTED_PROXIES = envint("CHAT_TRUSTED_PROXIES", 0)
+if CHAT_TRUSTED_PROXIES < 0:
+    raise ImproperlyConfigured("CHAT_TRUSTED_PROXIES must be 0 or more")
+AXES_IPWARE_PROXY_ORDER = "left-most"  # the header lists the client first, proxies after
+# The last proxy is the socket's peer, not in the header: the header holds the others.
+AXES_IPWARE_PROXY_COUNT = CHAT_TRUSTED_PROXIES - 1 if CHAT_TRUSTED_PROXIES else None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if CHAT_TRUSTED_PROXIES else ("REMOTE_ADDR",)
+)
+# More entries than proxies (the client's own, on the left) are expected, not an error.
+IPWARE_STRICT = False
 
 # Abuse limits. Posts per person per minute, across rooms; request bodies in bytes (a
 # bigger one is refused with 413 before it is read).

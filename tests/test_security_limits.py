@@ -50,6 +50,75 @@ class TestLoginThrottling:
         assert log_in(Client(), "bob", "bob-password-1").status_code == 302
 
 
+def behind_proxies(settings, count):
+    """The settings CHAT_TRUSTED_PROXIES=count makes (chatsite/settings.py)."""
+    settings.AXES_IPWARE_PROXY_COUNT = count - 1
+    settings.AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+
+
+def log_in_via(client, username, password, forwarded_for, proxy="127.0.0.1"):
+    return client.post(
+        "/accounts/login/",
+        {"username": username, "password": password},
+        REMOTE_ADDR=proxy,
+        HTTP_X_FORWARDED_FOR=forwarded_for,
+    )
+
+
+class TestClientAddress:
+    def test_an_address_the_client_writes_cannot_dodge_the_lockout(self, bob, settings):
+        # Behind nginx, which appends the address it saw (203.0.113.9) to what the client sent.
+        behind_proxies(settings, 1)
+        statuses = [
+            log_in_via(Client(), f"x{i}", "wrong", f"198.51.100.{i}, 203.0.113.9").status_code
+            for i in range(12)
+        ]
+        assert statuses == [200] * 4 + [429] * 8
+        assert log_in_via(Client(), "bob", "bob-password-1", "203.0.113.9").status_code == 429
+
+    def test_an_address_the_client_writes_cannot_lock_out_someone_else(self, carol, settings):
+        behind_proxies(settings, 1)
+        for i in range(5):
+            log_in_via(Client(), f"x{i}", "wrong", "203.0.113.7, 198.51.100.1")
+        # carol, really at 203.0.113.7, still logs in.
+        assert log_in_via(Client(), "carol", "carol-password-1", "203.0.113.7").status_code == 302
+
+    def test_two_proxies_count_from_the_right(self, carol, settings):
+        behind_proxies(settings, 2)  # a load balancer (10.0.0.2) before nginx
+        for i in range(5):
+            log_in_via(Client(), f"x{i}", "wrong", f"203.0.113.{i}, 198.51.100.1, 10.0.0.2")
+        assert (
+            log_in_via(Client(), "carol", "carol-password-1", "203.0.113.7, 10.0.0.2").status_code
+            == 302
+        )
+        locked = log_in_via(Client(), "carol", "carol-password-1", "198.51.100.1, 10.0.0.2")
+        assert locked.status_code == 429
+
+    def test_without_a_proxy_the_header_is_ignored(self, carol):
+        for i in range(5):
+            log_in_via(Client(), f"x{i}", "wrong", "203.0.113.7", proxy="198.51.100.1")
+        assert (
+            log_in_via(Client(), "carol", "carol-password-1", "198.51.100.1", proxy="203.0.113.7")
+        ).status_code == 302
+
+    def test_per_address_limits_use_the_same_address(self, db, settings):
+        behind_proxies(settings, 1)
+        settings.CHAT_SIGNUPS_PER_HOUR = 1
+
+        def sign_up(username, forwarded_for):
+            password = "a-long-passphrase-9"
+            return Client().post(
+                "/accounts/signup/",
+                {"username": username, "password1": password, "password2": password},
+                REMOTE_ADDR="127.0.0.1",
+                HTTP_X_FORWARDED_FOR=forwarded_for,
+            )
+
+        assert sign_up("one", "198.51.100.1, 203.0.113.9").status_code == 302
+        assert sign_up("two", "198.51.100.2, 203.0.113.9").status_code == 429
+        assert sign_up("two", "203.0.113.10").status_code == 302
+
+
 class TestPostLimit:
     def test_posts_per_minute_are_limited(self, as_bob, lobby, settings):
         settings.CHAT_POSTS_PER_MINUTE = 3
