@@ -84,13 +84,14 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Above the body limit, so that its 413 cannot be framed either.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "rooms.middleware.RequestBodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "rooms.middleware.DatabaseUnavailableMiddleware",
     # Last: it answers locked-out login attempts.
     "axes.middleware.AxesMiddleware",

@@ -178,6 +178,7 @@ class LiveServer:
                 sys.executable,
                 "-m",
                 "daphne",
+                "--no-server-name",  # as bin/serve runs it
                 "-b",
                 "127.0.0.1",
                 "-p",

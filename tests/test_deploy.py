@@ -183,6 +183,9 @@ def test_bin_serve_runs_two_processes_behind_nginx(tmp_path):
         )
         wait_for_port(https_port, 20, nginx, nginx_log)
 
+        # daphne itself does not name itself (nginx drops upstream Server headers anyway).
+        direct = httpx.get(f"http://127.0.0.1:{base_port}/accounts/login/", timeout=10)
+        assert "server" not in direct.headers
         asyncio.run(use_the_site(f"https://127.0.0.1:{https_port}", http_port))
         asyncio.run(spoof_the_client_address(https_port))
     finally:

@@ -369,3 +369,110 @@ class TestCacheOutage:
         url = f"/rooms/lobby/messages/{message.pk}/"
         for i in range(3):
             assert patch_json(as_bob, url, {"body": f"edit {i}"}).status_code == 200
+
+
+def post_scope(path, headers):
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+
+
+class TestBodySizeAtTheASGILayer:
+    """Under any ASGI server: the answer comes before the body is read."""
+
+    async def test_a_declared_length_over_the_limit_is_refused_before_any_body(self):
+        from channels.testing import ApplicationCommunicator
+
+        from chatsite.asgi import application
+
+        scope = post_scope("/rooms/lobby/messages/", [(b"content-length", b"300000000")])
+        communicator = ApplicationCommunicator(application, scope)
+        # No body is sent at all: the answer must not wait for one.
+        start = await communicator.receive_output(timeout=5)
+        assert start["status"] == 413
+        assert dict(start["headers"])[b"x-frame-options"] == b"DENY"
+        body = await communicator.receive_output(timeout=5)
+        assert b"larger than" in body["body"]
+        await communicator.wait(timeout=5)
+
+    async def test_a_body_without_a_length_is_cut_off_once_it_passes_the_limit(self, settings):
+        from channels.testing import ApplicationCommunicator
+
+        from chatsite.asgi import application
+
+        communicator = ApplicationCommunicator(application, post_scope("/rooms/", []))
+        chunk = b"x" * 16384
+        for _ in range(settings.CHAT_MAX_REQUEST_BYTES // len(chunk) + 1):
+            await communicator.send_input(
+                {"type": "http.request", "body": chunk, "more_body": True}
+            )
+        # The rest of the body never comes: the answer does not wait for it.
+        start = await communicator.receive_output(timeout=5)
+        assert start["status"] == 413
+        await communicator.receive_output(timeout=5)
+        await communicator.wait(timeout=5)
+
+
+@pytest.mark.server
+class TestBodySizeUnderDaphne:
+    """daphne itself stops reading: runserver, or bin/serve without nginx in front."""
+
+    @pytest.fixture
+    def server(self, live_database):
+        from tests.live import LiveServer
+
+        server = LiveServer(live_database).start()
+        yield server
+        server.stop()
+
+    def send(self, server, head, body=b""):
+        import socket
+
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        sock.sendall(head.replace(b"\n", b"\r\n") + b"\r\n" + body)
+        return sock
+
+    def read_answer(self, sock):
+        answer = b""
+        while chunk := sock.recv(65536):  # until the server closes the connection
+            answer += chunk
+        sock.close()
+        status = int(answer.split(b" ", 2)[1])
+        headers = dict(
+            line.split(b": ", 1) for line in answer.split(b"\r\n\r\n")[0].split(b"\r\n")[1:]
+        )
+        return status, {name.lower(): value for name, value in headers.items()}
+
+    def test_a_declared_length_without_a_body_is_answered_at_once(self, server):
+        sock = self.send(
+            server,
+            b"POST /rooms/lobby/messages/ HTTP/1.1\nHost: 127.0.0.1\n"
+            b"Content-Type: application/json\nContent-Length: 100000000\n",
+        )
+        status, headers = self.read_answer(sock)
+        assert status == 413
+        assert headers[b"x-frame-options"] == b"DENY"
+        assert headers[b"x-content-type-options"] == b"nosniff"
+        assert b"server" not in headers  # daphne runs with --no-server-name, as in bin/serve
+
+    def test_a_chunked_body_is_cut_off_once_it_passes_the_limit(self, server, settings):
+        sock = self.send(
+            server, b"POST /rooms/ HTTP/1.1\nHost: 127.0.0.1\nTransfer-Encoding: chunked\n"
+        )
+        # Exactly the limit, then one byte more; the body's end (a 0-size chunk) never comes.
+        sock.sendall(b"%x\r\n" % settings.CHAT_MAX_REQUEST_BYTES)
+        sock.sendall(b"x" * settings.CHAT_MAX_REQUEST_BYTES + b"\r\n")
+        sock.sendall(b"1\r\nx\r\n")
+        status, _ = self.read_answer(sock)
+        assert status == 413
