@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
+from django.contrib.auth.validators import ASCIIUsernameValidator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import (
@@ -272,6 +274,35 @@ def room_as_data(room: Room, member: bool) -> dict[str, Any]:
     }
 
 
+# Names (rooms, people) are shown to everyone: no character in them may be invisible or
+# reorder the text around it. Refused: control characters (C0, DEL, C1, line and paragraph
+# separators) and format characters (bidi overrides and isolates, zero-width space, BOM,
+# ...), except the zero-width joiner and non-joiner that emoji and some scripts need.
+NAME_FORMAT_CHARACTERS_ALLOWED = frozenset("\u200c\u200d")
+
+
+def has_hidden_characters(name: str) -> bool:
+    return any(
+        unicodedata.category(char) in ("Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp")
+        and char not in NAME_FORMAT_CHARACTERS_ALLOWED
+        for char in name
+    )
+
+
+class SignUpForm(UserCreationForm[User]):
+    """Usernames are ASCII letters, digits and @ . + - _ (a script policy): no one can sign
+    up as a look-alike of someone else spelt with letters of another script (a Cyrillic
+    letter for a Latin one). Names that differ only in case Django refuses already.
+
+    LIMITATION: look-alikes within ASCII (l and I, 0 and O, rn and m) are not refused."""
+
+    def clean_username(self) -> str:
+        username = super().clean_username()
+        if username:
+            ASCIIUsernameValidator()(username)
+        return str(username)
+
+
 # Pages
 
 
@@ -279,7 +310,7 @@ def room_as_data(room: Room, member: bool) -> dict[str, Any]:
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("lobby")
-    form: UserCreationForm[User] = UserCreationForm(request.POST or None)
+    form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
@@ -371,6 +402,15 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 # JSON endpoints
 
 
+# Slugs no room may take: the site's own words. A private room's slug is "not available" to
+# those who cannot see the room, in the same words, so a 409 does not tell them it exists.
+RESERVED_ROOM_SLUGS = frozenset(
+    {"about", "accounts", "admin", "api", "events", "help", "login", "logout", "members"}
+    | {"moderators", "new", "rooms", "settings", "signup", "static", "staff", "support"}
+)
+SLUG_NOT_AVAILABLE = "this slug is not available"
+
+
 @require_http_methods(["GET", "POST"])
 @json_endpoint
 @limits.rate_limited(limits.ROOMS, limits.ROOMS_PER_ADDRESS)
@@ -391,11 +431,19 @@ def rooms_collection(request: AuthenticatedRequest) -> JsonResponse:
     validate_room_slug(slug)
     if len(name) > MAX_ROOM_NAME_LENGTH:
         raise BadRequest(f"name is longer than {MAX_ROOM_NAME_LENGTH} characters")
+    if has_hidden_characters(name):
+        raise BadRequest("name must not contain control or invisible formatting characters")
+    if slug in RESERVED_ROOM_SLUGS:
+        return json_error(409, SLUG_NOT_AVAILABLE)
     try:
         with transaction.atomic():
             room = Room.objects.create(slug=slug, name=name, private=private, owner=request.user)
             room.add_member(request.user, role=Membership.ROLE_OWNER)
     except IntegrityError:
+        taken = Room.objects.filter(slug=slug).first()
+        if taken is not None and not taken.can_read(request.user) and taken.private:
+            # The same answer as a reserved slug: a private room stays indistinguishable.
+            return json_error(409, SLUG_NOT_AVAILABLE)
         return json_error(409, "a room with this slug already exists")
     return JsonResponse(room_as_data(room, True), status=201)
 

@@ -270,3 +270,59 @@ def test_known_fields_and_the_csrf_token_of_a_form_are_accepted(as_bob, setting)
         "/rooms/lobby/messages/", {"body": "hi", "client_id": "k", "csrfmiddlewaretoken": "t"}
     )
     assert response.status_code == 201
+
+
+class TestNames:
+    @pytest.mark.parametrize(
+        "character",
+        ["\x07", "\x1b", "\r", "\n", "\u202e", "\u2066", "\u200b", "\ufeff", "\x9b", "\u2028"],
+    )
+    def test_a_room_name_with_a_hidden_character_is_refused(self, as_bob, setting, character):
+        before = database_state()
+        payload = {"slug": "new-room", "name": f"Ne{character}ws"}
+        response = as_bob.post("/rooms/", json.dumps(payload), content_type="application/json")
+        assert response.status_code == 400
+        assert "invisible" in response.json()["error"]
+        assert database_state() == before
+
+    def test_a_room_name_may_hold_emoji_with_joiners_and_any_script(self, as_bob, setting):
+        family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # joined by zero-width joiners
+        name = f"\u0421\u0435\u043c\u044c\u044f {family} \u0634\u0628\u200c\u0647\u0627"
+        payload = {"slug": "family", "name": name}
+        response = as_bob.post("/rooms/", json.dumps(payload), content_type="application/json")
+        assert response.status_code == 201
+        assert response.json()["name"] == name
+
+    @pytest.mark.parametrize(
+        "username",
+        ["b\u0435nch1", "adm\u0456n", "bob\u200b", "\u202ebob", "bob\x07", "BOB"],
+        ids=["cyrillic-e", "ukrainian-i", "zero-width", "bidi", "bell", "case"],
+    )
+    def test_a_username_that_looks_like_another_is_refused(self, setting, username):
+        from django.contrib.auth.models import User
+        from django.test import Client
+
+        User.objects.create_user("bench1")
+        User.objects.create_user("admin")
+        password = "a-long-passphrase-9"
+        response = Client().post(
+            "/accounts/signup/",
+            {"username": username, "password1": password, "password2": password},
+        )
+        assert response.status_code == 200  # the form again, with the error
+        assert not User.objects.filter(username=username).exists()
+
+
+class TestTakenSlugs:
+    def test_a_private_rooms_slug_looks_like_a_reserved_one_to_outsiders(self, as_carol, setting):
+        Room.objects.create(slug="secret", name="Secret", owner=setting.author, private=True)
+
+        def create(slug):
+            payload = json.dumps({"slug": slug})
+            return as_carol.post("/rooms/", payload, content_type="application/json")
+
+        private, reserved = create("secret"), create("admin")
+        assert private.status_code == reserved.status_code == 409
+        assert private.content == reserved.content
+        # A room one can see may be named as taken.
+        assert create("lobby").json()["error"] == "a room with this slug already exists"
