@@ -35,6 +35,31 @@ def require_moderator(room: Room, actor: Any) -> None:
         raise NotAllowed("you are not a moderator of this room")
 
 
+# Who can undo whose actions: site moderators above the owner above room moderators above
+# members. Nobody undoes (lifts, shortens, restores, unlocks, ...) what someone of a higher
+# rank did; only someone of a higher rank acts on a person (removes their message); only
+# the owner and site moderators archive a room or bring it back.
+MEMBER, ROOM_MODERATOR, OWNER, SITE_MODERATOR = range(4)
+RANK_NAMES = {ROOM_MODERATOR: "a room moderator", OWNER: "the owner", SITE_MODERATOR: "staff"}
+
+
+def rank(room: Room, user: Any) -> int:
+    if user is None or not user.is_authenticated:
+        return MEMBER
+    if user.is_active and user.has_perm("rooms.moderate_room"):
+        return SITE_MODERATOR
+    if user.pk == room.owner_id:
+        return OWNER
+    return ROOM_MODERATOR if room.role_of(user) == Membership.ROLE_MODERATOR else MEMBER
+
+
+def require_rank_over(room: Room, actor: Any, done_by: Any, what: str) -> None:
+    """Refuse to undo `what` if someone of a higher rank than the actor did it."""
+    theirs = rank(room, done_by)
+    if theirs > rank(room, actor):
+        raise NotAllowed(f"{what} was set by {RANK_NAMES[theirs]}: you cannot undo it")
+
+
 def clean_reason(reason: object) -> str:
     if reason is None:
         return ""
@@ -55,6 +80,11 @@ def remove_message(actor: Any, message: Message, reason: object = "") -> Message
     room = message.room
     require_moderator(room, actor)
     reason = clean_reason(reason)
+    mine = rank(room, actor)
+    if message.author_id != actor.pk and mine < SITE_MODERATOR:
+        theirs = rank(room, message.author)
+        if theirs >= mine:
+            raise NotAllowed(f"you cannot remove a message by {RANK_NAMES[theirs]}")
     if message.is_removed:
         raise NotAllowed("the message is already removed", status=409)
     with transaction.atomic():
@@ -83,6 +113,7 @@ def restore_message(actor: Any, message: Message, reason: object = "") -> Messag
     reason = clean_reason(reason)
     if not message.is_removed:
         raise NotAllowed("the message is not removed", status=409)
+    require_rank_over(room, actor, message.removed_by, "the removal")
     with transaction.atomic():
         message.removed_at = None
         message.removed_by = None
@@ -144,6 +175,9 @@ def restrict(
         raise NotAllowed(f"you cannot {kind} yourself", status=400)
     if room.can_moderate(user):
         raise NotAllowed(f"a moderator of this room cannot be given a {kind}", status=409)
+    existing = Restriction.objects.filter(room=room, user=user, kind=kind).first()
+    if existing is not None:
+        require_rank_over(room, actor, existing.created_by, f"the {kind}")
     expires_at = timezone.now() + timedelta(minutes=minutes) if minutes else None
     with transaction.atomic():
         restriction, _ = Restriction.objects.update_or_create(
@@ -171,6 +205,9 @@ def restrict(
 def lift_restriction(actor: Any, room: Room, user: Any, kind: str, reason: object = "") -> None:
     require_moderator(room, actor)
     reason = clean_reason(reason)
+    existing = Restriction.objects.filter(room=room, user=user, kind=kind).first()
+    if existing is not None:
+        require_rank_over(room, actor, existing.created_by, f"the {kind}")
     with transaction.atomic():
         deleted, _ = Restriction.objects.filter(room=room, user=user, kind=kind).delete()
         if not deleted:
@@ -214,6 +251,7 @@ def update_room(
         changes.append((ModerationAction.SLOW_MODE, {"seconds": slow_mode_seconds}))
     if not changes:
         return room
+    _require_rank_for_settings(actor, room, [action for action, _ in changes])
     with transaction.atomic():
         room.save(update_fields=["locked", "archived", "slow_mode_seconds"])
         room.append_event(EventType.ROOM_UPDATED, room_settings(room))
@@ -252,6 +290,34 @@ def change_room(
         for action, details in changes:
             log(actor, action, room, details=details)
     return room
+
+
+# Each setting, with the log actions that set it: the last of them says who set it last.
+SETTING_ACTIONS = {
+    ModerationAction.LOCK: ("the lock", (ModerationAction.LOCK, ModerationAction.UNLOCK)),
+    ModerationAction.UNLOCK: ("the lock", (ModerationAction.LOCK, ModerationAction.UNLOCK)),
+    ModerationAction.SLOW_MODE: ("slow mode", (ModerationAction.SLOW_MODE,)),
+}
+
+
+def _require_rank_for_settings(actor: Any, room: Room, actions: list[str]) -> None:
+    mine = rank(room, actor)
+    if mine < OWNER and {ModerationAction.ARCHIVE, ModerationAction.UNARCHIVE} & set(actions):
+        room.refresh_from_db()  # forget the unsaved changes
+        raise NotAllowed("only the owner and staff archive a room or bring it back")
+    for action in actions:
+        if action not in SETTING_ACTIONS:
+            continue
+        what, kinds = SETTING_ACTIONS[action]
+        last = (
+            ModerationAction.objects.filter(room=room, action__in=kinds)
+            .order_by("-created_at", "-id")
+            .select_related("actor")
+            .first()
+        )
+        if last is not None and rank(room, last.actor) > mine:
+            room.refresh_from_db()
+            require_rank_over(room, actor, last.actor, what)
 
 
 def room_settings(room: Room) -> dict[str, Any]:
