@@ -211,6 +211,11 @@ class Site(Server):
                 # The load comes from a few benchmark users: lift the per-person limits.
                 "CHAT_POSTS_PER_MINUTE": "0",
                 "CHAT_MAX_STREAMS_PER_USER": "1000000",
+                # It signs up its users and makes its rooms from one address in a second.
+                "CHAT_SIGNUPS_PER_HOUR": "0",
+                "CHAT_ROOMS_PER_HOUR": "0",
+                "CHAT_ROOMS_PER_HOUR_PER_ADDRESS": "0",
+                "CHAT_MEMBERSHIP_CHANGES_PER_HOUR": "0",
             }
         )
         self.pg_admin: str | None = None

@@ -15,10 +15,18 @@ django_application = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path, re_path  # noqa: E402
 
-from rooms.middleware import DatabaseUnavailableASGIMiddleware  # noqa: E402
+from chatsite import server  # noqa: E402
+from rooms.middleware import (  # noqa: E402
+    DatabaseUnavailableASGIMiddleware,
+    RequestBodyLimitASGIMiddleware,
+    SecurityHeadersASGIMiddleware,
+)
 from rooms.streaming import RoomEventsConsumer  # noqa: E402
 
-application = ProtocolTypeRouter(
+# Under daphne, refuse an oversized body before daphne reads it (chatsite/server.py).
+server.install()
+
+routes = ProtocolTypeRouter(
     {
         "http": URLRouter(
             [
@@ -35,3 +43,8 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# Around everything: the security headers on every answer (Django's pages have them already;
+# the stream and the refusals below get them here), then a body over the limit is refused
+# with 413 on its declared length, or once it passes the limit, before it is read.
+application = SecurityHeadersASGIMiddleware(RequestBodyLimitASGIMiddleware(routes))

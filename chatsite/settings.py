@@ -86,13 +86,14 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Above the body limit, so that its 413 cannot be framed either.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "rooms.middleware.RequestBodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "rooms.middleware.DatabaseUnavailableMiddleware",
     # Last: it answers locked-out login attempts.
     "axes.middleware.AxesMiddleware",
@@ -179,6 +180,21 @@ CHAT_FANOUT_BACKEND = (
     "rooms.fanout.redis.RedisFanout" if REDIS_URL else "rooms.fanout.local.LocalFanout"
 )
 
+# The cache holds the rate-limit counts (rooms/limits.py): in Redis when REDIS_URL is set, so
+# that every process counts together; in this process's memory otherwise (one process).
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": REDIS_CHANNEL_PREFIX,
+            # A Redis that does not answer must not hold requests up: limits are then off.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # django-eventstream: our storage reads the permanent room event log, our channel manager
 # decides who may read which room. See rooms/eventstream.py.
 EVENTSTREAM_STORAGE_CLASS = "rooms.eventstream.RoomEventStorage"
@@ -199,6 +215,23 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
+# The client's address (the lockout by address, the per-address limits of rooms/limits.py):
+# behind CHAT_TRUSTED_PROXIES reverse proxies it is the one the first of them saw, read from
+# X-Forwarded-For counting from the right, where each proxy appends the address it saw;
+# whatever stands further left was written by the client and is ignored. With none (the
+# default: runserver, daphne on its own) X-Forwarded-For is ignored altogether. bin/serve
+# runs behind one nginx, which also overwrites the header with the address it saw.
+CHAT_TRUSTED_PROXIES = envint("CHAT_TRUSTED_PROXIES", 0)
+if CHAT_TRUSTED_PROXIES < 0:
+    raise ImproperlyConfigured("CHAT_TRUSTED_PROXIES must be 0 or more")
+AXES_IPWARE_PROXY_ORDER = "left-most"  # the header lists the client first, proxies after
+# The last proxy is the socket's peer, not in the header: the header holds the others.
+AXES_IPWARE_PROXY_COUNT = CHAT_TRUSTED_PROXIES - 1 if CHAT_TRUSTED_PROXIES else None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if CHAT_TRUSTED_PROXIES else ("REMOTE_ADDR",)
+)
+# More entries than proxies (the client's own, on the left) are expected, not an error.
+IPWARE_STRICT = False
 
 # Abuse limits. Posts per person per minute, across rooms; request bodies in bytes (a
 # bigger one is refused with 413 before it is read).
@@ -206,6 +239,17 @@ CHAT_POSTS_PER_MINUTE = envint("CHAT_POSTS_PER_MINUTE", 30)
 # Open streams per person, per process (a browser opens one per tab).
 CHAT_MAX_STREAMS_PER_USER = envint("CHAT_MAX_STREAMS_PER_USER", 30)
 CHAT_MAX_REQUEST_BYTES = envint("CHAT_MAX_REQUEST_BYTES", 64 * 1024)
+# Everything else that writes (rooms/limits.py; 0 turns a limit off). Per person: edits and
+# deletions of one's messages a minute; joins and leaves of one room an hour; other writes
+# (adding members, reports, moderation) a minute; new rooms an hour. Per client address: new
+# rooms, sign-ups and password reset requests an hour.
+CHAT_EDITS_PER_MINUTE = envint("CHAT_EDITS_PER_MINUTE", 30)
+CHAT_MEMBERSHIP_CHANGES_PER_HOUR = envint("CHAT_MEMBERSHIP_CHANGES_PER_HOUR", 10)
+CHAT_ACTIONS_PER_MINUTE = envint("CHAT_ACTIONS_PER_MINUTE", 60)
+CHAT_ROOMS_PER_HOUR = envint("CHAT_ROOMS_PER_HOUR", 10)
+CHAT_ROOMS_PER_HOUR_PER_ADDRESS = envint("CHAT_ROOMS_PER_HOUR_PER_ADDRESS", 30)
+CHAT_SIGNUPS_PER_HOUR = envint("CHAT_SIGNUPS_PER_HOUR", 5)
+CHAT_PASSWORD_RESETS_PER_HOUR = envint("CHAT_PASSWORD_RESETS_PER_HOUR", 5)
 DATA_UPLOAD_MAX_MEMORY_SIZE = CHAT_MAX_REQUEST_BYTES
 
 # Browser-side protection. No inline script anywhere: scripts, styles, images and

@@ -3,6 +3,7 @@ from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
 
 from rooms import views
+from rooms.limits import PASSWORD_RESETS, rate_limited
 
 urlpatterns = [
     path("", views.lobby, name="lobby"),
@@ -12,7 +13,12 @@ urlpatterns = [
         views.PasswordChangeView.as_view(),
         name="password_change",
     ),
-    path("accounts/password_reset/", views.PasswordResetView.as_view(), name="password_reset"),
+    # Each request may send a mail: limited per address. Before auth's own route for it.
+    path(
+        "accounts/password_reset/",
+        rate_limited(PASSWORD_RESETS)(views.PasswordResetView.as_view()),
+        name="password_reset",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("rooms/", include("rooms.urls")),

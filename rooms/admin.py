@@ -62,9 +62,10 @@ class ModeratorActionsMixin:
         title: str,
         apply: Any,
         fields: tuple[str, ...] = ("reason",),
+        permission: Any = None,
     ) -> HttpResponse | None:
         """Show a form for the reason (and duration); on submit apply it to each object."""
-        if not self.has_moderate_permission(request):
+        if not (permission or self.has_moderate_permission)(request):
             raise PermissionDenied
         form = ModerationForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
@@ -129,9 +130,22 @@ class ChatUserAdmin(UserAdmin):
 
 
 class MembershipInline(admin.TabularInline):
+    """The room's members, to read. Adding, removing and roles go through the Membership
+    pages, which write the room's events (and close the streams of whoever loses access)."""
+
     model = Membership
     extra = 0
-    raw_id_fields = ["user"]
+    fields = ["user", "role", "joined_at"]
+    readonly_fields = ["user", "role", "joined_at"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Room)
@@ -151,9 +165,41 @@ class RoomAdmin(ModeratorActionsMixin, admin.ModelAdmin):
     search_fields = ["slug", "name"]
     list_select_related = ["owner"]
     raw_id_fields = ["owner"]
-    readonly_fields = ["locked", "archived", "slow_mode_seconds", "last_event_seq"]
+    fields = [
+        "slug",
+        "name",
+        "private",
+        "owner",
+        "created_at",
+        "locked",
+        "archived",
+        "slow_mode_seconds",
+        "last_event_seq",
+    ]
+    readonly_fields = ["created_at", "locked", "archived", "slow_mode_seconds", "last_event_seq"]
     inlines = [MembershipInline]
     actions = ["lock", "unlock", "archive", "unarchive", "set_slow_mode"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # The slug names the room in URLs and events; the owner is its first member.
+        return [*self.readonly_fields, "slug", "owner"] if obj is not None else self.readonly_fields
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A room's history is permanent: archive it instead (read-only for everyone).
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Room, form: Any, change: bool) -> None:
+        if not change:
+            fields = {name: form.cleaned_data[name] for name in ("slug", "name", "private")}
+            obj.pk = Room.objects.create_with_owner(form.cleaned_data["owner"], **fields).pk
+            return
+        # Through the same rule as the site, so the change is an event and whoever may no
+        # longer read the room loses their open streams.
+        current = Room.objects.get(pk=obj.pk)
+        try:
+            moderation.change_room(request.user, current, name=obj.name, private=obj.private)
+        except NotAllowed as exc:
+            raise PermissionDenied(str(exc)) from exc
 
     @admin.display(description="messages")
     def messages_link(self, room: Room) -> str:
@@ -201,13 +247,58 @@ class RoomAdmin(ModeratorActionsMixin, admin.ModelAdmin):
         )
 
 
+class MembershipForm(forms.ModelForm):
+    role = forms.ChoiceField(
+        choices=[(Membership.ROLE_MEMBER, "member"), (Membership.ROLE_MODERATOR, "moderator")]
+    )
+
+    class Meta:
+        model = Membership
+        fields = ["room", "user", "role"]
+
+
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
+    """Who is in which room. Adding, removing and role changes are the site's own actions,
+    so each is a room event and a removal from a private room closes that person's streams."""
+
+    form = MembershipForm
     list_display = ["room", "user", "role", "joined_at"]
     list_filter = ["role"]
     search_fields = ["room__slug", "user__username"]
     list_select_related = ["room", "user"]
     raw_id_fields = ["room", "user"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["room", "user", "joined_at"] if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
+        if not change:
+            membership, _ = obj.room.add_member(obj.user, role=obj.role)
+            obj.pk = membership.pk
+            return
+        try:
+            moderation.set_room_moderator(
+                request.user, obj.room, obj.user, obj.role == Membership.ROLE_MODERATOR
+            )
+        except NotAllowed as exc:
+            raise PermissionDenied(str(exc)) from exc
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        if obj.role == Membership.ROLE_OWNER:
+            raise PermissionDenied("the owner's membership cannot be removed")
+        obj.room.remove_member(obj.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        for membership in queryset.select_related("room", "user"):
+            if membership.role == Membership.ROLE_OWNER:
+                self.message_user(
+                    request,
+                    f"{membership}: the owner's membership cannot be removed.",
+                    messages.WARNING,
+                )
+                continue
+            membership.room.remove_member(membership.user)
 
 
 class RemovedFilter(admin.SimpleListFilter):
@@ -250,10 +341,33 @@ class MessageAdmin(ModeratorActionsMixin, admin.ModelAdmin):
     fields = list(readonly_fields)
     # Counting 100,000 rows on every page is what makes big changelists slow.
     show_full_result_count = False
-    actions = ["remove", "restore", "mute_authors", "ban_authors"]
+    actions = ["remove", "restore", "erase", "mute_authors", "ban_authors"]
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting the row would open a hole in the history behind the stream's back. The
+        # "Erase" action deletes as the author does: a tombstone stays, the text goes.
+        return False
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("rooms.delete_message"))
+
+    @admin.action(
+        description="Erase (delete for good, as the author can; a tombstone stays)",
+        permissions=["erase"],
+    )
+    def erase(self, request: HttpRequest, queryset: QuerySet[Message]) -> HttpResponse | None:
+        if not self.has_erase_permission(request):
+            raise PermissionDenied
+        return self.moderate(
+            request,
+            queryset,
+            "Erase messages",
+            lambda m, data: moderation.erase_message(request.user, m, data.get("reason")),
+            permission=self.has_erase_permission,
+        )
 
     @admin.display(description="text")
     def excerpt(self, message: Message) -> str:

@@ -12,22 +12,21 @@ from typing import TYPE_CHECKING
 
 from django.db import transaction
 
+from rooms.event_types import LoggedEvent
 from rooms.fanout import get_backend
 
 if TYPE_CHECKING:
     from django.contrib.sessions.backends.base import SessionBase
 
-    from rooms.models import RoomEvent
 
+def publish_on_commit(room_id: int, event: LoggedEvent) -> None:
+    """Hand the room's event to every process's streams once its transaction commits.
 
-def publish_on_commit(event: RoomEvent) -> None:
-    room_id, seq, type, data = event.room_id, event.seq, event.type, event.data
-    transaction.on_commit(lambda: get_backend().publish(room_id, seq, type, data), robust=True)
-
-
-def revoke_on_commit(room_id: int, user_id: int) -> None:
-    """Close the user's open streams of the room once the change that revokes access commits."""
-    transaction.on_commit(lambda: get_backend().revoke(room_id, user_id), robust=True)
+    Access the event takes away travels with it (`event.recheck`): the streams concerned
+    check again before they send anything later, whether the event arrived published or,
+    after a lost publish, read from the log.
+    """
+    transaction.on_commit(lambda: get_backend().publish(room_id, event), robust=True)
 
 
 def revoke_user_on_commit(user_id: int) -> None:

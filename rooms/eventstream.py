@@ -49,12 +49,8 @@ class RoomEventStorage(StorageBase):
         current = self.get_current_id(channel)
         if last_id < 0 or last_id > current:
             raise EventDoesNotExist(f"event {last_id} does not exist in {channel}", current)
-        rows = (
-            RoomEvent.objects.filter(room_id=room_id, seq__gt=last_id)
-            .order_by("seq")
-            .values_list("seq", "type", "data")[:limit]
-        )
-        return [Event(channel, type, data, id=seq) for seq, type, data in rows]
+        events = RoomEvent.objects.read(room_id, last_id, limit=limit)
+        return [Event(channel, event.type, event.data, id=event.seq) for event in events]
 
     def append_event(self, channel: str, event_type: str, data: str) -> Event:
         """Append an event written through django-eventstream's `send_event`.

@@ -1,6 +1,12 @@
 """Request-level guards that run around every view.
 
-RequestBodyLimitMiddleware refuses an oversized body with 413 before it is read.
+RequestBodyLimitMiddleware refuses an oversized body with 413 before it is read;
+RequestBodyLimitASGIMiddleware does the same at the ASGI layer, for every request
+(chatsite/server.py stops daphne from reading such a body in the first place).
+
+SecurityHeadersASGIMiddleware puts the headers Django's middleware sets (CSP,
+X-Frame-Options, nosniff, Referrer-Policy, HSTS) on answers given outside Django: the
+stream's, and the refusals of the ASGI layer.
 
 DatabaseUnavailableMiddleware answers a database outage with 503, never a 500 page.
 
@@ -22,6 +28,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.utils.csp import build_policy
 
 logger = logging.getLogger(__name__)
 
@@ -120,3 +127,117 @@ class RequestBodyLimitMiddleware:
         if isinstance(exception, RequestDataTooBig):
             return too_large()
         return None
+
+
+def security_headers(secure: bool) -> list[tuple[bytes, bytes]]:
+    """The headers Django's middleware gives every answer (settings.py), for answers given
+    outside Django. HSTS only over HTTPS, as SecurityMiddleware does."""
+    headers = [
+        (b"content-security-policy", build_policy(settings.SECURE_CSP).encode()),  # type: ignore[arg-type]
+        (b"x-frame-options", settings.X_FRAME_OPTIONS.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", settings.SECURE_REFERRER_POLICY.encode()),
+    ]
+    if secure and settings.SECURE_HSTS_SECONDS:
+        hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
+        if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+            hsts += "; includeSubDomains"
+        if settings.SECURE_HSTS_PRELOAD:
+            hsts += "; preload"
+        headers.append((b"strict-transport-security", hsts.encode()))
+    return headers
+
+
+def _header(scope: Any, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return bytes(value)
+    return None
+
+
+def _is_secure(scope: Any) -> bool:
+    proxy_header = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+    if proxy_header:
+        name, value = proxy_header
+        header = name.removeprefix("HTTP_").lower().replace("_", "-").encode()
+        return _header(scope, header) == value.encode()
+    return bool(scope.get("scheme") == "https")
+
+
+class SecurityHeadersASGIMiddleware:
+    """Add the security headers to every HTTP answer that lacks them."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {bytes(name).lower() for name, _ in headers}
+                headers += [h for h in security_headers(_is_secure(scope)) if h[0] not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def _send_json(send: Any, status: int, message: str) -> None:
+    body = json.dumps({"error": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestBodyLimitASGIMiddleware:
+    """Refuse a body over CHAT_MAX_REQUEST_BYTES with 413 before reading it: on its declared
+    Content-Length, or (sent chunked, without one) as soon as what came passes the limit."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = settings.CHAT_MAX_REQUEST_BYTES
+        declared = _header(scope, b"content-length")
+        if declared is not None:
+            if not (declared.isdigit() and len(declared) < 19):
+                await _send_json(send, 400, "invalid Content-Length")
+            elif int(declared) > limit:
+                await _send_json(send, 413, f"request body larger than {limit} bytes")
+            else:
+                await self.app(scope, receive, send)
+            return
+
+        received = 0
+        started = False
+
+        async def counting_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await _send_json(send, 413, f"request body larger than {limit} bytes")

@@ -9,6 +9,7 @@ stream detect a missing event and fetch it, and lets a client resume with a plai
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 from datetime import timedelta
@@ -21,6 +22,14 @@ from django.core.validators import RegexValidator
 from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+
+from rooms.event_types import (
+    SNAPSHOT_TYPES,
+    EventType,
+    LoggedEvent,
+    Recheck,
+    who_may_lose_access,
+)
 
 MAX_MESSAGE_LENGTH = 4000
 MAX_ROOM_NAME_LENGTH = 80
@@ -38,23 +47,6 @@ validate_client_id = RegexValidator(
     r"^[A-Za-z0-9_.:-]{1,64}\Z",
     "client_id is 1-64 characters from A-Z, a-z, 0-9 and _ . : -",
 )
-
-
-class EventType(models.TextChoices):
-    MESSAGE_POSTED = "message", "message posted"
-    MESSAGE_EDITED = "message_edited", "message edited"
-    MESSAGE_DELETED = "message_deleted", "message deleted"
-    MEMBER_JOINED = "member_joined", "member joined"
-    MEMBER_LEFT = "member_left", "member left"
-    MEMBER_ROLE_CHANGED = "member_role_changed", "member role changed"
-    MESSAGE_REMOVED = "message_removed", "message removed by a moderator"
-    MESSAGE_RESTORED = "message_restored", "message restored by a moderator"
-    USER_MUTED = "user_muted", "user muted"
-    USER_UNMUTED = "user_unmuted", "user unmuted"
-    USER_BANNED = "user_banned", "user banned"
-    USER_UNBANNED = "user_unbanned", "user unbanned"
-    ROOM_UPDATED = "room_updated", "room settings changed"
-    CUSTOM = "custom", "custom"
 
 
 class NotAllowed(Exception):
@@ -90,6 +82,13 @@ def encode_event_data(data: dict[str, Any]) -> str:
 
 
 class RoomQuerySet(models.QuerySet["Room"]):
+    def create_with_owner(self, owner: Any, **fields: Any) -> Room:
+        """A new room, its owner its first member (the site's form and the admin)."""
+        with transaction.atomic():
+            room = self.create(owner=owner, **fields)
+            room.add_member(owner, role=Membership.ROLE_OWNER)
+        return room
+
     def visible_to(self, user: Any) -> RoomQuerySet:
         """Rooms the user may read: every public room, and private rooms they belong to."""
         if not user.is_authenticated:
@@ -135,13 +134,23 @@ class Room(models.Model):
     def is_member(self, user: Any) -> bool:
         return user.is_authenticated and self.memberships.filter(user=user).exists()
 
+    def access_for(self, user: Any) -> Access:
+        """The one rule of who may read this room: its pages, history, stream and replay.
+
+        HIDDEN (answered like a missing room, 404) for anyone not logged in or deactivated
+        and for outsiders of a private room; BANNED (403) for those who could otherwise
+        read it but are banned from it; READ for everyone else.
+        """
+        if not user.is_authenticated or not user.is_active:
+            return Access.HIDDEN
+        if self.private and not self.is_member(user):
+            return Access.HIDDEN
+        if self.restriction_for(user, Restriction.BAN) is not None:
+            return Access.BANNED
+        return Access.READ
+
     def can_read(self, user: Any) -> bool:
-        return (
-            user.is_authenticated
-            and user.is_active
-            and (not self.private or self.is_member(user))
-            and self.restriction_for(user, Restriction.BAN) is None
-        )
+        return self.access_for(user) is Access.READ
 
     def role_of(self, user: Any) -> str | None:
         if not user.is_authenticated:
@@ -228,19 +237,55 @@ class Room(models.Model):
 
     # Writing. Each method is one transaction holding the change and its event.
 
-    def append_event(self, type: str, data: dict[str, Any] | str) -> RoomEvent:
-        """Add an event to this room's log; publish it once the transaction commits.
+    def next_event_seq(self) -> int:
+        """Hand out the room's next seq. Must run inside the transaction that uses it.
 
-        Must run inside the transaction that makes the change the event describes.
+        The UPDATE takes the room's row lock until commit, so two transactions can never
+        get the same seq, and a rolled-back one gives its seq back.
         """
-        from rooms import events
-
         Room.objects.filter(pk=self.pk).update(last_event_seq=F("last_event_seq") + 1)
         seq = self.current_event_seq()
         self.last_event_seq = seq
+        return seq
+
+    def append_event(
+        self,
+        type: str,
+        data: dict[str, Any] | str,
+        *,
+        seq: int | None = None,
+        message_id: int | None = None,
+        subject: int | None = None,
+        became_private: bool = False,
+    ) -> RoomEvent:
+        """Add an event to this room's log; publish it once the transaction commits.
+
+        Must run inside the transaction that makes the change the event describes. `seq`
+        is one from next_event_seq() when the change had to know it first.
+        """
+        from rooms import events
+
+        if seq is None:
+            seq = self.next_event_seq()
         encoded = data if isinstance(data, str) else encode_event_data(data)
-        event = RoomEvent.objects.create(room=self, seq=seq, type=type, data=encoded)
-        events.publish_on_commit(event)
+        logged = LoggedEvent(
+            seq,
+            type,
+            encoded,
+            message_id,
+            subject,
+            who_may_lose_access(type, private=self.private, became_private=became_private),
+        )
+        event = RoomEvent.objects.create(
+            room=self,
+            seq=seq,
+            type=type,
+            data=encoded,
+            message_id=message_id,
+            subject=subject,
+            recheck=logged.recheck,
+        )
+        events.publish_on_commit(self.pk, logged)
         return event
 
     def post_message(self, author: Any, body: str, client_id: str = "") -> tuple[Message, bool]:
@@ -259,10 +304,16 @@ class Room(models.Model):
                 # (two quick posts cannot both slip through slow mode).
                 room = Room.objects.select_for_update().get(pk=self.pk)
                 room.check_can_post(author)
+                seq = self.next_event_seq()
                 message = Message.objects.create(
-                    room=self, author=author, body=body, client_id=client_id
+                    room=self, author=author, body=body, client_id=client_id, state_seq=seq
                 )
-                self.append_event(EventType.MESSAGE_POSTED, message.as_event_data())
+                self.append_event(
+                    EventType.MESSAGE_POSTED,
+                    message.as_event_data(),
+                    seq=seq,
+                    message_id=message.pk,
+                )
         except IntegrityError:
             # A concurrent retry with the same key committed first.
             if not client_id:
@@ -277,24 +328,32 @@ class Room(models.Model):
             )
             if created:
                 self.append_event(
-                    EventType.MEMBER_JOINED, {"room": self.slug, "user": user.get_username()}
+                    EventType.MEMBER_JOINED,
+                    {"room": self.slug, "user": user.get_username()},
+                    subject=user.pk,
                 )
         return membership, created
 
     def remove_member(self, user: Any) -> bool:
-        """Remove a member; close their streams of a private room. Return whether they were one."""
-        from rooms import events
-
+        """Remove a member (their streams of a private room close). Return whether they were one."""
         with transaction.atomic():
             deleted, _ = Membership.objects.filter(room=self, user=user).delete()
             if not deleted:
                 return False
             self.append_event(
-                EventType.MEMBER_LEFT, {"room": self.slug, "user": user.get_username()}
+                EventType.MEMBER_LEFT,
+                {"room": self.slug, "user": user.get_username()},
+                subject=user.pk,
             )
-            if self.private:
-                events.revoke_on_commit(self.pk, user.pk)
         return True
+
+
+class Access(enum.Enum):
+    """What Room.access_for answers."""
+
+    READ = "read"
+    HIDDEN = "hidden"
+    BANNED = "banned"
 
 
 class Membership(models.Model):
@@ -340,6 +399,9 @@ class Message(models.Model):
         related_name="+",
     )
     removal_reason = models.CharField(max_length=MAX_REASON_LENGTH, blank=True, default="")
+    # The seq of the room event that last changed the message (posted, edited, deleted,
+    # removed, restored): the log's older snapshots of it are stale.
+    state_seq = models.PositiveBigIntegerField(default=0, editable=False)
 
     class Meta:
         indexes = [
@@ -408,23 +470,103 @@ class Message(models.Model):
         with transaction.atomic():
             self.body = body
             self.edited_at = timezone.now()
-            self.save(update_fields=["body", "edited_at"])
-            self.room.append_event(EventType.MESSAGE_EDITED, self.as_event_data())
+            self.record_change(EventType.MESSAGE_EDITED, ["body", "edited_at"])
 
-    def delete_by_author(self) -> None:
-        """Leave a tombstone: the row stays in history, its text does not."""
+    def erase(self) -> None:
+        """Leave a tombstone: the row stays in history, its text is gone for good.
+
+        The text is erased from the message and from every event of the log that carried
+        it, in the same transaction: nothing (history, replay, admin, a backup taken later)
+        can show it again. Deleting a message in the admin does exactly this too.
+        """
         with transaction.atomic():
             self.body = ""
             self.deleted_at = timezone.now()
-            self.save(update_fields=["body", "deleted_at"])
-            self.room.append_event(
+            self.record_change(
                 EventType.MESSAGE_DELETED,
+                ["body", "deleted_at"],
                 {"id": self.pk, "room": self.room.slug, "deleted": True},
             )
+            RoomEvent.objects.redact(self)
+
+    def record_change(
+        self, type: str, fields: list[str], data: dict[str, Any] | None = None
+    ) -> RoomEvent:
+        """Save the changed fields and write the change's event, in the caller's transaction.
+
+        `data` defaults to the whole message as it is now.
+        """
+        room = self.room
+        self.state_seq = room.next_event_seq()
+        self.save(update_fields=[*fields, "state_seq"])
+        return room.append_event(
+            type,
+            self.as_event_data() if data is None else data,
+            seq=self.state_seq,
+            message_id=self.pk,
+        )
+
+
+class RoomEventQuerySet(models.QuerySet["RoomEvent"]):
+    def read(
+        self, room_id: int, after: int, before: int | None = None, limit: int | None = None
+    ) -> list[LoggedEvent]:
+        """The room's events after seq `after` (and before `before`), oldest first.
+
+        An event that carried a message as it was then (posted, edited, restored) comes
+        with the message as it is now if it changed since: a replay never shows text that
+        the history would not show now (edited away, deleted, removed by a moderator).
+        Every reader of the log goes through here.
+        """
+        rows = self.filter(room_id=room_id, seq__gt=after)
+        if before is not None:
+            rows = rows.filter(seq__lt=before)
+        rows = rows.order_by("seq")
+        if limit is not None:
+            rows = rows[:limit]
+        fetched = list(
+            rows.values_list(
+                "seq", "type", "data", "message_id", "message__state_seq", "subject", "recheck"
+            )
+        )
+        stale = {
+            message_id
+            for seq, type, _, message_id, state_seq, _, _ in fetched
+            if message_id is not None and type in SNAPSHOT_TYPES and (state_seq or 0) > seq
+        }
+        present: dict[int, str] = {}
+        if stale:
+            for message in Message.objects.filter(pk__in=stale).select_related("room", "author"):
+                present[message.pk] = encode_event_data(message.as_event_data())
+        return [
+            LoggedEvent(
+                seq,
+                type,
+                present[message_id]
+                if message_id in present and type in SNAPSHOT_TYPES and (state_seq or 0) > seq
+                else data,
+                message_id,
+                subject,
+                recheck,
+            )
+            for seq, type, data, message_id, state_seq, subject, recheck in fetched
+        ]
+
+    def redact(self, message: Message) -> int:
+        """Overwrite every event that carried the message's text with its tombstone.
+
+        The one rewrite the append-only log allows: a message its author deleted.
+        """
+        tombstone = encode_event_data(message.as_event_data())
+        return self.filter(message=message, type__in=SNAPSHOT_TYPES).update(data=tombstone)
 
 
 class RoomEvent(models.Model):
-    """One entry of a room's permanent, append-only event log: the source of truth for replay."""
+    """One entry of a room's permanent, append-only event log: the source of truth for replay.
+
+    Rows are never deleted and never changed, with one exception: deleting a message
+    overwrites the events that carried its text with its tombstone (RoomEventQuerySet.redact).
+    """
 
     room = models.ForeignKey(Room, on_delete=models.PROTECT, related_name="events")
     seq = models.PositiveBigIntegerField()
@@ -432,6 +574,16 @@ class RoomEvent(models.Model):
     # Already-encoded JSON: written to the wire as it is, never decoded on the hot path.
     data = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
+    # The message the event is about; its FK index serves the redaction of a deleted one.
+    message = models.ForeignKey(
+        "Message", on_delete=models.PROTECT, null=True, blank=True, related_name="events"
+    )
+    # The user the event is about (joined, left, role changed, muted, banned, ...), by id.
+    subject = models.PositiveBigIntegerField(null=True, blank=True)
+    # Whose open streams must check their access again once this event is delivered.
+    recheck = models.CharField(max_length=8, choices=Recheck.choices, blank=True, default="")
+
+    objects = RoomEventQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -547,6 +699,10 @@ class ModerationAction(models.Model):
     REMOVE_MODERATOR = "remove_moderator"
     RESOLVE_REPORT = "resolve_report"
     DISMISS_REPORT = "dismiss_report"
+    RENAME = "rename"
+    MAKE_PRIVATE = "make_private"
+    MAKE_PUBLIC = "make_public"
+    ERASE_MESSAGE = "erase_message"
     REMOVE_MEMBER = "remove_member"
     ACTION_CHOICES = [
         (value, value.replace("_", " "))
@@ -566,6 +722,10 @@ class ModerationAction(models.Model):
             REMOVE_MODERATOR,
             RESOLVE_REPORT,
             DISMISS_REPORT,
+            RENAME,
+            MAKE_PRIVATE,
+            MAKE_PUBLIC,
+            ERASE_MESSAGE,
             REMOVE_MEMBER,
         )
     ]

@@ -13,7 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from rooms import events, tasks
+from rooms import tasks
 from rooms.models import (
     MAX_REASON_LENGTH,
     MAX_SLOW_MODE_SECONDS,
@@ -38,6 +38,31 @@ def require_moderator(room: Room, actor: Any) -> None:
         raise NotAllowed("you are not a moderator of this room")
 
 
+# Who can undo whose actions: site moderators above the owner above room moderators above
+# members. Nobody undoes (lifts, shortens, restores, unlocks, ...) what someone of a higher
+# rank did; only someone of a higher rank acts on a person (removes their message); only
+# the owner and site moderators archive a room or bring it back.
+MEMBER, ROOM_MODERATOR, OWNER, SITE_MODERATOR = range(4)
+RANK_NAMES = {ROOM_MODERATOR: "a room moderator", OWNER: "the owner", SITE_MODERATOR: "staff"}
+
+
+def rank(room: Room, user: Any) -> int:
+    if user is None or not user.is_authenticated:
+        return MEMBER
+    if user.is_active and user.has_perm("rooms.moderate_room"):
+        return SITE_MODERATOR
+    if user.pk == room.owner_id:
+        return OWNER
+    return ROOM_MODERATOR if room.role_of(user) == Membership.ROLE_MODERATOR else MEMBER
+
+
+def require_rank_over(room: Room, actor: Any, done_by: Any, what: str) -> None:
+    """Refuse to undo `what` if someone of a higher rank than the actor did it."""
+    theirs = rank(room, done_by)
+    if theirs > rank(room, actor):
+        raise NotAllowed(f"{what} was set by {RANK_NAMES[theirs]}: you cannot undo it")
+
+
 def clean_reason(reason: object) -> str:
     if reason is None:
         return ""
@@ -58,15 +83,21 @@ def remove_message(actor: Any, message: Message, reason: object = "") -> Message
     room = message.room
     require_moderator(room, actor)
     reason = clean_reason(reason)
+    mine = rank(room, actor)
+    if message.author_id != actor.pk and mine < SITE_MODERATOR:
+        theirs = rank(room, message.author)
+        if theirs >= mine:
+            raise NotAllowed(f"you cannot remove a message by {RANK_NAMES[theirs]}")
     if message.is_removed:
         raise NotAllowed("the message is already removed", status=409)
     with transaction.atomic():
         message.removed_at = timezone.now()
         message.removed_by = actor
         message.removal_reason = reason
-        message.save(update_fields=["removed_at", "removed_by", "removal_reason"])
-        room.append_event(
-            EventType.MESSAGE_REMOVED, {"id": message.pk, "room": room.slug, "removed": True}
+        message.record_change(
+            EventType.MESSAGE_REMOVED,
+            ["removed_at", "removed_by", "removal_reason"],
+            {"id": message.pk, "room": room.slug, "removed": True},
         )
         log(
             actor,
@@ -85,16 +116,41 @@ def restore_message(actor: Any, message: Message, reason: object = "") -> Messag
     reason = clean_reason(reason)
     if not message.is_removed:
         raise NotAllowed("the message is not removed", status=409)
+    require_rank_over(room, actor, message.removed_by, "the removal")
     with transaction.atomic():
         message.removed_at = None
         message.removed_by = None
         message.removal_reason = ""
-        message.save(update_fields=["removed_at", "removed_by", "removal_reason"])
-        room.append_event(EventType.MESSAGE_RESTORED, message.as_event_data())
+        message.record_change(
+            EventType.MESSAGE_RESTORED, ["removed_at", "removed_by", "removal_reason"]
+        )
         log(
             actor,
             ModerationAction.RESTORE_MESSAGE,
             room,
+            message=message,
+            target_user=message.author,
+            reason=reason,
+        )
+    return message
+
+
+def erase_message(actor: Any, message: Message, reason: object = "") -> Message:
+    """Delete a message for good, as its author can: a tombstone stays, the text is erased.
+
+    For staff with the permission to delete messages (the admin), e.g. for a legal request.
+    """
+    reason = clean_reason(reason)
+    if not actor.has_perm("rooms.delete_message"):
+        raise NotAllowed("you may not delete messages")
+    if message.is_deleted:
+        raise NotAllowed("the message is already deleted", status=409)
+    with transaction.atomic():
+        message.erase()
+        log(
+            actor,
+            ModerationAction.ERASE_MESSAGE,
+            message.room,
             message=message,
             target_user=message.author,
             reason=reason,
@@ -122,6 +178,9 @@ def restrict(
         raise NotAllowed(f"you cannot {kind} yourself", status=400)
     if room.can_moderate(user):
         raise NotAllowed(f"a moderator of this room cannot be given a {kind}", status=409)
+    existing = Restriction.objects.filter(room=room, user=user, kind=kind).first()
+    if existing is not None:
+        require_rank_over(room, actor, existing.created_by, f"the {kind}")
     expires_at = timezone.now() + timedelta(minutes=minutes) if minutes else None
     with transaction.atomic():
         restriction, _ = Restriction.objects.update_or_create(
@@ -137,12 +196,12 @@ def restrict(
         )
         event = EventType.USER_MUTED if kind == Restriction.MUTE else EventType.USER_BANNED
         room.append_event(
-            event, {"room": room.slug, "user": user.get_username(), "until": expires_at}
+            event,
+            {"room": room.slug, "user": user.get_username(), "until": expires_at},
+            subject=user.pk,
         )
         action = ModerationAction.MUTE if kind == Restriction.MUTE else ModerationAction.BAN
         log(actor, action, room, target_user=user, reason=reason, details={"minutes": minutes})
-        if kind == Restriction.BAN:
-            events.revoke_on_commit(room.pk, user.pk)
         if expires_at is not None:
             # Written with the restriction: the worker ends it at its expiry (rooms/tasks.py).
             tasks.schedule_end_of_restriction(restriction)
@@ -152,6 +211,9 @@ def restrict(
 def lift_restriction(actor: Any, room: Room, user: Any, kind: str, reason: object = "") -> None:
     require_moderator(room, actor)
     reason = clean_reason(reason)
+    existing = Restriction.objects.filter(room=room, user=user, kind=kind).first()
+    if existing is not None:
+        require_rank_over(room, actor, existing.created_by, f"the {kind}")
     with transaction.atomic():
         if not _end_restriction(actor, room, user, kind, reason):
             raise NotAllowed(f"{user.get_username()} has no {kind} in this room", status=409)
@@ -169,7 +231,7 @@ def _end_restriction(
     if not deleted:
         return False
     event = EventType.USER_UNMUTED if kind == Restriction.MUTE else EventType.USER_UNBANNED
-    room.append_event(event, {"room": room.slug, "user": user.get_username()})
+    room.append_event(event, {"room": room.slug, "user": user.get_username()}, subject=user.pk)
     action = ModerationAction.UNMUTE if kind == Restriction.MUTE else ModerationAction.UNBAN
     log(actor, action, room, target_user=user, reason=reason)
     return True
@@ -244,6 +306,7 @@ def update_room(
         changes.append((ModerationAction.SLOW_MODE, {"seconds": slow_mode_seconds}))
     if not changes:
         return room
+    _require_rank_for_settings(actor, room, [action for action, _ in changes])
     with transaction.atomic():
         room.save(update_fields=["locked", "archived", "slow_mode_seconds"])
         room.append_event(EventType.ROOM_UPDATED, room_settings(room))
@@ -252,9 +315,71 @@ def update_room(
     return room
 
 
+def change_room(
+    actor: Any, room: Room, *, name: str | None = None, private: bool | None = None
+) -> Room:
+    """Rename a room or change who may read it: its owner or a site moderator (the admin).
+
+    Making a room private takes it away from everyone who is not a member: their open
+    streams check their access again as soon as the change is delivered, and close.
+    """
+    if actor.pk != room.owner_id and not actor.has_perm("rooms.moderate_room"):
+        raise NotAllowed("only the room's owner or a site moderator can change this")
+    changes: list[tuple[str, dict[str, Any]]] = []
+    became_private = private is True and not room.private
+    if name is not None and name != room.name:
+        changes.append((ModerationAction.RENAME, {"from": room.name, "to": name}))
+        room.name = name
+    if private is not None and private != room.private:
+        room.private = private
+        changes.append(
+            (ModerationAction.MAKE_PRIVATE if private else ModerationAction.MAKE_PUBLIC, {})
+        )
+    if not changes:
+        return room
+    with transaction.atomic():
+        room.save(update_fields=["name", "private"])
+        room.append_event(
+            EventType.ROOM_UPDATED, room_settings(room), became_private=became_private
+        )
+        for action, details in changes:
+            log(actor, action, room, details=details)
+    return room
+
+
+# Each setting, with the log actions that set it: the last of them says who set it last.
+SETTING_ACTIONS = {
+    ModerationAction.LOCK: ("the lock", (ModerationAction.LOCK, ModerationAction.UNLOCK)),
+    ModerationAction.UNLOCK: ("the lock", (ModerationAction.LOCK, ModerationAction.UNLOCK)),
+    ModerationAction.SLOW_MODE: ("slow mode", (ModerationAction.SLOW_MODE,)),
+}
+
+
+def _require_rank_for_settings(actor: Any, room: Room, actions: list[str]) -> None:
+    mine = rank(room, actor)
+    if mine < OWNER and {ModerationAction.ARCHIVE, ModerationAction.UNARCHIVE} & set(actions):
+        room.refresh_from_db()  # forget the unsaved changes
+        raise NotAllowed("only the owner and staff archive a room or bring it back")
+    for action in actions:
+        if action not in SETTING_ACTIONS:
+            continue
+        what, kinds = SETTING_ACTIONS[action]
+        last = (
+            ModerationAction.objects.filter(room=room, action__in=kinds)
+            .order_by("-created_at", "-id")
+            .select_related("actor")
+            .first()
+        )
+        if last is not None and rank(room, last.actor) > mine:
+            room.refresh_from_db()
+            require_rank_over(room, actor, last.actor, what)
+
+
 def room_settings(room: Room) -> dict[str, Any]:
     return {
         "room": room.slug,
+        "name": room.name,
+        "private": room.private,
         "locked": room.locked,
         "archived": room.archived,
         "slow_mode_seconds": room.slow_mode_seconds,
@@ -279,6 +404,7 @@ def set_room_moderator(actor: Any, room: Room, user: Any, moderator: bool) -> Me
         room.append_event(
             EventType.MEMBER_ROLE_CHANGED,
             {"room": room.slug, "user": user.get_username(), "role": role},
+            subject=user.pk,
         )
         action = ModerationAction.ADD_MODERATOR if moderator else ModerationAction.REMOVE_MODERATOR
         log(actor, action, room, target_user=user)

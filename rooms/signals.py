@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_out
-from django.db.models.signals import post_save, pre_save
+from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
 from rooms import events
@@ -53,3 +53,15 @@ def close_streams_of_the_account(sender: Any, instance: Any, created: bool, **kw
         events.revoke_other_sessions_on_commit(instance.pk, changed_in)
     elif password != instance.password or deactivated:
         events.revoke_user_on_commit(instance.pk)
+
+
+@receiver(pre_delete, sender=User)
+def leave_every_room(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A deleted account leaves its rooms the way a person does: an event in each room."""
+    for membership in instance.memberships.select_related("room"):
+        membership.room.remove_member(instance)
+
+
+@receiver(post_delete, sender=User)
+def close_streams_of_a_deleted_account(sender: Any, instance: Any, **kwargs: Any) -> None:
+    events.revoke_user_on_commit(instance.pk)

@@ -28,19 +28,15 @@ from django.contrib import auth
 from django.db import InterfaceError, OperationalError
 from django.http.cookie import parse_cookie
 from django_eventstream.storage import EventDoesNotExist
-from django_eventstream.utils import get_channelmanager, get_storage
 
+from rooms.event_types import LoggedEvent
 from rooms.events import session_digest
 from rooms.eventstream import CHANNEL_PREFIX
 from rooms.fanout import get_backend
-from rooms.fanout.hub import (
-    Subscriber,
-    encode_frame,
-    hub,
-)
+from rooms.fanout.hub import RECHECK, Subscriber, encode_frame, hub
 from rooms.fanout.hub import stream_database_sync_to_async as database_sync_to_async
 from rooms.middleware import DATABASE_UNAVAILABLE, RETRY_AFTER_SECS
-from rooms.models import Restriction, Room
+from rooms.models import Access, Room, RoomEvent
 
 session_store = import_module(settings.SESSION_ENGINE).SessionStore
 
@@ -115,27 +111,34 @@ def _connect(
 def _check_access(user: Any, slug: str) -> tuple[int, str, int] | tuple[int, str]:
     """Return (room id, channel, current seq) if the user may read the room, else
     (status, reason): 404 if they may not know it exists, 403 if they are banned."""
-    room = Room.objects.filter(slug=slug).values_list("pk", "last_event_seq", "private").first()
+    room = Room.objects.filter(slug=slug).first()
     if room is None:
         return 404, "no such room"
-    room_id, current, private = room
-    channel = f"{CHANNEL_PREFIX}{room_id}"
-    if not get_channelmanager().can_read_channel(user, channel):
-        room_object = Room.objects.get(pk=room_id)
-        if (not private or room_object.is_member(user)) and room_object.restriction_for(
-            user, Restriction.BAN
-        ):
-            return 403, "you are banned from this room"
+    access = room.access_for(user)
+    if access is Access.BANNED:
+        return 403, "you are banned from this room"
+    if access is not Access.READ:
         return 404, "no such room"
-    return room_id, channel, current
+    return room.pk, f"{CHANNEL_PREFIX}{room.pk}", room.last_event_seq
 
 
-def _read_events(channel: str, after: int) -> list[tuple[int, str, str]]:
-    events = get_storage().get_events(channel, after, limit=REPLAY_BATCH_EVENTS)
-    return [(event.id, event.type, event.data) for event in events]
+def _may_still_read(room_id: int, user_id: int) -> bool:
+    """Ask the room's access rule again, about the user as they are now."""
+    room = Room.objects.filter(pk=room_id).first()
+    user = auth.get_user_model().objects.filter(pk=user_id).first()
+    return room is not None and user is not None and room.can_read(user)
+
+
+def _read_events(room_id: int, after: int) -> list[LoggedEvent]:
+    """The next batch of the log after `after`; EventDoesNotExist if that id is unknown."""
+    current = Room.objects.filter(pk=room_id).values_list("last_event_seq", flat=True).first()
+    if current is None or after > current:
+        raise EventDoesNotExist(f"event {after} does not exist in room {room_id}", current or 0)
+    return RoomEvent.objects.read(room_id, after, limit=REPLAY_BATCH_EVENTS)
 
 
 connect = database_sync_to_async(_connect)
+may_still_read = database_sync_to_async(_may_still_read)
 read_events = database_sync_to_async(_read_events)
 
 
@@ -227,9 +230,7 @@ class RoomEventsConsumer(AsyncHttpConsumer):
         await self.send_body(f"retry: {RETRY_MILLISECONDS}\n\n".encode(), more_body=True)
 
         key = getattr(self.scope.get("session"), "session_key", None) or ""
-        subscriber = Subscriber(
-            room_id, user.pk, username=user.get_username(), session=session_digest(key)
-        )
+        subscriber = Subscriber(room_id, user.pk, session=session_digest(key))
         await get_backend().start()
         try:
             head = await hub.subscribe(subscriber)
@@ -271,26 +272,37 @@ class RoomEventsConsumer(AsyncHttpConsumer):
         if last_sent is None:
             last_sent = current
         if last_sent != current or head > current:
-            last_sent = await self.replay(channel, last_sent, subscriber, head)
+            last_sent = await self.replay(last_sent, subscriber, head)
 
         while True:
             await subscriber.wait()
             if subscriber.closed_reason is not None:
                 return subscriber.closed_reason
-            chunks = []
+            chunks: list[bytes] = []
             frames = subscriber.frames
             while frames:
                 seq, frame = frames.popleft()
+                if frame is RECHECK:
+                    # An event that may have taken this reader's access went out just now:
+                    # ask the access rule again before sending anything that follows it.
+                    await self.write(chunks)
+                    chunks = []
+                    if not await may_still_read(subscriber.room_id, subscriber.user_id):
+                        return "revoked"
+                    continue
                 if seq is not None:
                     if seq <= last_sent:
                         continue  # replay already sent it
                     last_sent = seq
                 chunks.append(frame)
-            if chunks:
-                # What send_body does, without its two extra calls per write.
-                await self.base_send(
-                    {"type": "http.response.body", "body": b"".join(chunks), "more_body": True}
-                )
+            await self.write(chunks)
+
+    async def write(self, chunks: list[bytes]) -> None:
+        if chunks:
+            # What send_body does, without its two extra calls per write.
+            await self.base_send(
+                {"type": "http.response.body", "body": b"".join(chunks), "more_body": True}
+            )
 
     async def send_reset(self, reason: str, subscriber: Subscriber, current: int) -> None:
         """Tell the client its id is useless: reload history, then continue from `current`."""
@@ -299,7 +311,7 @@ class RoomEventsConsumer(AsyncHttpConsumer):
             more_body=True,
         )
 
-    async def replay(self, channel: str, after: int, subscriber: Subscriber, upto: int) -> int:
+    async def replay(self, after: int, subscriber: Subscriber, upto: int) -> int:
         """Send every event after `after` from the log; return the last seq sent.
 
         `upto` is the hub's head when this stream subscribed: the hub hands over what comes
@@ -313,8 +325,9 @@ class RoomEventsConsumer(AsyncHttpConsumer):
             if frames is not None:
                 await self.send_body(b"".join(frames), more_body=True)
                 return upto
+            generation = hub.recent.generation(room_id)
             try:
-                events = await read_log(channel, room_id, after, share)
+                events = await read_log(room_id, after, share)
             except EventDoesNotExist as exc:
                 await self.send_reset(
                     f"event {after} does not exist in this room", subscriber, exc.current_id
@@ -322,12 +335,12 @@ class RoomEventsConsumer(AsyncHttpConsumer):
                 return int(exc.current_id)
             if events:
                 frames = []
-                for seq, type, data in events:
-                    frame = encode_frame(seq, type, data)
-                    hub.recent.add(room_id, seq, frame)
+                for event in events:
+                    frame = encode_frame(event.seq, event.type, event.data)
+                    hub.recent.add(room_id, event, frame, generation)
                     frames.append(frame)
                 await self.send_body(b"".join(frames), more_body=True)
-                after = events[-1][0]
+                after = events[-1].seq
             if len(events) < REPLAY_BATCH_EVENTS:
                 if after >= upto or not share:
                     break
@@ -338,18 +351,16 @@ class RoomEventsConsumer(AsyncHttpConsumer):
 
 
 # Reads of the log in flight, by (room, after): a crowd resuming from the same id shares one.
-_log_reads: dict[tuple[int, int], asyncio.Future[list[tuple[int, str, str]]]] = {}
+_log_reads: dict[tuple[int, int], asyncio.Future[list[LoggedEvent]]] = {}
 
 
-async def read_log(
-    channel: str, room_id: int, after: int, share: bool = True
-) -> list[tuple[int, str, str]]:
+async def read_log(room_id: int, after: int, share: bool = True) -> list[LoggedEvent]:
     if not share:
-        return await read_events(channel, after)
+        return await read_events(room_id, after)
     key = (room_id, after)
     pending = _log_reads.get(key)
     if pending is None or pending.get_loop() is not asyncio.get_running_loop():
-        pending = asyncio.ensure_future(read_events(channel, after))
+        pending = asyncio.ensure_future(read_events(room_id, after))
         _log_reads[key] = pending
 
         def forget(done: asyncio.Future[Any], key: tuple[int, int] = key) -> None:

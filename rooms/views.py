@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 import re
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm, UserCreationForm
 from django.contrib.auth.models import User
+from django.contrib.auth.validators import ASCIIUsernameValidator
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -30,18 +32,19 @@ from django.shortcuts import redirect, render
 from django.template import loader
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from rooms import moderation, signals
+from rooms import limits, moderation, signals
 from rooms.models import (
     MAX_MESSAGE_LENGTH,
     MAX_REASON_LENGTH,
     MAX_ROOM_NAME_LENGTH,
     MAX_SLOW_MODE_SECONDS,
-    Membership,
+    Access,
     Message,
     ModerationAction,
     NotAllowed,
     Restriction,
     Room,
+    clean_message_body,
     validate_client_id,
     validate_room_slug,
 )
@@ -74,6 +77,10 @@ def json_endpoint(view: View) -> View:
         if not request.user.is_authenticated:
             return json_error(401, "authentication required")
         try:
+            if request.method not in ("GET", "HEAD"):
+                # Every write's body is checked (fields, depth, text) before anything else, so
+                # that a bad one is the same 400 whatever room it names.
+                _read_payload(request)
             return view(request, *args, **kwargs)
         except Http404 as exc:
             return json_error(404, str(exc) or "not found")
@@ -91,26 +98,92 @@ def json_endpoint(view: View) -> View:
     return wrapper
 
 
+# The fields each JSON endpoint knows, by URL name and method: any other field in a body is
+# a 400 that names it (a misspelt field would otherwise change nothing and answer 200).
+# Forms may carry the CSRF token besides. An endpoint missing here knows no field at all.
+PAYLOAD_FIELDS: dict[tuple[str, str], frozenset[str]] = {
+    ("rooms", "POST"): frozenset({"slug", "name", "private"}),
+    ("room-join", "POST"): frozenset(),
+    ("room-leave", "POST"): frozenset(),
+    ("room-members", "POST"): frozenset({"username"}),
+    ("room-messages", "POST"): frozenset({"body", "client_id"}),
+    ("room-message", "PATCH"): frozenset({"body"}),
+    ("room-message", "DELETE"): frozenset(),
+    ("message-remove", "POST"): frozenset({"reason"}),
+    ("message-restore", "POST"): frozenset({"reason"}),
+    ("message-report", "POST"): frozenset({"reason"}),
+    ("room-mute", "POST"): frozenset({"username", "minutes", "reason"}),
+    ("room-unmute", "POST"): frozenset({"username", "reason"}),
+    ("room-ban", "POST"): frozenset({"username", "minutes", "reason"}),
+    ("room-unban", "POST"): frozenset({"username", "reason"}),
+    ("room-settings", "POST"): frozenset({"locked", "archived", "slow_mode_seconds", "reason"}),
+    ("room-moderators", "POST"): frozenset({"username", "moderator"}),
+}
+FORM_FIELDS = frozenset({"csrfmiddlewaretoken"})
+
+# Our payloads are flat objects. A deeper document is refused before it is parsed: json.loads
+# and the checks below recurse, and thousands of nested brackets exhaust Python's stack.
+MAX_JSON_DEPTH = 16
+# A string (to the end of the text if it never closes, so that matching stays linear) or a
+# bracket.
+JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
+
+
+def _too_deep(text: str) -> bool:
+    """Whether the JSON text nests arrays and objects deeper than MAX_JSON_DEPTH."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return False
+    depth = 0
+    for match in JSON_TOKEN.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif token in ("]", "}"):
+            depth -= 1
+    return False
+
+
 def _read_payload(request: HttpRequest) -> QueryDict | dict[str, Any]:
-    """The request's JSON object or form fields."""
+    """The request's JSON object or form fields, once checked (read once per request)."""
+    cached = getattr(request, "_chat_payload", None)
+    if cached is not None:
+        return cached
     content_type = request.content_type or ""
     if content_type == "application/json":
         try:
-            payload = json.loads(request.body.decode("utf-8"))
+            text = request.body.decode("utf-8")
         except UnicodeDecodeError:
             raise BadRequest("the body is not valid UTF-8") from None
+        if _too_deep(text):
+            raise BadRequest(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
+        try:
+            payload = json.loads(text) if text.strip() else {}
         except ValueError:
             raise BadRequest("the body is not valid JSON") from None
         if not isinstance(payload, dict):
             raise BadRequest("the body must be a JSON object")
         form: QueryDict | dict[str, Any] = payload
-    elif request.method == "POST":
-        form = request.POST
+        known = _known_fields(request)
     else:
-        form = QueryDict(request.body, encoding="utf-8")
+        form = (
+            request.POST if request.method == "POST" else QueryDict(request.body, encoding="utf-8")
+        )
+        known = _known_fields(request) | FORM_FIELDS
     if _has_unstorable_text(dict(form.lists()) if isinstance(form, QueryDict) else form):
         raise BadRequest("the body contains NUL characters or invalid Unicode")
+    unknown = sorted(set(form) - known)
+    if unknown:
+        names = ", ".join(repr(name[:40]) for name in unknown[:5])
+        raise BadRequest(f"unknown field{'s' if len(unknown) > 1 else ''}: {names}")
+    request._chat_payload = form  # type: ignore[attr-defined]
     return form
+
+
+def _known_fields(request: HttpRequest) -> frozenset[str]:
+    url_name = request.resolver_match.url_name if request.resolver_match else None
+    return PAYLOAD_FIELDS.get((url_name or "", request.method or ""), frozenset())
 
 
 # NUL and lone surrogates (JSON may escape them: "\u0000", "\ud800") are not storable text:
@@ -169,13 +242,10 @@ def _get_room_for_user(request: HttpRequest, slug: str) -> Room:
     """The room if the user may read it: 404 if they may not even know it exists (private
     rooms look missing to outsiders), 403 if they are banned from it."""
     room = Room.objects.filter(slug=slug).first()
-    if room is None or not room.can_read(request.user):
-        if (
-            room is not None
-            and (not room.private or room.is_member(request.user))
-            and room.restriction_for(request.user, Restriction.BAN) is not None
-        ):
-            raise PermissionDenied("you are banned from this room")
+    access = room.access_for(request.user) if room is not None else Access.HIDDEN
+    if access is Access.BANNED:
+        raise PermissionDenied("you are banned from this room")
+    if room is None or access is not Access.READ:
         raise Http404("no such room")
     return room
 
@@ -211,13 +281,43 @@ def room_as_data(room: Room, member: bool) -> dict[str, Any]:
     }
 
 
+# Names (rooms, people) are shown to everyone: no character in them may be invisible or
+# reorder the text around it. Refused: control characters (C0, DEL, C1, line and paragraph
+# separators) and format characters (bidi overrides and isolates, zero-width space, BOM,
+# ...), except the zero-width joiner and non-joiner that emoji and some scripts need.
+NAME_FORMAT_CHARACTERS_ALLOWED = frozenset("\u200c\u200d")
+
+
+def has_hidden_characters(name: str) -> bool:
+    return any(
+        unicodedata.category(char) in ("Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp")
+        and char not in NAME_FORMAT_CHARACTERS_ALLOWED
+        for char in name
+    )
+
+
+class SignUpForm(UserCreationForm[User]):
+    """Usernames are ASCII letters, digits and @ . + - _ (a script policy): no one can sign
+    up as a look-alike of someone else spelt with letters of another script (a Cyrillic
+    letter for a Latin one). Names that differ only in case Django refuses already.
+
+    LIMITATION: look-alikes within ASCII (l and I, 0 and O, rn and m) are not refused."""
+
+    def clean_username(self) -> str:
+        username = super().clean_username()
+        if username:
+            ASCIIUsernameValidator()(username)
+        return str(username)
+
+
 # Pages
 
 
+@limits.rate_limited(limits.SIGNUPS, counts=lambda response: response.status_code == 302)
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("lobby")
-    form: UserCreationForm[User] = UserCreationForm(request.POST or None)
+    form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
@@ -426,8 +526,18 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 # JSON endpoints
 
 
+# Slugs no room may take: the site's own words. A private room's slug is "not available" to
+# those who cannot see the room, in the same words, so a 409 does not tell them it exists.
+RESERVED_ROOM_SLUGS = frozenset(
+    {"about", "accounts", "admin", "api", "events", "help", "login", "logout", "members"}
+    | {"moderators", "new", "rooms", "settings", "signup", "static", "staff", "support"}
+)
+SLUG_NOT_AVAILABLE = "this slug is not available"
+
+
 @require_http_methods(["GET", "POST"])
 @json_endpoint
+@limits.rate_limited(limits.ROOMS, limits.ROOMS_PER_ADDRESS)
 def rooms_collection(request: AuthenticatedRequest) -> JsonResponse:
     if request.method == "GET":
         member_of = set(request.user.memberships.values_list("room_id", flat=True))
@@ -445,25 +555,37 @@ def rooms_collection(request: AuthenticatedRequest) -> JsonResponse:
     validate_room_slug(slug)
     if len(name) > MAX_ROOM_NAME_LENGTH:
         raise BadRequest(f"name is longer than {MAX_ROOM_NAME_LENGTH} characters")
+    if has_hidden_characters(name):
+        raise BadRequest("name must not contain control or invisible formatting characters")
+    if slug in RESERVED_ROOM_SLUGS:
+        return json_error(409, SLUG_NOT_AVAILABLE)
     try:
-        with transaction.atomic():
-            room = Room.objects.create(slug=slug, name=name, private=private, owner=request.user)
-            room.add_member(request.user, role=Membership.ROLE_OWNER)
+        room = Room.objects.create_with_owner(request.user, slug=slug, name=name, private=private)
     except IntegrityError:
+        taken = Room.objects.filter(slug=slug).first()
+        if taken is not None and not taken.can_read(request.user) and taken.private:
+            # The same answer as a reserved slug: a private room stays indistinguishable.
+            return json_error(409, SLUG_NOT_AVAILABLE)
         return json_error(409, "a room with this slug already exists")
     return JsonResponse(room_as_data(room, True), status=201)
 
 
 @require_POST
 @json_endpoint
+@limits.rate_limited(limits.MEMBERSHIP_CHANGES)
 def join_room(request: AuthenticatedRequest, slug: str) -> JsonResponse:
     room = _get_room_for_user(request, slug)  # a private room is only visible to members
+    # A muted person may leave, once: joining again while muted would be a way to write
+    # events (member_joined, member_left) for every open page of the room.
+    if not room.is_member(request.user) and room.restriction_for(request.user, Restriction.MUTE):
+        raise PermissionDenied("you are muted in this room")
     _, created = room.add_member(request.user)
     return JsonResponse(room_as_data(room, True), status=201 if created else 200)
 
 
 @require_POST
 @json_endpoint
+@limits.rate_limited(limits.MEMBERSHIP_CHANGES)
 def leave_room(request: AuthenticatedRequest, slug: str) -> JsonResponse:
     room = _get_room_for_user(request, slug)
     if room.owner_id == request.user.pk:
@@ -474,6 +596,7 @@ def leave_room(request: AuthenticatedRequest, slug: str) -> JsonResponse:
 
 @require_http_methods(["GET", "POST"])
 @json_endpoint
+@limits.rate_limited(limits.ACTIONS)
 def room_members(request: AuthenticatedRequest, slug: str) -> JsonResponse:
     room = _get_room_for_user(request, slug)
     if request.method == "GET":
@@ -548,6 +671,7 @@ def _post_message(request: AuthenticatedRequest, room: Room) -> JsonResponse:
 
 @require_http_methods(["DELETE"])
 @json_endpoint
+@limits.rate_limited(limits.ACTIONS, methods=("DELETE",))
 def room_member(request: AuthenticatedRequest, slug: str, username: str) -> JsonResponse:
     """The owner removes a member (Room.remove_member closes their streams of a private room)."""
     room = _get_room_for_user(request, slug)
@@ -562,6 +686,7 @@ def room_member(request: AuthenticatedRequest, slug: str, username: str) -> Json
 
 @require_http_methods(["GET", "PATCH", "DELETE"])
 @json_endpoint
+@limits.rate_limited(limits.EDITS, methods=("PATCH", "DELETE"))
 def room_message(request: AuthenticatedRequest, slug: str, message_id: int) -> JsonResponse:
     room = _get_room_for_user(request, slug)
     message = _get_message(room, message_id)
@@ -572,9 +697,11 @@ def room_message(request: AuthenticatedRequest, slug: str, message_id: int) -> J
         body = _read_payload(request).get("body")
         if body is None:
             raise BadRequest("body is required")
+        clean_message_body(body)
+        limits.check_slow_mode_edit(room, request.user)
         message.edit(body)
         return JsonResponse(message.as_event_data())
-    message.delete_by_author()
+    message.erase()
     return JsonResponse(message.as_event_data())
 
 
@@ -594,6 +721,7 @@ def _payload_int(payload: QueryDict | dict[str, Any], name: str) -> int | None:
 
 @require_POST
 @json_endpoint
+@limits.rate_limited(limits.ACTIONS)
 def remove_message(request: AuthenticatedRequest, slug: str, message_id: int) -> JsonResponse:
     room = _get_room_for_user(request, slug)
     message = _get_message(room, message_id)
@@ -603,6 +731,7 @@ def remove_message(request: AuthenticatedRequest, slug: str, message_id: int) ->
 
 @require_POST
 @json_endpoint
+@limits.rate_limited(limits.ACTIONS)
 def restore_message(request: AuthenticatedRequest, slug: str, message_id: int) -> JsonResponse:
     room = _get_room_for_user(request, slug)
     message = _get_message(room, message_id)
@@ -612,6 +741,7 @@ def restore_message(request: AuthenticatedRequest, slug: str, message_id: int) -
 
 @require_POST
 @json_endpoint
+@limits.rate_limited(limits.ACTIONS)
 def report_message(request: AuthenticatedRequest, slug: str, message_id: int) -> JsonResponse:
     room = _get_room_for_user(request, slug)
     message = _get_message(room, message_id)
@@ -624,6 +754,7 @@ def report_message(request: AuthenticatedRequest, slug: str, message_id: int) ->
 def _restriction_view(kind: str, lift: bool) -> View:
     @require_POST
     @json_endpoint
+    @limits.rate_limited(limits.ACTIONS)
     def view(request: AuthenticatedRequest, slug: str) -> JsonResponse:
         room = _get_room_for_user(request, slug)
         moderation.require_moderator(room, request.user)
@@ -662,6 +793,7 @@ def room_restrictions(request: AuthenticatedRequest, slug: str) -> JsonResponse:
 
 @require_POST
 @json_endpoint
+@limits.rate_limited(limits.ACTIONS)
 def room_settings(request: AuthenticatedRequest, slug: str) -> JsonResponse:
     room = _get_room_for_user(request, slug)
     moderation.require_moderator(room, request.user)
@@ -679,6 +811,7 @@ def room_settings(request: AuthenticatedRequest, slug: str) -> JsonResponse:
 
 @require_POST
 @json_endpoint
+@limits.rate_limited(limits.ACTIONS)
 def room_moderators(request: AuthenticatedRequest, slug: str) -> JsonResponse:
     room = _get_room_for_user(request, slug)
     payload = _read_payload(request)

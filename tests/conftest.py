@@ -8,6 +8,7 @@ carol: logged in, a member of nothing (she can read the public room, not the pri
 from __future__ import annotations
 
 import importlib
+import uuid
 
 import pytest
 from django.contrib.auth.models import User
@@ -117,6 +118,15 @@ def test_settings(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Tests post hundreds of messages as one person; test_security_limits.py tests the limit.
     settings.CHAT_POSTS_PER_MINUTE = 0
+    # The same for every other rate limit (rooms/limits.py); each has a test of its own.
+    from rooms.limits import ALL_LIMITS
+
+    for limit in ALL_LIMITS:
+        setattr(settings, limit.setting, 0)
+    # Counts of this test's own, whatever earlier tests (or runs, in Redis) counted.
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}:"}
+    }
 
 
 @pytest.fixture

@@ -165,6 +165,8 @@ def manage(env: dict[str, str], *args: str, timeout: float = 60) -> str:
 
 
 def server_env(extra: dict[str, str]) -> dict[str, str]:
+    from rooms.limits import ALL_LIMITS
+
     env = {
         key: value
         for key, value in os.environ.items()
@@ -177,6 +179,8 @@ def server_env(extra: dict[str, str]) -> dict[str, str]:
             # Tests post quickly as one person; the limit has tests of its own.
             "CHAT_POSTS_PER_MINUTE": "0",
             "CHAT_MAX_STREAMS_PER_USER": "100000",
+            # And every other rate limit (rooms/limits.py), each tested on its own.
+            **{limit.setting: "0" for limit in ALL_LIMITS},
         }
     )
     env.update(extra)
@@ -209,6 +213,7 @@ class LiveServer:
                 sys.executable,
                 "-m",
                 "daphne",
+                "--no-server-name",  # as bin/serve runs it
                 "-b",
                 "127.0.0.1",
                 "-p",

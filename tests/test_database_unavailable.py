@@ -67,12 +67,15 @@ async def test_a_stream_ends_cleanly_when_the_room_head_cannot_be_read(bob, lobb
     async def unavailable(*args, **kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(hub_module, "load_room", unavailable)
+    monkeypatch.setattr(hub_module, "load_head", unavailable)
     async with Stream("lobby", bob) as stream:
         assert stream.status == 200
-        await stream.read_to_end()  # the response ends: the client reconnects with its last id
-        assert stream.ended
-    assert hub_module.hub.stream_count() == 0
+        # The response ends (read_to_end fails if it does not within its timeout), having
+        # sent nothing but the retry interval: the client reconnects with its last id.
+        await stream.read_to_end()
+        assert stream.body == b"retry: 2000\n\n"
+        assert stream.events == []
+        assert hub_module.hub.stream_count() == 0
 
 
 async def test_a_stream_gets_503_when_the_session_cannot_be_loaded(bob, lobby, monkeypatch):

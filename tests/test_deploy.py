@@ -183,7 +183,11 @@ def test_bin_serve_runs_two_processes_behind_nginx(tmp_path):
         )
         wait_for_port(https_port, 20, nginx, nginx_log)
 
+        # daphne itself does not name itself (nginx drops upstream Server headers anyway).
+        direct = httpx.get(f"http://127.0.0.1:{base_port}/accounts/login/", timeout=10)
+        assert "server" not in direct.headers
         asyncio.run(use_the_site(f"https://127.0.0.1:{https_port}", http_port))
+        asyncio.run(spoof_the_client_address(https_port))
         check_the_task_worker(serve.pid, database)
     finally:
         if nginx is not None:
@@ -303,3 +307,43 @@ async def use_the_site(origin: str, http_port: int) -> None:
                 latencies.append(time.monotonic() - started)
                 assert events[0].json["body"] == f"hello {i}"
             assert max(latencies) < 2
+
+
+def client_at(address: str, https_port: int) -> httpx.AsyncClient:
+    """A client whose connections come from `address` (any 127.x address is this machine)."""
+    transport = httpx.AsyncHTTPTransport(local_address=address, verify=False)
+    return httpx.AsyncClient(
+        base_url=f"https://127.0.0.1:{https_port}", transport=transport, timeout=10
+    )
+
+
+async def log_in(client: httpx.AsyncClient, username: str, password: str, **headers: str) -> int:
+    await client.get("/accounts/login/")
+    response = await client.post(
+        "/accounts/login/",
+        data={
+            "username": username,
+            "password": password,
+            "csrfmiddlewaretoken": client.cookies["csrftoken"],
+        },
+        headers={"Referer": f"{str(client.base_url).rstrip('/')}/accounts/login/", **headers},
+    )
+    return response.status_code
+
+
+async def spoof_the_client_address(https_port: int) -> None:
+    """X-Forwarded-For written by the client neither dodges the address lockout nor turns it
+    on someone else: the address that counts is the one nginx saw. Attackers connect from
+    127.0.0.2 and 127.0.0.4, alice (who signed up already) from 127.0.0.3."""
+    async with client_at("127.0.0.2", https_port) as attacker:
+        for i in range(5):
+            await log_in(attacker, f"nobody{i}", "wrong", **{"X-Forwarded-For": "127.0.0.3"})
+    async with client_at("127.0.0.3", https_port) as alice:
+        assert await log_in(alice, "alice", "a-long-passphrase-9") == 302
+    async with client_at("127.0.0.4", https_port) as attacker:
+        statuses = []
+        for i in range(12):
+            forwarded_for = {"X-Forwarded-For": f"198.51.100.{i}, 127.0.0.1"}
+            statuses.append(await log_in(attacker, f"someone{i}", "wrong", **forwarded_for))
+        # Four forms with an error, then the address is locked out.
+        assert statuses == [200] * 4 + [429] * 8, statuses

@@ -302,3 +302,93 @@ class TestReports:
         # A report is for moderators only: no event, nothing in what bob can read.
         assert RoomEvent.objects.count() == events_before
         assert as_bob.get("/rooms/lobby/messages/").json() == history_before
+
+
+class TestWhoUndoesWhom:
+    """Site moderators above the owner above room moderators: nobody undoes what a higher
+    rank did, and only a higher rank removes someone's messages."""
+
+    def test_a_room_moderator_cannot_lift_a_ban_a_site_moderator_set(self, mod, dave, carol, lobby):
+        post_json(client_for(mod), "/rooms/lobby/ban/", {"username": "carol"})
+        before = snapshot()
+        lift = post_json(client_for(dave), "/rooms/lobby/unban/", {"username": "carol"})
+        # Nor replace it with a shorter one.
+        shorten = post_json(
+            client_for(dave), "/rooms/lobby/ban/", {"username": "carol", "minutes": 1}
+        )
+        for response in (lift, shorten):
+            assert response.status_code == 403
+            assert response.json()["error"] == "the ban was set by staff: you cannot undo it"
+        assert snapshot() == before
+
+    def test_a_room_moderator_cannot_lift_the_owners_mute(self, alice, dave, carol, lobby):
+        post_json(client_for(alice), "/rooms/lobby/mute/", {"username": "carol"})
+        before = snapshot()
+        response = post_json(client_for(dave), "/rooms/lobby/unmute/", {"username": "carol"})
+        assert response.status_code == 403
+        assert response.json()["error"] == "the mute was set by the owner: you cannot undo it"
+        assert snapshot() == before
+
+    def test_the_owner_lifts_a_room_moderators_mute(self, alice, dave, carol, lobby):
+        post_json(client_for(dave), "/rooms/lobby/mute/", {"username": "carol"})
+        response = post_json(client_for(alice), "/rooms/lobby/unmute/", {"username": "carol"})
+        assert response.status_code == 200
+
+    def test_a_room_moderator_cannot_remove_the_owners_messages(self, alice, dave, lobby):
+        message, _ = lobby.post_message(alice, "house rules")
+        before = snapshot()
+        response = post_json(client_for(dave), f"/rooms/lobby/messages/{message.pk}/remove/")
+        assert response.status_code == 403
+        assert response.json()["error"] == "you cannot remove a message by the owner"
+        assert snapshot() == before
+
+    def test_a_room_moderator_cannot_remove_another_room_moderators_message(
+        self, alice, dave, lobby
+    ):
+        from django.contrib.auth.models import User
+
+        erin = User.objects.create_user("erin")
+        lobby.add_member(erin, role="moderator")
+        message, _ = lobby.post_message(erin, "hello")
+        response = post_json(client_for(dave), f"/rooms/lobby/messages/{message.pk}/remove/")
+        assert response.status_code == 403
+
+    def test_a_site_moderator_removes_the_owners_message(self, alice, mod, lobby):
+        message, _ = lobby.post_message(alice, "oops")
+        response = post_json(client_for(mod), f"/rooms/lobby/messages/{message.pk}/remove/")
+        assert response.status_code == 200
+
+    def test_a_room_moderator_cannot_restore_what_the_owner_removed(
+        self, alice, dave, bobs_message
+    ):
+        url = f"/rooms/lobby/messages/{bobs_message.pk}/"
+        post_json(client_for(alice), url + "remove/")
+        before = snapshot()
+        response = post_json(client_for(dave), url + "restore/")
+        assert response.status_code == 403
+        assert snapshot() == before
+
+    def test_a_room_moderator_cannot_archive_the_room(self, dave, lobby):
+        before = snapshot()
+        response = post_json(client_for(dave), "/rooms/lobby/settings/", {"archived": True})
+        assert response.status_code == 403
+        assert snapshot() == before
+        assert Room.objects.get(slug="lobby").archived is False
+
+    def test_a_room_moderator_cannot_undo_the_owners_lock_or_slow_mode(self, alice, dave, lobby):
+        owner = client_for(alice)
+        post_json(owner, "/rooms/lobby/settings/", {"locked": True, "slow_mode_seconds": 60})
+        before = snapshot()
+        for payload in ({"locked": False}, {"slow_mode_seconds": 0}):
+            response = post_json(client_for(dave), "/rooms/lobby/settings/", payload)
+            assert response.status_code == 403
+        assert snapshot() == before
+        # What a room moderator set, another room moderator or the owner may change.
+        post_json(owner, "/rooms/lobby/settings/", {"locked": False})
+
+    def test_a_room_moderator_changes_what_a_room_moderator_set(self, alice, dave, lobby):
+        dave_client = client_for(dave)
+        assert post_json(dave_client, "/rooms/lobby/settings/", {"locked": True}).status_code == 200
+        assert (
+            post_json(dave_client, "/rooms/lobby/settings/", {"locked": False}).status_code == 200
+        )

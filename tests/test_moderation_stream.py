@@ -49,6 +49,8 @@ async def test_moderation_events_reach_an_open_stream_live(lobby, alice, bob, ca
         assert events[3].json["until"] is not None
         assert events[5].json == {
             "room": "lobby",
+            "name": "Lobby",
+            "private": False,
             "locked": True,
             "archived": False,
             "slow_mode_seconds": 5,

@@ -274,3 +274,25 @@ class TestHistory:
         response = as_bob.get(f"/rooms/lobby/messages/?{query}")
         assert response.status_code == 400
         assert "error" in response.json()
+
+
+def test_a_ban_that_lands_after_the_views_check_still_stops_the_post(
+    as_bob, lobby, alice, bob, monkeypatch
+):
+    # The view lets bob in; a moderator's ban commits before his post is written. The post's
+    # own transaction checks again, under the room's lock.
+    from rooms import moderation, views
+
+    real = views._get_room_for_user
+
+    def check_then_ban(request, slug):
+        room = real(request, slug)
+        moderation.restrict(alice, lobby, bob, "ban")
+        return room
+
+    monkeypatch.setattr(views, "_get_room_for_user", check_then_ban)
+    before = Message.objects.count()
+    response = post(as_bob, "lobby", {"body": "slipping through?"})
+    assert response.status_code == 403
+    assert response.json() == {"error": "you are banned from this room"}
+    assert Message.objects.count() == before

@@ -87,3 +87,52 @@ def test_the_session_and_csrf_cookies_are_httponly_and_samesite(bob):
     assert session["httponly"] and session["samesite"] == "Lax"
     csrf = client.cookies["csrftoken"]
     assert csrf["httponly"] and csrf["samesite"] == "Lax"
+
+
+def assert_security_headers(headers):
+    """headers: {lowercase bytes name: bytes value}, as an ASGI answer carries them."""
+    csp = headers[b"content-security-policy"].decode()
+    assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
+    assert headers[b"x-frame-options"] == b"DENY"
+    assert headers[b"x-content-type-options"] == b"nosniff"
+    assert headers[b"referrer-policy"] == b"same-origin"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("who", "slug", "status"),
+    [("bob", "lobby", 200), (None, "lobby", 401), ("carol", "secret", 404)],
+)
+async def test_every_answer_of_the_stream_carries_the_security_headers(
+    lobby, secret, carol, who, slug, status
+):
+    from django.contrib.auth.models import User
+
+    from tests.sse import Stream
+
+    user = await User.objects.aget(username=who) if who else None
+    async with Stream(slug, user) as stream:
+        assert stream.status == status
+        assert_security_headers(stream.headers)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_stream_sends_hsts_over_https(lobby, bob, settings):
+    from tests.sse import Stream
+
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SECURE_HSTS_SECONDS = 31_536_000
+    stream = Stream("lobby", bob)
+    stream.scope["headers"].append((b"x-forwarded-proto", b"https"))
+    async with stream:
+        assert stream.status == 200
+        assert stream.headers[b"strict-transport-security"].startswith(b"max-age=31536000")
+
+
+def test_the_413_answer_carries_the_security_headers(as_bob, lobby, settings):
+    huge = "x" * (settings.CHAT_MAX_REQUEST_BYTES + 1)
+    response = as_bob.post("/rooms/lobby/messages/", {"body": huge})
+    assert response.status_code == 413
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert "frame-ancestors 'none'" in response["Content-Security-Policy"]

@@ -28,7 +28,7 @@ async def test_edits_and_deletions_are_delivered_live(lobby, alice, bob):
     message, _ = await sync_to_async(lobby.post_message)(alice, "draft")
     async with Stream("lobby", bob) as stream:
         await sync_to_async(message.edit)("final")
-        await sync_to_async(message.delete_by_author)()
+        await sync_to_async(message.erase)()
         events = await stream.read_events(2)
         assert [e.type for e in events] == ["message_edited", "message_deleted"]
         assert events[0].json["body"] == "final"

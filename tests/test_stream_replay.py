@@ -6,6 +6,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
+import rooms.streaming
 from rooms.models import Message, RoomEvent
 from tests.sse import Stream, ids
 
@@ -19,7 +20,7 @@ def history_with_edits(room, alice, bob):
     room.post_message(bob, "two")
     third, _ = room.post_message(alice, "three")
     first.edit("one, edited")
-    third.delete_by_author()
+    third.erase()
     room.post_message(bob, "four")
     return room.current_event_seq()
 
@@ -79,7 +80,7 @@ async def test_it_replays_from_an_id_days_old(lobby, alice, bob):
         assert ids(events) == list(range(1, current + 1))
 
 
-async def test_a_long_absence_replays_in_batches(lobby, alice, bob):
+async def test_a_long_absence_replays_in_batches(lobby, alice, bob, monkeypatch):
     @sync_to_async
     def many():
         for i in range(2500):
@@ -87,9 +88,21 @@ async def test_a_long_absence_replays_in_batches(lobby, alice, bob):
         return lobby.current_event_seq()
 
     current = await many()
+    reads = []
+    real = rooms.streaming.read_events
+
+    async def counted(room_id, after):
+        events = await real(room_id, after)
+        reads.append(len(events))
+        return events
+
+    monkeypatch.setattr(rooms.streaming, "read_events", counted)
     async with Stream("lobby", bob, last_event_id="1") as stream:
         events = await stream.read_until(lambda evs: evs and int(evs[-1].id) == current, timeout=30)
         assert ids(events) == list(range(2, current + 1))
+    # Whole batches of REPLAY_BATCH_EVENTS, the last one short: never the whole log at once.
+    batch = rooms.streaming.REPLAY_BATCH_EVENTS
+    assert reads == [batch, batch, current - 1 - 2 * batch]
 
 
 async def test_after_replay_it_continues_live_without_duplicates(lobby, alice, bob):
@@ -100,6 +113,28 @@ async def test_after_replay_it_continues_live_without_duplicates(lobby, alice, b
         events = await stream.read_events(2)
         assert ids(events) == [current, current + 1]
         assert events[1].json["body"] == "live"
+
+
+async def test_an_event_committed_while_the_replay_reads_the_log_is_sent_once(
+    lobby, alice, bob, monkeypatch
+):
+    current = await history_with_edits(lobby, alice, bob)
+    real = rooms.streaming.read_events
+    committed = []
+
+    async def commit_then_read(room_id, after):
+        # The event lands in the stream's live queue *and* in what this read returns.
+        if not committed:
+            committed.append(await sync_to_async(lobby.post_message)(alice, "meanwhile"))
+        return await real(room_id, after)
+
+    monkeypatch.setattr(rooms.streaming, "read_events", commit_then_read)
+    async with Stream("lobby", bob, last_event_id="0") as stream:
+        await stream.read_until(lambda evs: evs and int(evs[-1].id) == current + 1)
+        await sync_to_async(lobby.post_message)(alice, "after")
+        await stream.read_until(lambda evs: int(evs[-1].id) == current + 2)
+        await stream.expect_nothing(0.3)
+        assert ids(stream.events) == list(range(1, current + 3))
 
 
 async def test_a_fresh_connect_replays_nothing(lobby, alice, bob):
@@ -150,3 +185,9 @@ async def test_the_heartbeat_is_a_comment_not_an_event(lobby, bob, monkeypatch):
     async with Stream("lobby", bob) as stream:
         await stream.read_until(lambda evs: "keep-alive" in stream.parser.comments, timeout=2)
         assert stream.events == []
+        # On the wire: a comment block and nothing else. An `id:` there would move a
+        # browser's resume position (to 0: a replay of the whole room on reconnect).
+        blocks = stream.body.split(b"\n\n")
+        assert blocks[0] == b"retry: 2000"
+        assert set(blocks[1:-1]) == {b": keep-alive"}
+        assert blocks[-1] == b""

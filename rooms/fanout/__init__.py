@@ -13,17 +13,16 @@ from typing import Protocol
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from rooms.event_types import LoggedEvent
+
 
 class FanoutBackend(Protocol):
-    def publish(self, room_id: int, seq: int, type: str, data: str) -> None:
+    def publish(self, room_id: int, event: LoggedEvent) -> None:
         """Deliver a committed event to the open streams of its room, in every process.
 
         Called from any thread after the transaction committed; must not raise or block
         for long: the event is already safe in the log, and streams catch up from there.
         """
-
-    def revoke(self, room_id: int, user_id: int) -> None:
-        """Close the user's open streams of the room, in every process."""
 
     def revoke_user(self, user_id: int) -> None:
         """Close every open stream of the user, in every process."""

@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import json
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import SyncToAsync
 from django.db import close_old_connections, connections
+
+from rooms.event_types import CHANGE_TYPES, SNAPSHOT_TYPES, LoggedEvent, Recheck
 
 logger = logging.getLogger(__name__)
 
@@ -38,33 +40,81 @@ RECENT_FRAMES_PER_ROOM = 2000
 RECENT_ROOMS = 64
 
 
+class _CachedRoom:
+    __slots__ = ("frames", "generation", "messages")
+
+    def __init__(self) -> None:
+        self.frames: dict[int, bytes] = {}
+        # seq -> the message whose state the frame carries (posted, edited, restored).
+        self.messages: dict[int, int] = {}
+        # Bumped whenever a message changes: a log read begun before that may be stale.
+        self.generation = 0
+
+
 class RecentFrames:
-    """The last frames of the most recently active rooms, by seq. Used on the loop only."""
+    """The last frames of the most recently active rooms, by seq. Used on the loop only.
+
+    A frame that carries a message (posted, edited, restored) goes stale once the message
+    changes (edited, deleted, removed, restored): delivering that change drops the
+    message's older frames, so a replay reads them from the log, which has the present.
+    """
 
     def __init__(self, per_room: int = RECENT_FRAMES_PER_ROOM, rooms: int = RECENT_ROOMS):
         self.per_room = per_room
         self.max_rooms = rooms
-        self.rooms: collections.OrderedDict[int, dict[int, bytes]] = collections.OrderedDict()
+        self.rooms: collections.OrderedDict[int, _CachedRoom] = collections.OrderedDict()
 
-    def add(self, room_id: int, seq: int, frame: bytes) -> None:
-        frames = self.rooms.get(room_id)
-        if frames is None:
-            frames = self.rooms[room_id] = {}
+    def _room(self, room_id: int) -> _CachedRoom:
+        cached = self.rooms.get(room_id)
+        if cached is None:
+            cached = self.rooms[room_id] = _CachedRoom()
             while len(self.rooms) > self.max_rooms:
                 self.rooms.popitem(last=False)
         else:
             self.rooms.move_to_end(room_id)
-        frames[seq] = frame
-        if len(frames) > self.per_room + self.per_room // 4:
+        return cached
+
+    def generation(self, room_id: int) -> int:
+        """Pass it to add() with frames read from the log after this call."""
+        cached = self.rooms.get(room_id)
+        return cached.generation if cached is not None else 0
+
+    def add(
+        self, room_id: int, event: LoggedEvent, frame: bytes, generation: int | None = None
+    ) -> None:
+        """Keep the frame of a delivered event (or, with `generation`, of one read from the
+        log: dropped if a message changed since that read began)."""
+        cached = self._room(room_id)
+        if generation is not None and generation != cached.generation:
+            return
+        if event.message_id is not None:
+            if event.type in CHANGE_TYPES:
+                self._forget_older(cached, event.message_id, event.seq)
+            if event.type in SNAPSHOT_TYPES:
+                cached.messages[event.seq] = event.message_id
+        cached.frames[event.seq] = frame
+        if len(cached.frames) > self.per_room + self.per_room // 4:
             # Keep the newest per_room seqs.
-            keep = sorted(frames)[-self.per_room :]
-            self.rooms[room_id] = {k: frames[k] for k in keep}
+            keep = sorted(cached.frames)[-self.per_room :]
+            cached.frames = {seq: cached.frames[seq] for seq in keep}
+            cached.messages = {
+                seq: message for seq, message in cached.messages.items() if seq in cached.frames
+            }
+
+    @staticmethod
+    def _forget_older(cached: _CachedRoom, message_id: int, seq: int) -> None:
+        cached.generation += 1
+        stale = [s for s, m in cached.messages.items() if m == message_id and s < seq]
+        for s in stale:
+            del cached.messages[s]
+            cached.frames.pop(s, None)
 
     def get(self, room_id: int, after: int, upto: int) -> list[bytes] | None:
         """Frames after+1..upto, or None unless every one of them is here."""
-        frames = self.rooms.get(room_id)
-        if frames is None or upto <= after or upto - after > len(frames):
+        cached = self.rooms.get(room_id)
+        if cached is None or upto <= after or upto - after > len(cached.frames):
             return None
+        frames = cached.frames
         try:
             return [frames[seq] for seq in range(after + 1, upto + 1)]
         except KeyError:
@@ -79,18 +129,21 @@ def encode_frame(seq: int, type: str, data: str) -> bytes:
     return f"event: {type}\nid: {seq}\ndata: {data}\n\n".encode()
 
 
+# Queued to a stream in place of a frame: check your access again before going on.
+RECHECK = b""
+
+
 class Subscriber:
     """One open stream: a bounded queue of frames and the means to wake its writer."""
 
-    __slots__ = ("closed_reason", "frames", "room_id", "session", "user_id", "username", "waiter")
+    __slots__ = ("closed_reason", "frames", "room_id", "session", "user_id", "waiter")
 
-    def __init__(self, room_id: int, user_id: int, username: str = "", session: str = "") -> None:
+    def __init__(self, room_id: int, user_id: int, session: str = "") -> None:
         self.room_id = room_id
         self.user_id = user_id
-        self.username = username
         # A digest of the session the stream was opened with, to close it on logout.
         self.session = session
-        # (seq, frame); seq is None for heartbeats.
+        # (seq, frame); seq is None for heartbeats and RECHECK.
         self.frames: collections.deque[tuple[int | None, bytes]] = collections.deque()
         self.waiter: asyncio.Future[None] | None = None
         self.closed_reason: str | None = None
@@ -158,22 +211,17 @@ def stream_database_sync_to_async(func: Callable[..., Any]) -> Any:
     return StreamDatabaseSyncToAsync(func, thread_sensitive=True)
 
 
-def _load_events(room_id: int, after: int, before: int) -> list[tuple[int, str, str]]:
+def _load_events(room_id: int, after: int, before: int) -> list[LoggedEvent]:
     from rooms.models import RoomEvent
 
-    return list(
-        RoomEvent.objects.filter(room_id=room_id, seq__gt=after, seq__lt=before)
-        .order_by("seq")
-        .values_list("seq", "type", "data")
-    )
+    return RoomEvent.objects.read(room_id, after, before)
 
 
-def _load_room(room_id: int) -> tuple[int, bool]:
-    """The room's newest seq, and whether it is private."""
+def _load_head(room_id: int) -> int:
+    """The room's newest seq."""
     from rooms.models import Room
 
-    row = Room.objects.filter(pk=room_id).values_list("last_event_seq", "private").first()
-    return (row[0] or 0, row[1]) if row is not None else (0, False)
+    return Room.objects.filter(pk=room_id).values_list("last_event_seq", flat=True).first() or 0
 
 
 def _load_heads(room_ids: list[int]) -> dict[int, int]:
@@ -183,7 +231,7 @@ def _load_heads(room_ids: list[int]) -> dict[int, int]:
 
 
 load_events = stream_database_sync_to_async(_load_events)
-load_room = stream_database_sync_to_async(_load_room)
+load_head = stream_database_sync_to_async(_load_head)
 load_heads = stream_database_sync_to_async(_load_heads)
 
 
@@ -195,26 +243,25 @@ class RoomChannel:
         self.subscribers: set[Subscriber] = set()
         # Seq of the last event handed to subscribers; None until read from the log.
         self.head: int | None = None
-        self.private = False
         # The newest seq known to be committed: from a publish, or read from the log.
         self.target = 0
         # Events that arrived ahead of a hole, by seq.
-        self.pending: dict[int, tuple[str, str]] = {}
+        self.pending: dict[int, LoggedEvent] = {}
         self.filling = False
         self.ready = asyncio.Event()
 
     async def load(self) -> None:
         try:
-            self.head, self.private = await load_room(self.room_id)
+            self.head = await load_head(self.room_id)
         finally:
             self.ready.set()
         self._drain()
 
-    def offer(self, seq: int, type: str, data: str) -> None:
-        if self.head is not None and seq <= self.head:
+    def offer(self, event: LoggedEvent) -> None:
+        if self.head is not None and event.seq <= self.head:
             return  # already delivered (or before this channel opened: streams replay it)
-        self.pending[seq] = (type, data)
-        self.target = max(self.target, seq)
+        self.pending[event.seq] = event
+        self.target = max(self.target, event.seq)
         self._drain()
 
     def catch_up(self, committed: int) -> None:
@@ -228,41 +275,31 @@ class RoomChannel:
         self._deliver_pending()
         if self.head < self.target and not self.filling:
             self.filling = True
-            asyncio.get_running_loop().create_task(self._fill_gaps())
+            # A context of its own: offer() may run in a callback that carries the context of
+            # the thread that published (a request's), whose asgiref state must not leak
+            # into the hub's DB trips.
+            asyncio.get_running_loop().create_task(self._fill_gaps(), context=contextvars.Context())
 
     def _deliver_pending(self) -> None:
         assert self.head is not None
         for seq in [s for s in self.pending if s <= self.head]:
             del self.pending[seq]
         while self.head + 1 in self.pending:
-            type, data = self.pending.pop(self.head + 1)
-            self._deliver(self.head + 1, type, data)
+            self._deliver(self.pending.pop(self.head + 1))
 
-    def _deliver(self, seq: int, type: str, data: str) -> None:
-        self.head = seq
-        frame = encode_frame(seq, type, data)
-        hub.recent.add(self.room_id, seq, frame)
+    def _deliver(self, event: LoggedEvent) -> None:
+        self.head = event.seq
+        frame = encode_frame(event.seq, event.type, event.data)
+        hub.recent.add(self.room_id, event, frame)
+        recheck, subject = event.recheck, event.subject
         for subscriber in self.subscribers:
-            subscriber.push(seq, frame)
-        if (type == "member_left" and self.private) or type == "user_banned":
-            self._close_leavers(data)
-
-    def _close_leavers(self, data: str) -> None:
-        """Close the streams of whoever left this private room or was banned, as the log says.
-
-        The revocation sent through the fan-out backend does this too, but it is not in the
-        log: a process that missed it (Redis down, a failed publish) would go on handing the
-        room's later events to someone who is no longer a member.
-        """
-        try:
-            username = json.loads(data).get("user")
-        except (ValueError, AttributeError):
-            return
-        if not username:
-            return
-        for subscriber in list(self.subscribers):
-            if subscriber.username == username:
-                subscriber.close("revoked")
+            subscriber.push(event.seq, frame)
+            # Whoever may have lost access checks again before anything later is sent. This
+            # holds whether the event was published or read from the log after a lost one.
+            if recheck == Recheck.EVERYONE or (
+                recheck == Recheck.SUBJECT and subscriber.user_id == subject
+            ):
+                subscriber.push(None, RECHECK)
 
     async def _fill_gaps(self) -> None:
         """Read what is missing between the head and the target from the log."""
@@ -271,9 +308,9 @@ class RoomChannel:
             while self.head is not None and self.head < self.target:
                 upto = min(self.pending) if self.pending else self.target + 1
                 rows = await load_events(self.room_id, self.head, upto)
-                for seq, type, data in rows:
-                    if seq == self.head + 1:
-                        self._deliver(seq, type, data)
+                for event in rows:
+                    if event.seq == self.head + 1:
+                        self._deliver(event)
                 self._deliver_pending()
                 if rows:
                     attempts = 0
@@ -384,10 +421,10 @@ class Hub:
 
     # Entry points for fan-out backends: on the loop, or from any thread.
 
-    def offer(self, room_id: int, seq: int, type: str, data: str) -> None:
+    def offer(self, room_id: int, event: LoggedEvent) -> None:
         channel = self.rooms.get(room_id)
         if channel is not None:
-            channel.offer(seq, type, data)
+            channel.offer(event)
 
     async def catch_up(self) -> None:
         """Deliver what the log holds beyond each open room's head (after a lost publish)."""
@@ -400,19 +437,12 @@ class Hub:
             if channel is not None:
                 channel.catch_up(committed)
 
-    def revoke(self, room_id: int, user_id: int) -> None:
-        """Close the user's open streams of the room (membership removed, banned, ...)."""
-        channel = self.rooms.get(room_id)
-        if channel is None:
-            return
-        for subscriber in list(channel.subscribers):
-            if subscriber.user_id == user_id:
-                subscriber.close("revoked")
-
     def revoke_user(self, user_id: int) -> None:
         """Close every open stream of the user (password changed, deactivated, ...)."""
-        for room_id in list(self.rooms):
-            self.revoke(room_id, user_id)
+        for channel in list(self.rooms.values()):
+            for subscriber in list(channel.subscribers):
+                if subscriber.user_id == user_id:
+                    subscriber.close("revoked")
 
     def revoke_session(self, session: str) -> None:
         """Close every open stream opened with this session (logged out)."""
@@ -445,7 +475,7 @@ class Hub:
             func(*args)
         else:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(func, *args)
+                loop.call_soon_threadsafe(func, *args, context=contextvars.Context())
 
     async def _heartbeat(self) -> None:
         # One timer for the whole process rather than one per stream.

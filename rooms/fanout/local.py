@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from rooms.event_types import LoggedEvent
 from rooms.fanout.hub import hub
 
 logger = logging.getLogger(__name__)
@@ -25,11 +26,8 @@ class LocalFanout:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.catcher: asyncio.Task[None] | None = None
 
-    def publish(self, room_id: int, seq: int, type: str, data: str) -> None:
-        hub.call_threadsafe(hub.offer, room_id, seq, type, data)
-
-    def revoke(self, room_id: int, user_id: int) -> None:
-        hub.call_threadsafe(hub.revoke, room_id, user_id)
+    def publish(self, room_id: int, event: LoggedEvent) -> None:
+        hub.call_threadsafe(hub.offer, room_id, event)
 
     def revoke_user(self, user_id: int) -> None:
         hub.call_threadsafe(hub.revoke_user, user_id)

@@ -23,6 +23,7 @@ import redis
 import redis.asyncio
 from django.conf import settings
 
+from rooms.event_types import LoggedEvent
 from rooms.fanout.hub import hub
 
 logger = logging.getLogger(__name__)
@@ -74,13 +75,13 @@ class RedisFanout:
             self.publish_paused_until = time.monotonic() + PUBLISH_BACKOFF_SECS
             logger.warning("redis fan-out: publish failed (%s); others catch up from the log", exc)
 
-    def publish(self, room_id: int, seq: int, type: str, data: str) -> None:
-        hub.call_threadsafe(hub.offer, room_id, seq, type, data)
-        self._send(room_channel(room_id), f"{self.origin}\n{seq}\n{type}\n{data}")
-
-    def revoke(self, room_id: int, user_id: int) -> None:
-        hub.call_threadsafe(hub.revoke, room_id, user_id)
-        self._send(CONTROL_CHANNEL, f"{self.origin}\nrevoke\n{room_id}\n{user_id}")
+    def publish(self, room_id: int, event: LoggedEvent) -> None:
+        hub.call_threadsafe(hub.offer, room_id, event)
+        seq, type, data, message_id, subject, recheck = event
+        self._send(
+            room_channel(room_id),
+            f"{self.origin}\n{seq}\n{type}\n{message_id or ''}\n{subject or ''}\n{recheck}\n{data}",
+        )
 
     def revoke_user(self, user_id: int) -> None:
         hub.call_threadsafe(hub.revoke_user, user_id)
@@ -190,10 +191,7 @@ class RedisFanout:
         try:
             if channel == CONTROL_CHANNEL:
                 action, _, args = rest.partition("\n")
-                if action == "revoke":
-                    room, user = args.split("\n")
-                    hub.revoke(int(room), int(user))
-                elif action == "revoke_user":
+                if action == "revoke_user":
                     hub.revoke_user(int(args))
                 elif action == "revoke_session":
                     hub.revoke_session(args)
@@ -202,7 +200,15 @@ class RedisFanout:
                     hub.revoke_other_sessions(int(user), session, previous)
                 return
             room_id = int(channel.removeprefix(ROOM_CHANNEL_PREFIX))
-            seq, type, data = rest.split("\n", 2)
-            hub.offer(room_id, int(seq), type, data)
+            seq, type, message_id, subject, recheck, data = rest.split("\n", 5)
+            event = LoggedEvent(
+                int(seq),
+                type,
+                data,
+                int(message_id) if message_id else None,
+                int(subject) if subject else None,
+                recheck,
+            )
+            hub.offer(room_id, event)
         except ValueError:
             logger.warning("redis fan-out: ignoring a malformed message on %s", channel)
