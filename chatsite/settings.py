@@ -8,6 +8,7 @@ With no environment at all the site runs on SQLite with in-process fan-out, so t
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -78,6 +79,7 @@ INSTALLED_APPS = [
     "channels",
     "django_eventstream",
     "axes",
+    "django_tasks_db",
     "rooms",
 ]
 
@@ -155,6 +157,16 @@ else:
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Background work (ending mutes and bans when they expire): Django's Tasks framework with
+# django-tasks-db's backend, so a task is a row written in the same transaction as the
+# change that needs it. `manage.py run_worker` runs them (bin/run and bin/serve start it).
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default"],
+    }
+}
 
 # Fan-out between the open streams: in-process by default, Redis when REDIS_URL is set.
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
@@ -269,6 +281,35 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Mail (password resets): Django's MAILERS, from the environment (the variables are named
+# after Django's older EMAIL_* settings). EMAIL_HOST set: sent through that SMTP server.
+# Nothing set: printed on the console in development (bin/run shows the reset link), sent
+# to an SMTP server on localhost in production.
+_email_host = os.environ.get("EMAIL_HOST", "").strip()
+MAILERS: dict[str, dict[str, Any]]
+if DEBUG and not _email_host:
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+else:
+    if envbool("EMAIL_USE_TLS", "0") and envbool("EMAIL_USE_SSL", "0"):
+        raise ImproperlyConfigured("set EMAIL_USE_TLS or EMAIL_USE_SSL, not both")
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": _email_host or "localhost",
+                # Default: 587 with STARTTLS (EMAIL_USE_TLS), 465 with TLS (EMAIL_USE_SSL), 25.
+                "port": envint("EMAIL_PORT", 0) or None,
+                "username": os.environ.get("EMAIL_HOST_USER", ""),
+                "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+                "use_tls": envbool("EMAIL_USE_TLS", "0"),
+                "use_ssl": envbool("EMAIL_USE_SSL", "0"),
+                # Seconds to wait for the server: a request never hangs on a dead one.
+                "timeout": envint("EMAIL_TIMEOUT", 10),
+            },
+        }
+    }
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "").strip() or "chat@localhost"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "lobby"

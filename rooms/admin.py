@@ -647,12 +647,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class ModerationActionAdmin(ReadOnlyAdmin):
     """The moderation log: visible and searchable, never editable."""
 
-    list_display = ["created_at", "actor", "action", "room", "target_user", "message", "reason"]
+    list_display = ["created_at", "by", "action", "room", "target_user", "message", "reason"]
     list_filter = ["action"]
     search_fields = ["actor__username", "target_user__username", "room__slug", "reason"]
     list_select_related = ["actor", "room", "target_user", "message"]
     date_hierarchy = "created_at"
     show_full_result_count = False
+
+    @admin.display(description="actor", ordering="actor__username")
+    def by(self, action: ModerationAction) -> str:
+        return action.actor_name  # "system" for a mute or ban that ran out
 
 
 @admin.register(RoomEvent)

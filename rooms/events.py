@@ -8,11 +8,15 @@ still reads it from the log.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 
 from rooms.event_types import LoggedEvent
 from rooms.fanout import get_backend
+
+if TYPE_CHECKING:
+    from django.contrib.sessions.backends.base import SessionBase
 
 
 def publish_on_commit(room_id: int, event: LoggedEvent) -> None:
@@ -27,6 +31,21 @@ def publish_on_commit(room_id: int, event: LoggedEvent) -> None:
 
 def revoke_user_on_commit(user_id: int) -> None:
     transaction.on_commit(lambda: get_backend().revoke_user(user_id), robust=True)
+
+
+def revoke_other_sessions_on_commit(user_id: int, session: SessionBase) -> None:
+    """Close the user's streams but those of `session`, the one that changed the password.
+
+    Read at commit: the session's key then, which Django changed (`cycle_key`) after the
+    save in the same transaction. Its streams go on under that key.
+    """
+    previous = session_digest(session.session_key or "")
+    transaction.on_commit(
+        lambda: get_backend().revoke_other_sessions(
+            user_id, session_digest(session.session_key or ""), previous
+        ),
+        robust=True,
+    )
 
 
 def revoke_session_on_commit(session_key: str) -> None:

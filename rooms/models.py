@@ -677,6 +677,10 @@ class Report(models.Model):
         return f"report #{self.pk} on message #{self.message_id}"
 
 
+# How the moderation log names actions nobody took by hand (a restriction that expired).
+SYSTEM_ACTOR_NAME = "system"
+
+
 class ModerationAction(models.Model):
     """The moderation log: who did what, to whom, when and why. Never edited."""
 
@@ -699,6 +703,7 @@ class ModerationAction(models.Model):
     MAKE_PRIVATE = "make_private"
     MAKE_PUBLIC = "make_public"
     ERASE_MESSAGE = "erase_message"
+    REMOVE_MEMBER = "remove_member"
     ACTION_CHOICES = [
         (value, value.replace("_", " "))
         for value in (
@@ -721,11 +726,17 @@ class ModerationAction(models.Model):
             MAKE_PRIVATE,
             MAKE_PUBLIC,
             ERASE_MESSAGE,
+            REMOVE_MEMBER,
         )
     ]
 
+    # None: the system, e.g. a mute or ban that ended because its time ran out.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="moderation_actions"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="moderation_actions",
     )
     action = models.CharField(max_length=32, choices=ACTION_CHOICES)
     room = models.ForeignKey(
@@ -749,4 +760,8 @@ class ModerationAction(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.actor} {self.get_action_display()} at {self.created_at:%Y-%m-%d %H:%M}"
+        return f"{self.actor_name} {self.get_action_display()} at {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def actor_name(self) -> str:
+        return self.actor.get_username() if self.actor is not None else SYSTEM_ACTOR_NAME

@@ -7,12 +7,13 @@ client that reconnects later replays it) and writes the moderation log.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from rooms import tasks
 from rooms.models import (
     MAX_REASON_LENGTH,
     MAX_SLOW_MODE_SECONDS,
@@ -28,6 +29,8 @@ from rooms.models import (
 
 # Longest mute or ban with an expiry: a year. Without minutes it lasts until lifted.
 MAX_RESTRICTION_MINUTES = 365 * 24 * 60
+# The moderation log's reason for a mute or ban that the system ended.
+EXPIRED_REASON = "expired"
 
 
 def require_moderator(room: Room, actor: Any) -> None:
@@ -199,6 +202,9 @@ def restrict(
         )
         action = ModerationAction.MUTE if kind == Restriction.MUTE else ModerationAction.BAN
         log(actor, action, room, target_user=user, reason=reason, details={"minutes": minutes})
+        if expires_at is not None:
+            # Written with the restriction: the worker ends it at its expiry (rooms/tasks.py).
+            tasks.schedule_end_of_restriction(restriction)
     return restriction
 
 
@@ -209,13 +215,62 @@ def lift_restriction(actor: Any, room: Room, user: Any, kind: str, reason: objec
     if existing is not None:
         require_rank_over(room, actor, existing.created_by, f"the {kind}")
     with transaction.atomic():
-        deleted, _ = Restriction.objects.filter(room=room, user=user, kind=kind).delete()
-        if not deleted:
+        if not _end_restriction(actor, room, user, kind, reason):
             raise NotAllowed(f"{user.get_username()} has no {kind} in this room", status=409)
-        event = EventType.USER_UNMUTED if kind == Restriction.MUTE else EventType.USER_UNBANNED
-        room.append_event(event, {"room": room.slug, "user": user.get_username()}, subject=user.pk)
-        action = ModerationAction.UNMUTE if kind == Restriction.MUTE else ModerationAction.UNBAN
-        log(actor, action, room, target_user=user, reason=reason)
+
+
+def _end_restriction(
+    actor: Any | None, room: Room, user: Any, kind: str, reason: str, **match: Any
+) -> bool:
+    """Delete the restriction (only if it also matches `match`), write its event and the log.
+
+    The one way a mute or ban ends, lifted by a moderator or by the system (actor None) when
+    its time ran out. Return False if there was no such restriction. Run inside a transaction.
+    """
+    deleted, _ = Restriction.objects.filter(room=room, user=user, kind=kind, **match).delete()
+    if not deleted:
+        return False
+    event = EventType.USER_UNMUTED if kind == Restriction.MUTE else EventType.USER_UNBANNED
+    room.append_event(event, {"room": room.slug, "user": user.get_username()}, subject=user.pk)
+    action = ModerationAction.UNMUTE if kind == Restriction.MUTE else ModerationAction.UNBAN
+    log(actor, action, room, target_user=user, reason=reason)
+    return True
+
+
+def expire_restriction(restriction_id: int, created_at: datetime) -> bool:
+    """End, as the system, a mute or ban whose time ran out. Return whether it did.
+
+    Only the restriction made at `created_at` (the one a task was scheduled for): one that a
+    moderator lifted, or made again with another expiry, is left as it is.
+    """
+    restriction = (
+        Restriction.objects.filter(pk=restriction_id, created_at=created_at)
+        .select_related("room", "user")
+        .first()
+    )
+    if restriction is None or restriction.is_active:
+        return False
+    with transaction.atomic():
+        # The DELETE re-checks the row: whoever changes it first (a moderator, another
+        # worker) wins, and the others find nothing to end.
+        return _end_restriction(
+            None,
+            restriction.room,
+            restriction.user,
+            restriction.kind,
+            EXPIRED_REASON,
+            pk=restriction.pk,
+            created_at=created_at,
+            expires_at__lte=timezone.now(),
+        )
+
+
+def end_expired_restrictions() -> int:
+    """End every mute and ban whose time ran out, as the system. Return how many."""
+    expired = Restriction.objects.filter(expires_at__lte=timezone.now()).values_list(
+        "pk", "created_at"
+    )
+    return sum(expire_restriction(pk, created_at) for pk, created_at in expired)
 
 
 def update_room(
@@ -354,6 +409,18 @@ def set_room_moderator(actor: Any, room: Room, user: Any, moderator: bool) -> Me
         action = ModerationAction.ADD_MODERATOR if moderator else ModerationAction.REMOVE_MODERATOR
         log(actor, action, room, target_user=user)
     return membership
+
+
+def remove_member(actor: Any, room: Room, user: Any) -> None:
+    """The owner takes someone out of the room: their streams of a private room close."""
+    if actor.pk != room.owner_id:
+        raise NotAllowed("only the room's owner can remove members")
+    if user.pk == room.owner_id:
+        raise NotAllowed("the owner cannot be removed from their own room", status=409)
+    with transaction.atomic():
+        if not room.remove_member(user):
+            raise NotAllowed(f"{user.get_username()} is not a member of this room", status=404)
+        log(actor, ModerationAction.REMOVE_MEMBER, room, target_user=user)
 
 
 def report_message(reporter: Any, message: Message, reason: object) -> Report:

@@ -31,17 +31,27 @@ def remember_credentials(sender: Any, instance: Any, **kwargs: Any) -> None:
     )
 
 
+def keep_streams_of_session(user: Any, session: Any) -> None:
+    """Say that the password change `user`'s next save makes comes from `session` (the
+    password change page): that session stays valid, and so do its open streams."""
+    user._password_changed_in = session
+
+
 @receiver(post_save, sender=User)
 def close_streams_of_the_account(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
-    """A new password or a deactivation ends every stream of the account, in every process.
-
-    The browser that changed the password keeps a valid session and simply reconnects.
+    """A new password or a deactivation ends every stream of the account, in every process,
+    except those of the session that changed the password itself (keep_streams_of_session).
     """
     before = getattr(instance, "_stream_credentials", None)
+    changed_in = getattr(instance, "_password_changed_in", None)
+    instance._password_changed_in = None
     if created or before is None:
         return
     password, is_active = before
-    if password != instance.password or (is_active and not instance.is_active):
+    deactivated = is_active and not instance.is_active
+    if password != instance.password and changed_in is not None and not deactivated:
+        events.revoke_other_sessions_on_commit(instance.pk, changed_in)
+    elif password != instance.password or deactivated:
         events.revoke_user_on_commit(instance.pk)
 
 

@@ -10,6 +10,7 @@ urlpatterns = [
     path("<slug:slug>/join/", views.join_room, name="room-join"),
     path("<slug:slug>/leave/", views.leave_room, name="room-leave"),
     path("<slug:slug>/members/", views.room_members, name="room-members"),
+    path("<slug:slug>/members/<str:username>/", views.room_member, name="room-member"),
     path("<slug:slug>/people/", views.members_page, name="room-members-page"),
     path("<slug:slug>/messages/", views.room_messages, name="room-messages"),
     path("<slug:slug>/messages/<int:message_id>/", views.room_message, name="room-message"),
@@ -35,4 +36,6 @@ urlpatterns = [
     path("<slug:slug>/unban/", views.unban, name="room-unban"),
     path("<slug:slug>/settings/", views.room_settings, name="room-settings"),
     path("<slug:slug>/moderators/", views.room_moderators, name="room-moderators"),
+    path("<slug:slug>/restrictions/", views.room_restrictions, name="room-restrictions"),
+    path("<slug:slug>/moderation/", views.moderation_page, name="room-moderation"),
 ]

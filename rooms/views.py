@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 import unicodedata
 from collections.abc import Callable
 from typing import Any
 
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import get_user_model, login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import PasswordChangeForm, UserCreationForm
 from django.contrib.auth.models import User
 from django.contrib.auth.validators import ASCIIUsernameValidator
+from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.http import (
     Http404,
     HttpRequest,
@@ -25,14 +29,18 @@ from django.http import (
     QueryDict,
 )
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.template import loader
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from rooms import limits, moderation
+from rooms import limits, moderation, signals
 from rooms.models import (
     MAX_MESSAGE_LENGTH,
+    MAX_REASON_LENGTH,
     MAX_ROOM_NAME_LENGTH,
+    MAX_SLOW_MODE_SECONDS,
     Access,
     Message,
+    ModerationAction,
     NotAllowed,
     Restriction,
     Room,
@@ -40,6 +48,8 @@ from rooms.models import (
     validate_client_id,
     validate_room_slug,
 )
+
+logger = logging.getLogger(__name__)
 
 HISTORY_PAGE_DEFAULT = 50
 HISTORY_PAGE_MAX = 200
@@ -355,6 +365,7 @@ def room_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "is_member": room.is_member(request.user),
             "can_moderate": room.can_moderate(request.user),
             "notice": _room_notice(room, request.user),
+            "mute": room.restriction_for(request.user, Restriction.MUTE),
             "max_message_length": MAX_MESSAGE_LENGTH,
         },
     )
@@ -383,8 +394,124 @@ def members_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "members": members,
             "is_owner": room.owner_id == request.user.pk,
             "is_member": room.is_member(request.user),
+            "can_moderate": room.can_moderate(request.user),
         },
     )
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's password change, in the site's style. The other sessions of the account end
+    (their open streams with them); this one stays valid, and so do its open pages."""
+
+    def form_valid(self, form: PasswordChangeForm) -> HttpResponse:
+        signals.keep_streams_of_session(form.user, self.request.session)
+        # One transaction: the revocation is sent at commit, once Django has given this
+        # session its new key, which its streams then go by.
+        with transaction.atomic():
+            return super().form_valid(form)
+
+
+class PasswordResetForm(auth_forms.PasswordResetForm):
+    """Django's, but a mail that cannot be sent raises (Django's logs it and goes on), and
+    all of them go through one mailer, connected before anything is sent."""
+
+    mailer: Any = None
+
+    def send_mail(
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        subject = "".join(loader.render_to_string(subject_template_name, context).splitlines())
+        body = loader.render_to_string(email_template_name, context)
+        message = mail.EmailMultiAlternatives(subject, body, from_email, [to_email])
+        if html_email_template_name is not None:
+            html = loader.render_to_string(html_email_template_name, context)
+            message.attach_alternative(html, "text/html")
+        self.mailer.send_messages([message])
+
+
+MAIL_FAILED = (
+    "The email could not be sent: please try again later, and if it keeps failing, tell the "
+    "site's administrator."
+)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's password reset form, in the site's style, that says so when the mail fails
+    (Django's says "sent" whatever happened) and logs why."""
+
+    form_class = PasswordResetForm
+
+    def form_valid(self, form: PasswordResetForm) -> HttpResponse:  # type: ignore[override]
+        try:
+            # Connect first, whatever the address: a mail server that is down or refuses us
+            # fails alike for known and unknown addresses, so the answer does not tell which
+            # addresses have an account.
+            with mail.mailers.default as mailer:
+                form.mailer = mailer
+                return super().form_valid(form)
+        except OSError as exc:  # smtplib's errors included
+            logger.error("password reset: the mail could not be sent: %r", exc)
+            form.add_error(None, MAIL_FAILED)
+            return self.form_invalid(form)
+
+
+# How many entries of the moderation log the moderation page shows.
+MODERATION_LOG_ON_PAGE = 20
+
+
+@login_required
+def moderation_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
+    """The room's owner and moderators: settings, mutes and bans, moderators, members."""
+    room = _get_room_for_user(request, slug)
+    if not room.can_moderate(request.user):
+        raise PermissionDenied("you are not a moderator of this room")
+    # Read before the lists: the page's stream resumes from it, so no change falls between.
+    last_event_id = room.current_event_seq()
+    is_owner = room.owner_id == request.user.pk
+    return render(
+        request,
+        "rooms/moderation.html",
+        {
+            "room": room,
+            "last_event_id": last_event_id,
+            "restrictions": _current_restrictions(room),
+            "members": room.memberships.select_related("user").order_by("user__username"),
+            "is_owner": is_owner,
+            "can_name_moderators": is_owner or request.user.has_perm("rooms.moderate_room"),
+            "log": ModerationAction.objects.filter(room=room)
+            .select_related("actor", "target_user")
+            .order_by("-created_at", "-id")[:MODERATION_LOG_ON_PAGE],
+            "max_minutes": moderation.MAX_RESTRICTION_MINUTES,
+            "max_slow_mode_seconds": MAX_SLOW_MODE_SECONDS,
+            "max_reason_length": MAX_REASON_LENGTH,
+        },
+    )
+
+
+def _current_restrictions(room: Room) -> list[Restriction]:
+    return list(
+        Restriction.objects.active()
+        .filter(room=room)
+        .select_related("user", "created_by")
+        .order_by("kind", "user__username")
+    )
+
+
+def restriction_as_data(restriction: Restriction) -> dict[str, Any]:
+    return {
+        "username": restriction.user.get_username(),
+        "kind": restriction.kind,
+        "until": restriction.expires_at,
+        "reason": restriction.reason,
+        "by": restriction.created_by.get_username() if restriction.created_by else None,
+        "created": restriction.created_at,
+    }
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
@@ -542,6 +669,21 @@ def _post_message(request: AuthenticatedRequest, room: Room) -> JsonResponse:
     return response
 
 
+@require_http_methods(["DELETE"])
+@json_endpoint
+@limits.rate_limited(limits.ACTIONS, methods=("DELETE",))
+def room_member(request: AuthenticatedRequest, slug: str, username: str) -> JsonResponse:
+    """The owner removes a member (Room.remove_member closes their streams of a private room)."""
+    room = _get_room_for_user(request, slug)
+    if room.owner_id != request.user.pk:
+        raise PermissionDenied("only the room's owner can remove members")
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise Http404(f"{username} is not a member of this room")
+    moderation.remove_member(request.user, room, user)
+    return JsonResponse({"username": user.get_username(), "member": False})
+
+
 @require_http_methods(["GET", "PATCH", "DELETE"])
 @json_endpoint
 @limits.rate_limited(limits.EDITS, methods=("PATCH", "DELETE"))
@@ -636,6 +778,17 @@ mute = _restriction_view(Restriction.MUTE, lift=False)
 unmute = _restriction_view(Restriction.MUTE, lift=True)
 ban = _restriction_view(Restriction.BAN, lift=False)
 unban = _restriction_view(Restriction.BAN, lift=True)
+
+
+@require_GET
+@json_endpoint
+def room_restrictions(request: AuthenticatedRequest, slug: str) -> JsonResponse:
+    """The room's current mutes and bans, for its moderators."""
+    room = _get_room_for_user(request, slug)
+    moderation.require_moderator(room, request.user)
+    return JsonResponse(
+        {"restrictions": [restriction_as_data(r) for r in _current_restrictions(room)]}
+    )
 
 
 @require_POST

@@ -76,6 +76,10 @@ class LiveDatabase:
         )
         return self
 
+    def manage(self, *args: str) -> str:
+        """Run a manage.py command on this database, as a process of its own; return its output."""
+        return manage(self.env, *args)
+
     def drop(self) -> None:
         if self.pg_name:
             self._pg(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
@@ -127,6 +131,37 @@ def local_ports(pid: int) -> set[int]:
             if fields[9] in inodes:
                 ports.add(int(fields[1].rsplit(":", 1)[1], 16))
     return ports
+
+
+def processes_of(session: int, command: str) -> list[int]:
+    """Pids of the processes in the process group `session` whose command line has `command`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        group = int(stat.rsplit(")", 1)[1].split()[2])  # after the name: state, ppid, pgrp
+        if group == session and command in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def manage(env: dict[str, str], *args: str, timeout: float = 60) -> str:
+    """Run a manage.py command with the servers' environment plus `env`; return its output."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=server_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr
 
 
 def server_env(extra: dict[str, str]) -> dict[str, str]:
@@ -253,6 +288,18 @@ async def sign_up(base_url: str, username: str, password: str = "a-long-passphra
     await client.get("/accounts/signup/")
     form = _signup_form(client, username, password)
     return _logged_in(client, await client.post("/accounts/signup/", data=form))
+
+
+async def log_in(base_url: str, username: str, password: str = "a-long-passphrase-9") -> Any:
+    """Another session of someone who signed up: an httpx client logged in with the form."""
+    client = httpx.AsyncClient(base_url=base_url, timeout=10)
+    await client.get("/accounts/login/")
+    form = {
+        "username": username,
+        "password": password,
+        "csrfmiddlewaretoken": client.cookies["csrftoken"],
+    }
+    return _logged_in(client, await client.post("/accounts/login/", data=form))
 
 
 class RawStream:

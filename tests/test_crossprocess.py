@@ -1,9 +1,9 @@
 """The cross-process contract of the Redis fan-out, on two real daphne processes.
 
 An event committed in one process reaches the streams of the other, in the log's order even
-when both processes commit concurrently; a revocation closes streams in the other process;
-a process subscribes to the Redis channels of the rooms it has open streams for, and only
-those.
+when both processes commit concurrently; a revocation closes streams in the other process
+(a password change: those of every session but the changing one); a process subscribes to
+the Redis channels of the rooms it has open streams for, and only those.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from tests.faults import wait_until
-from tests.live import LiveServer, RawStream, sign_up
+from tests.live import LiveServer, RawStream, log_in, sign_up
 
 pytestmark = [
     pytest.mark.server,
@@ -136,6 +136,38 @@ async def test_leaving_a_private_room_closes_the_stream_on_the_other_process(ser
     alice_stream.close()
     await alice.aclose()
     await bob.aclose()
+
+
+async def test_a_password_change_on_a_ends_the_other_sessions_streams_on_b_only(servers):
+    a, b = servers
+    alice = await sign_up(a.url, "alice")
+    laptop = await sign_up(a.url, "bob")  # bob changes his password here
+    phone = await log_in(b.url, "bob")
+    assert (await alice.post("/rooms/", json={"slug": "general", "name": "G"})).status_code == 201
+    assert (await laptop.post("/rooms/general/join/")).status_code == 201
+    start = await head(alice, "general")
+    here = await stream(b, laptop, "general", start).open()
+    there = await stream(b, phone, "general", start).open()
+    await here.read_until(lambda _: here.parser.retries)
+    await there.read_until(lambda _: there.parser.retries)
+
+    new = "a-brand-new-passphrase-7"
+    changed = await laptop.post(
+        "/accounts/password_change/",
+        data={"old_password": "a-long-passphrase-9", "new_password1": new, "new_password2": new},
+    )
+    assert changed.status_code == 302, changed.text[:500]
+
+    events = await there.read_until(lambda evs: any(e.type == "revoked" for e in evs))
+    assert events[-1].type == "revoked"
+    posted = await alice.post("/rooms/general/messages/", json={"body": "still there, bob?"})
+    assert posted.status_code == 201
+    events = await here.read_until(lambda evs: any(e.type == "message" for e in evs))
+    assert events[-1].json["body"] == "still there, bob?"
+    assert not here.closed
+    here.close()
+    for client in (alice, laptop, phone):
+        await client.aclose()
 
 
 async def test_a_process_subscribes_only_to_rooms_with_open_streams(servers, live_database):

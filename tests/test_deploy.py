@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.live import ROOT, LiveDatabase, free_port, server_env
+from tests.live import ROOT, LiveDatabase, free_port, processes_of, server_env
 from tests.sse import SSEParser
 
 PRODUCTION = {
@@ -188,6 +188,7 @@ def test_bin_serve_runs_two_processes_behind_nginx(tmp_path):
         assert "server" not in direct.headers
         asyncio.run(use_the_site(f"https://127.0.0.1:{https_port}", http_port))
         asyncio.run(spoof_the_client_address(https_port))
+        check_the_task_worker(serve.pid, database)
     finally:
         if nginx is not None:
             nginx.send_signal(signal.SIGQUIT)
@@ -199,12 +200,49 @@ def test_bin_serve_runs_two_processes_behind_nginx(tmp_path):
             if serve.poll() is None:
                 os.killpg(serve.pid, signal.SIGKILL)
         database.drop()
-    # SIGTERM stops bin/serve and every daphne process it started.
+    # SIGTERM stops bin/serve and every daphne process it started, and the task worker.
     assert serve.returncode == 0, serve_log.read_text()[-3000:]
     deadline = time.monotonic() + 10
     while not (port_closed(base_port) and port_closed(base_port + 1)):
         assert time.monotonic() < deadline, "daphne processes outlived bin/serve"
         time.sleep(0.1)
+    while processes_of(serve.pid, "manage.py run_worker"):
+        assert time.monotonic() < deadline, "the task worker outlived bin/serve"
+        time.sleep(0.1)
+
+
+# A mute that expired while no worker ran (and whose task is gone).
+EXPIRED_MUTE = """
+from datetime import timedelta
+from django.utils import timezone
+from rooms.models import Restriction, Room
+room = Room.objects.get(slug="general")
+Restriction.objects.create(
+    room=room, user=room.owner, kind="mute", expires_at=timezone.now() - timedelta(hours=1)
+)
+"""
+COUNT_UNMUTES = """
+from rooms.models import RoomEvent
+print("unmutes:", RoomEvent.objects.filter(type="user_unmuted").count())
+"""
+
+
+def check_the_task_worker(session: int, database: LiveDatabase) -> None:
+    """bin/serve runs the task worker and restarts it when it exits; a worker that starts
+    ends the mutes that expired while none ran."""
+    deadline = time.monotonic() + 30
+    while not (workers := processes_of(session, "manage.py run_worker")):
+        assert time.monotonic() < deadline, "bin/serve runs no task worker"
+        time.sleep(0.2)
+    assert len(workers) == 1
+    database.manage("shell", "-c", EXPIRED_MUTE)
+    os.kill(workers[0], signal.SIGKILL)
+    while processes_of(session, "manage.py run_worker") in ([], workers):
+        assert time.monotonic() < deadline, "the task worker was not restarted"
+        time.sleep(0.2)
+    while "unmutes: 1" not in database.manage("shell", "-c", COUNT_UNMUTES):
+        assert time.monotonic() < deadline, "the restarted worker did not end the expired mute"
+        time.sleep(0.5)
 
 
 async def use_the_site(origin: str, http_port: int) -> None:

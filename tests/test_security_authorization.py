@@ -53,11 +53,13 @@ def test_the_table_covers_every_url_pattern():
     for pattern in room_urls.urlpatterns:
         route = "/rooms/" + str(pattern.pattern)
         route = route.replace("<slug:slug>", "{room}").replace("<int:message_id>", "{message}")
+        route = route.replace("<str:username>", "{username}")
         assert any(
             re.fullmatch(
                 re.escape(route)
                 .replace(r"\{room\}", "(lobby|secret)")
-                .replace(r"\{message\}", r"\{message\}"),
+                .replace(r"\{message\}", r"\{message\}")
+                .replace(r"\{username\}", "[a-z]+"),
                 path,
             )
             for path in documented

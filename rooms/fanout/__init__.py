@@ -30,6 +30,13 @@ class FanoutBackend(Protocol):
     def revoke_session(self, session: str) -> None:
         """Close every open stream opened with this session (a digest), in every process."""
 
+    def revoke_other_sessions(self, user_id: int, session: str, previous: str) -> None:
+        """Close every open stream of the user but those of one session, in every process.
+
+        That session's key changed from `previous` to `session` (digests): its streams go on
+        under the new one (Django cycles the key of the session that changes the password).
+        """
+
     async def start(self) -> None:
         """Begin receiving (called on the event loop when the first stream opens)."""
 

@@ -451,6 +451,18 @@ class Hub:
                 if subscriber.session == session:
                     subscriber.close("revoked")
 
+    def revoke_other_sessions(self, user_id: int, session: str, previous: str) -> None:
+        """Close every open stream of the user except the session's, now known by its new key
+        (it changed the password: a later logout must still find its streams)."""
+        for channel in list(self.rooms.values()):
+            for subscriber in list(channel.subscribers):
+                if subscriber.user_id != user_id:
+                    continue
+                if subscriber.session in (session, previous):
+                    subscriber.session = session
+                else:
+                    subscriber.close("revoked")
+
     def call_threadsafe(self, func: Callable[..., None], *args: Any) -> None:
         loop = self.loop
         if loop is None or loop.is_closed():

@@ -91,6 +91,11 @@ class RedisFanout:
         hub.call_threadsafe(hub.revoke_session, session)
         self._send(CONTROL_CHANNEL, f"{self.origin}\nrevoke_session\n{session}")
 
+    def revoke_other_sessions(self, user_id: int, session: str, previous: str) -> None:
+        hub.call_threadsafe(hub.revoke_other_sessions, user_id, session, previous)
+        payload = f"{self.origin}\nrevoke_other_sessions\n{user_id}\n{session}\n{previous}"
+        self._send(CONTROL_CHANNEL, payload)
+
     # Receiving: on the event loop.
 
     async def start(self) -> None:
@@ -190,6 +195,9 @@ class RedisFanout:
                     hub.revoke_user(int(args))
                 elif action == "revoke_session":
                     hub.revoke_session(args)
+                elif action == "revoke_other_sessions":
+                    user, session, previous = args.split("\n")
+                    hub.revoke_other_sessions(int(user), session, previous)
                 return
             room_id = int(channel.removeprefix(ROOM_CHANNEL_PREFIX))
             seq, type, message_id, subject, recheck, data = rest.split("\n", 5)

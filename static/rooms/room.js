@@ -176,6 +176,37 @@ function showNotice(text) {
   notice.hidden = !text;
 }
 
+// What keeps the viewer from posting: first from the page, then from the stream's events.
+const siteModerator = room.dataset.siteModerator === "true";
+const postingState = {
+  archived: room.dataset.archived === "true",
+  locked: room.dataset.locked === "true",
+  slowModeSeconds: Number(room.dataset.slowModeSeconds) || 0,
+  muted: room.dataset.muted === "true",
+  mutedUntil: room.dataset.mutedUntil || null,
+};
+
+function untilText(iso) {
+  const date = iso ? new Date(iso) : null;
+  if (!date || Number.isNaN(date.getTime())) return "";
+  return ` until ${date.toLocaleString([], { dateStyle: "medium", timeStyle: "short" })}`;
+}
+
+// The notice says why one cannot post; the composer is off while one cannot.
+function applyPostingState() {
+  const state = postingState;
+  const lockedOut = state.locked && !room.classList.contains("can-moderate");
+  if (state.archived) showNotice("This room is archived: it is read-only.");
+  else if (lockedOut) showNotice("This room is locked: only moderators can post.");
+  else if (state.muted) showNotice(`You cannot post here: you are muted in this room${untilText(state.mutedUntil)}.`);
+  else if (state.slowModeSeconds) showNotice(`Slow mode: one message every ${state.slowModeSeconds} seconds.`);
+  else showNotice("");
+  if (composer && conn.dataset.state !== "closed") {
+    const blocked = state.archived || lockedOut || state.muted;
+    for (const control of composer.elements) control.disabled = blocked;
+  }
+}
+
 function markDeleted(id) {
   const element = byId.get(id);
   if (!element) return;
@@ -330,20 +361,36 @@ stream.addEventListener("message_deleted", onEvent((data) => markDeleted(data.id
 stream.addEventListener("message_removed", onEvent((data) => markRemoved(data.id)));
 stream.addEventListener("message_restored", onEvent((message) => upsert(message)));
 stream.addEventListener("user_muted", onEvent((data) => {
-  if (data.user === me) showNotice("You cannot post here: you are muted in this room.");
+  if (data.user !== me) return;
+  postingState.muted = true;
+  postingState.mutedUntil = data.until;
+  applyPostingState();
 }));
+// A mute ends by a moderator's hand or when its time runs out (the server's task worker
+// writes the same event then): either way the composer works again, without a reload.
 stream.addEventListener("user_unmuted", onEvent((data) => {
-  if (data.user === me) showNotice("");
+  if (data.user !== me || !postingState.muted) return;
+  postingState.muted = false;
+  postingState.mutedUntil = null;
+  applyPostingState();
+  announce("You can post in this room again.");
 }));
 stream.addEventListener("room_updated", onEvent((data) => {
-  if (data.archived) showNotice("This room is archived: it is read-only.");
-  else if (data.locked && !room.classList.contains("can-moderate")) showNotice("This room is locked: only moderators can post.");
-  else if (data.slow_mode_seconds) showNotice(`Slow mode: one message every ${data.slow_mode_seconds} seconds.`);
-  else showNotice("");
+  postingState.archived = Boolean(data.archived);
+  postingState.locked = Boolean(data.locked);
+  postingState.slowModeSeconds = Number(data.slow_mode_seconds) || 0;
+  applyPostingState();
 }));
 stream.addEventListener("user_banned", onEvent(() => {}));
 stream.addEventListener("user_unbanned", onEvent(() => {}));
-stream.addEventListener("member_role_changed", onEvent(() => {}));
+// Named or unnamed a room moderator: the moderators' buttons and the right to post in a
+// locked room follow (site moderators moderate every room whatever their role).
+stream.addEventListener("member_role_changed", onEvent((data) => {
+  if (data.user !== me) return;
+  const moderates = siteModerator || data.role === "owner" || data.role === "moderator";
+  room.classList.toggle("can-moderate", moderates);
+  applyPostingState();
+}));
 stream.addEventListener("member_joined", onEvent(() => {}));
 stream.addEventListener("member_left", onEvent(() => {}));
 stream.addEventListener("reset", (event) => {
@@ -588,6 +635,7 @@ for (const element of list.querySelectorAll(".message")) {
 }
 for (const element of list.children) regroup(element);
 showHistoryEnd();
+if (!notice.hidden || postingState.muted) applyPostingState();
 scrollToBottom();
 if (hasMore && scroller.scrollHeight <= scroller.clientHeight) loadOlder();
 if (input && window.matchMedia("(hover: hover) and (pointer: fine)").matches) input.focus();
