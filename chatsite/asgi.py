@@ -21,7 +21,7 @@ from rooms.middleware import (  # noqa: E402
     RequestBodyLimitASGIMiddleware,
     SecurityHeadersASGIMiddleware,
 )
-from rooms.streaming import RoomEventsConsumer  # noqa: E402
+from rooms.stream.consumer import RoomEventsConsumer  # noqa: E402
 
 # Under daphne, refuse an oversized body before daphne reads it (chatsite/server.py).
 server.install()
@@ -34,7 +34,7 @@ routes = ProtocolTypeRouter(
                 path(
                     "rooms/<slug:slug>/events/",
                     # The consumer reads the session cookie and loads the user itself, in
-                    # the same DB trip as its access check: see rooms/streaming.py.
+                    # the same DB trip as its access check: see rooms/stream/consumer.py.
                     DatabaseUnavailableASGIMiddleware(RoomEventsConsumer.as_asgi()),  # type: ignore[arg-type]
                 ),
                 # URLRouter routes to ASGI apps; django-stubs types re_path for views.

@@ -177,7 +177,9 @@ if REDIS_URL and urlsplit(REDIS_URL).scheme not in ("redis", "rediss", "unix"):
 # Prefix of the Redis pub/sub channels, so that several sites can share one Redis.
 REDIS_CHANNEL_PREFIX = os.environ.get("REDIS_CHANNEL_PREFIX", "chat:")
 CHAT_FANOUT_BACKEND = (
-    "rooms.fanout.redis.RedisFanout" if REDIS_URL else "rooms.fanout.local.LocalFanout"
+    "rooms.stream.backends.redis.RedisFanout"
+    if REDIS_URL
+    else "rooms.stream.backends.local.LocalFanout"
 )
 
 # The cache holds the rate-limit counts (rooms/limits.py): in Redis when REDIS_URL is set, so
@@ -314,7 +316,7 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "").strip() or "chat@l
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "lobby"
 LOGOUT_REDIRECT_URL = "login"
-CSRF_FAILURE_VIEW = "rooms.views.csrf_failure"
+CSRF_FAILURE_VIEW = "rooms.accounts.csrf_failure"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -2,21 +2,21 @@ from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
 
-from rooms import views
+from rooms import accounts, views
 from rooms.limits import PASSWORD_RESETS, rate_limited
 
 urlpatterns = [
     path("", views.lobby, name="lobby"),
-    path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/signup/", accounts.signup, name="signup"),
     path(
         "accounts/password_change/",
-        views.PasswordChangeView.as_view(),
+        accounts.PasswordChangeView.as_view(),
         name="password_change",
     ),
     # Each request may send a mail: limited per address. Before auth's own route for it.
     path(
         "accounts/password_reset/",
-        rate_limited(PASSWORD_RESETS)(views.PasswordResetView.as_view()),
+        rate_limited(PASSWORD_RESETS)(accounts.PasswordResetView.as_view()),
         name="password_reset",
     ),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -16,7 +16,10 @@ class RoomsConfig(AppConfig):
 
 
 def check_fanout_backend(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    if not settings.DEBUG and settings.CHAT_FANOUT_BACKEND == "rooms.fanout.local.LocalFanout":
+    if (
+        not settings.DEBUG
+        and settings.CHAT_FANOUT_BACKEND == "rooms.stream.backends.local.LocalFanout"
+    ):
         return [
             checks.Warning(
                 "In-process fan-out only reaches streams of the process that committed the "

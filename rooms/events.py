@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 
 from rooms.event_types import LoggedEvent
-from rooms.fanout import get_backend
+from rooms.stream.backends import get_backend
 
 if TYPE_CHECKING:
     from django.contrib.sessions.backends.base import SessionBase

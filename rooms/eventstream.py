@@ -16,7 +16,9 @@ from django_eventstream.channelmanager import ChannelManagerBase
 from django_eventstream.event import Event
 from django_eventstream.storage import EventDoesNotExist, StorageBase
 
-from rooms.models import EventType, Room, RoomEvent
+from rooms.event_types import EventType
+from rooms.models import Room
+from rooms.stream import log
 
 CHANNEL_PREFIX = "room-"
 
@@ -37,8 +39,7 @@ class RoomEventStorage(StorageBase):
         room_id = room_id_from_channel(channel)
         if room_id is None:
             return 0
-        seq = Room.objects.filter(pk=room_id).values_list("last_event_seq", flat=True).first()
-        return seq or 0
+        return log.head(room_id)
 
     def get_events(self, channel: str, last_id: int, limit: int = 100) -> list[Event]:
         """Events after last_id, oldest first. An id from the future does not exist."""
@@ -49,7 +50,7 @@ class RoomEventStorage(StorageBase):
         current = self.get_current_id(channel)
         if last_id < 0 or last_id > current:
             raise EventDoesNotExist(f"event {last_id} does not exist in {channel}", current)
-        events = RoomEvent.objects.read(room_id, last_id, limit=limit)
+        events = log.read(room_id, last_id, limit=limit)
         return [Event(channel, event.type, event.data, id=event.seq) for event in events]
 
     def append_event(self, channel: str, event_type: str, data: str) -> Event:

@@ -15,8 +15,8 @@ from django.contrib.auth.models import User
 from django.db import connections
 from django.test import AsyncClient, Client
 
-from rooms.fanout.hub import hub
 from rooms.models import Room
+from rooms.stream.hub import hub
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -9,8 +9,8 @@ import json
 import pytest
 from django.db import InterfaceError, OperationalError
 
-from rooms import streaming
 from rooms.models import Message, Room
+from rooms.stream import consumer
 from tests.sse import Stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -53,7 +53,7 @@ async def test_a_stream_gets_503_while_the_database_is_unavailable(bob, lobby, m
     async def unavailable(*args, **kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(streaming, "connect", unavailable)
+    monkeypatch.setattr(consumer, "connect", unavailable)
     async with Stream("lobby", bob) as stream:
         assert stream.status == 503
         assert stream.headers[b"retry-after"] == b"1"
@@ -62,12 +62,13 @@ async def test_a_stream_gets_503_while_the_database_is_unavailable(bob, lobby, m
 
 
 async def test_a_stream_ends_cleanly_when_the_room_head_cannot_be_read(bob, lobby, monkeypatch):
-    from rooms.fanout import hub as hub_module
+    from rooms.stream import log
+    from rooms.stream.hub import hub
 
     async def unavailable(*args, **kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(hub_module, "load_head", unavailable)
+    monkeypatch.setattr(log, "load_head", unavailable)
     async with Stream("lobby", bob) as stream:
         assert stream.status == 200
         # The response ends (read_to_end fails if it does not within its timeout), having
@@ -75,7 +76,7 @@ async def test_a_stream_ends_cleanly_when_the_room_head_cannot_be_read(bob, lobb
         await stream.read_to_end()
         assert stream.body == b"retry: 2000\n\n"
         assert stream.events == []
-        assert hub_module.hub.stream_count() == 0
+        assert hub.stream_count() == 0
 
 
 async def test_a_stream_gets_503_when_the_session_cannot_be_loaded(bob, lobby, monkeypatch):
@@ -83,7 +84,7 @@ async def test_a_stream_gets_503_when_the_session_cannot_be_loaded(bob, lobby, m
     def unavailable(request):
         raise InterfaceError("connection already closed")
 
-    monkeypatch.setattr(streaming.auth, "get_user", unavailable)
+    monkeypatch.setattr(consumer.auth, "get_user", unavailable)
     async with Stream("lobby", bob) as stream:
         assert stream.status == 503
         assert stream.headers[b"retry-after"] == b"1"

@@ -84,7 +84,7 @@ def test_a_mail_that_cannot_be_sent_is_not_called_sent(bob_with_email, dead_smtp
     assert "The email could not be sent: please try again later" in page
     assert 'role="alert"' in page
     assert "Check your email" not in page
-    [record] = [r for r in caplog.records if r.name == "rooms.views"]
+    [record] = [r for r in caplog.records if r.name == "rooms.accounts"]
     assert record.levelno == logging.ERROR
     assert "password reset: the mail could not be sent" in record.getMessage()
     assert "Connection refused" in record.getMessage()

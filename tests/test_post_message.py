@@ -281,16 +281,16 @@ def test_a_ban_that_lands_after_the_views_check_still_stops_the_post(
 ):
     # The view lets bob in; a moderator's ban commits before his post is written. The post's
     # own transaction checks again, under the room's lock.
-    from rooms import moderation, views
+    from rooms import api, moderation
 
-    real = views._get_room_for_user
+    real = api.readable_room
 
     def check_then_ban(request, slug):
         room = real(request, slug)
         moderation.restrict(alice, lobby, bob, "ban")
         return room
 
-    monkeypatch.setattr(views, "_get_room_for_user", check_then_ban)
+    monkeypatch.setattr(api, "readable_room", check_then_ban)
     before = Message.objects.count()
     response = post(as_bob, "lobby", {"body": "slipping through?"})
     assert response.status_code == 403

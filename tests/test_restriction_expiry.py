@@ -19,8 +19,9 @@ from django.utils import timezone
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
-from rooms import moderation, tasks
+from rooms import moderation
 from rooms.models import ModerationAction, Restriction, RoomEvent
+from rooms.moderation import expiry
 from tests.conftest import client_for
 from tests.sse import Stream
 
@@ -44,7 +45,7 @@ def run_tasks() -> None:
 def end_tasks(restriction: Restriction) -> list[DBTaskResult]:
     return [
         result
-        for result in DBTaskResult.objects.filter(task_path=tasks.end_restriction.module_path)
+        for result in DBTaskResult.objects.filter(task_path=expiry.end_restriction.module_path)
         if result.args_kwargs["args"][0] == restriction.pk
     ]
 
@@ -201,7 +202,7 @@ def test_a_lost_task_is_made_up_by_the_sweep_when_the_worker_starts(lobby, alice
     assert types(lobby).count("user_unmuted") == 1
     assert ModerationAction.objects.get(action=ModerationAction.UNMUTE).actor is None
     # And the sweep stays scheduled, once.
-    [sweep] = DBTaskResult.objects.filter(task_path=tasks.end_expired_restrictions.module_path)
+    [sweep] = DBTaskResult.objects.filter(task_path=expiry.end_expired_restrictions.module_path)
     assert sweep.status == TaskResultStatus.READY
     assert sweep.run_after > timezone.now()
 
@@ -213,14 +214,14 @@ def test_the_sweep_ends_what_expired_and_schedules_itself_once(lobby, alice, bob
     Restriction.objects.create(
         room=lobby, user=carol, kind=Restriction.MUTE, expires_at=timezone.now() + timedelta(days=1)
     )
-    tasks.end_expired_restrictions.enqueue()
+    expiry.end_expired_restrictions.enqueue()
 
     run_tasks()
 
     assert list(Restriction.objects.values_list("user__username", flat=True)) == ["carol"]
     assert types(lobby)[-1] == "user_unbanned"
     assert RoomEvent.objects.filter(type="user_unmuted").count() == 0
-    sweeps = DBTaskResult.objects.filter(task_path=tasks.end_expired_restrictions.module_path)
+    sweeps = DBTaskResult.objects.filter(task_path=expiry.end_expired_restrictions.module_path)
     assert sorted(sweeps.values_list("status", flat=True)) == ["READY", "SUCCESSFUL"]
-    tasks.schedule_sweep()  # a second worker starting: still one waiting
+    expiry.schedule_sweep()  # a second worker starting: still one waiting
     assert sweeps.filter(status=TaskResultStatus.READY).count() == 1

@@ -5,9 +5,10 @@ import asyncio
 import pytest
 from asgiref.sync import sync_to_async
 
-import rooms.streaming
+import rooms.stream.log
 from rooms.event_types import LoggedEvent
-from rooms.fanout.hub import RecentFrames, hub
+from rooms.stream import log
+from rooms.stream.log import RecentFrames
 from tests.sse import Stream, ids
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -70,13 +71,13 @@ async def test_a_crowd_resuming_from_one_id_shares_one_read_and_gets_everything(
     start = await post(lobby, alice, 1)
     current = await post(lobby, alice, 5)
     reads = []
-    real = rooms.streaming.read_events
+    real = rooms.stream.log.read_events
 
     async def counted(room_id, after):
         reads.append(after)
         return await real(room_id, after)
 
-    monkeypatch.setattr(rooms.streaming, "read_events", counted)
+    monkeypatch.setattr(rooms.stream.log, "read_events", counted)
     streams = [Stream("lobby", bob, last_event_id=str(start)) for _ in range(5)]
     await asyncio.gather(*(s.open() for s in streams))
     for stream in streams:
@@ -91,7 +92,7 @@ async def test_a_crowd_resuming_from_one_id_shares_one_read_and_gets_everything(
         assert ids(events) == list(range(start + 3, current + 1))
         await late.expect_nothing(0.3)
     assert reads == []
-    assert hub.recent.get(lobby.pk, start, current) is not None
+    assert log.recent.get(lobby.pk, start, current) is not None
     for stream in streams:
         await stream.close()
 

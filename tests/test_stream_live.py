@@ -7,8 +7,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
-from rooms.fanout import get_backend
-from rooms.fanout.hub import hub
+from rooms.stream.backends import get_backend
+from rooms.stream.hub import hub
 from tests.sse import Stream, ids
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -124,7 +124,7 @@ async def test_a_duplicate_publish_is_delivered_once(lobby, alice, bob, held_pub
 async def test_a_stream_too_slow_to_keep_up_is_closed_and_can_resume(
     lobby, alice, bob, monkeypatch, held_publishes
 ):
-    monkeypatch.setattr("rooms.fanout.hub.MAX_QUEUED_FRAMES", 3)
+    monkeypatch.setattr("rooms.stream.subscriber.MAX_QUEUED_FRAMES", 3)
     async with Stream("lobby", bob) as stream:
         await sync_to_async(lambda: [lobby.post_message(alice, f"m{i}") for i in range(5)])()
         # Five events land in its queue before its writer runs once.

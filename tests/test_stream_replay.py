@@ -6,7 +6,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-import rooms.streaming
+import rooms.stream.log
 from rooms.models import Message, RoomEvent
 from tests.sse import Stream, ids
 
@@ -89,19 +89,19 @@ async def test_a_long_absence_replays_in_batches(lobby, alice, bob, monkeypatch)
 
     current = await many()
     reads = []
-    real = rooms.streaming.read_events
+    real = rooms.stream.log.read_events
 
     async def counted(room_id, after):
         events = await real(room_id, after)
         reads.append(len(events))
         return events
 
-    monkeypatch.setattr(rooms.streaming, "read_events", counted)
+    monkeypatch.setattr(rooms.stream.log, "read_events", counted)
     async with Stream("lobby", bob, last_event_id="1") as stream:
         events = await stream.read_until(lambda evs: evs and int(evs[-1].id) == current, timeout=30)
         assert ids(events) == list(range(2, current + 1))
     # Whole batches of REPLAY_BATCH_EVENTS, the last one short: never the whole log at once.
-    batch = rooms.streaming.REPLAY_BATCH_EVENTS
+    batch = rooms.stream.log.REPLAY_BATCH_EVENTS
     assert reads == [batch, batch, current - 1 - 2 * batch]
 
 
@@ -119,7 +119,7 @@ async def test_an_event_committed_while_the_replay_reads_the_log_is_sent_once(
     lobby, alice, bob, monkeypatch
 ):
     current = await history_with_edits(lobby, alice, bob)
-    real = rooms.streaming.read_events
+    real = rooms.stream.log.read_events
     committed = []
 
     async def commit_then_read(room_id, after):
@@ -128,7 +128,7 @@ async def test_an_event_committed_while_the_replay_reads_the_log_is_sent_once(
             committed.append(await sync_to_async(lobby.post_message)(alice, "meanwhile"))
         return await real(room_id, after)
 
-    monkeypatch.setattr(rooms.streaming, "read_events", commit_then_read)
+    monkeypatch.setattr(rooms.stream.log, "read_events", commit_then_read)
     async with Stream("lobby", bob, last_event_id="0") as stream:
         await stream.read_until(lambda evs: evs and int(evs[-1].id) == current + 1)
         await sync_to_async(lobby.post_message)(alice, "after")
@@ -181,7 +181,7 @@ async def test_it_sends_retry_and_sse_headers(lobby, bob):
 
 
 async def test_the_heartbeat_is_a_comment_not_an_event(lobby, bob, monkeypatch):
-    monkeypatch.setattr("rooms.fanout.hub.HEARTBEAT_INTERVAL_SECS", 0.05)
+    monkeypatch.setattr("rooms.stream.hub.HEARTBEAT_INTERVAL_SECS", 0.05)
     async with Stream("lobby", bob) as stream:
         await stream.read_until(lambda evs: "keep-alive" in stream.parser.comments, timeout=2)
         assert stream.events == []

@@ -19,7 +19,7 @@ from django_tasks_db.models import DBTaskResult
 from rooms.models import Restriction
 past = timezone.now() - timedelta(seconds=1)
 Restriction.objects.update(expires_at=past)
-DBTaskResult.objects.filter(task_path="rooms.tasks.end_restriction").update(run_after=past)
+DBTaskResult.objects.filter(task_path="rooms.moderation.expiry.end_restriction").update(run_after=past)
 """
 
 

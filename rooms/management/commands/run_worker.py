@@ -10,7 +10,7 @@ from typing import Any
 
 from django_tasks_db.management.commands import db_worker
 
-from rooms import moderation, tasks
+from rooms.moderation import expiry
 
 logger = logging.getLogger(__name__)
 
@@ -22,8 +22,8 @@ class Command(db_worker.Command):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        ended = moderation.end_expired_restrictions()
+        ended = expiry.end_expired_restrictions_now()
         if ended:
             logger.info("ended %d expired mutes and bans at start-up", ended)
-        tasks.schedule_sweep()
+        expiry.schedule_sweep()
         super().handle(*args, **options)

@@ -1,8 +1,8 @@
 """Fan-out: getting a committed event to every open stream of its room.
 
-`hub` (hub.py) holds this process's open streams and delivers to them in order. A backend
-carries published events to the hub of every process: `local` within one process, `redis`
-across processes. The backend is chosen by the CHAT_FANOUT_BACKEND setting.
+`hub` (rooms/stream/hub.py) holds this process's open streams and delivers to them in
+order. A backend carries published events to the hub of every process: `local` within one
+process, `redis` across processes. The backend is chosen by the CHAT_FANOUT_BACKEND setting.
 """
 
 from __future__ import annotations

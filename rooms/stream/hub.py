@@ -16,223 +16,18 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from asgiref.sync import SyncToAsync
-from django.db import close_old_connections, connections
-
-from rooms.event_types import CHANGE_TYPES, SNAPSHOT_TYPES, LoggedEvent, Recheck
+from rooms.event_types import LoggedEvent, Recheck
+from rooms.stream import log
+from rooms.stream.sse import HEARTBEAT_FRAME, encode_frame
+from rooms.stream.subscriber import RECHECK, Subscriber
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_SECS = 15
-HEARTBEAT_FRAME = b": keep-alive\n\n"
-# A subscriber that has this many frames waiting is too slow to keep up: it is closed and
-# resumes from its last id, instead of growing the process's memory without bound.
-MAX_QUEUED_FRAMES = 2000
 # How often to re-read the log for a missing seq before giving up on it (it is always
 # committed before any later seq is published, so one read almost always finds it).
 GAP_FILL_ATTEMPTS = 5
 GAP_FILL_RETRY_SECS = 0.2
-
-
-# Recent frames kept per room for replay, so that a crowd reconnecting after a blip reads
-# them from memory rather than each from the log. Events never change once written.
-RECENT_FRAMES_PER_ROOM = 2000
-RECENT_ROOMS = 64
-
-
-class _CachedRoom:
-    __slots__ = ("frames", "generation", "messages")
-
-    def __init__(self) -> None:
-        self.frames: dict[int, bytes] = {}
-        # seq -> the message whose state the frame carries (posted, edited, restored).
-        self.messages: dict[int, int] = {}
-        # Bumped whenever a message changes: a log read begun before that may be stale.
-        self.generation = 0
-
-
-class RecentFrames:
-    """The last frames of the most recently active rooms, by seq. Used on the loop only.
-
-    A frame that carries a message (posted, edited, restored) goes stale once the message
-    changes (edited, deleted, removed, restored): delivering that change drops the
-    message's older frames, so a replay reads them from the log, which has the present.
-    """
-
-    def __init__(self, per_room: int = RECENT_FRAMES_PER_ROOM, rooms: int = RECENT_ROOMS):
-        self.per_room = per_room
-        self.max_rooms = rooms
-        self.rooms: collections.OrderedDict[int, _CachedRoom] = collections.OrderedDict()
-
-    def _room(self, room_id: int) -> _CachedRoom:
-        cached = self.rooms.get(room_id)
-        if cached is None:
-            cached = self.rooms[room_id] = _CachedRoom()
-            while len(self.rooms) > self.max_rooms:
-                self.rooms.popitem(last=False)
-        else:
-            self.rooms.move_to_end(room_id)
-        return cached
-
-    def generation(self, room_id: int) -> int:
-        """Pass it to add() with frames read from the log after this call."""
-        cached = self.rooms.get(room_id)
-        return cached.generation if cached is not None else 0
-
-    def add(
-        self, room_id: int, event: LoggedEvent, frame: bytes, generation: int | None = None
-    ) -> None:
-        """Keep the frame of a delivered event (or, with `generation`, of one read from the
-        log: dropped if a message changed since that read began)."""
-        cached = self._room(room_id)
-        if generation is not None and generation != cached.generation:
-            return
-        if event.message_id is not None:
-            if event.type in CHANGE_TYPES:
-                self._forget_older(cached, event.message_id, event.seq)
-            if event.type in SNAPSHOT_TYPES:
-                cached.messages[event.seq] = event.message_id
-        cached.frames[event.seq] = frame
-        if len(cached.frames) > self.per_room + self.per_room // 4:
-            # Keep the newest per_room seqs.
-            keep = sorted(cached.frames)[-self.per_room :]
-            cached.frames = {seq: cached.frames[seq] for seq in keep}
-            cached.messages = {
-                seq: message for seq, message in cached.messages.items() if seq in cached.frames
-            }
-
-    @staticmethod
-    def _forget_older(cached: _CachedRoom, message_id: int, seq: int) -> None:
-        cached.generation += 1
-        stale = [s for s, m in cached.messages.items() if m == message_id and s < seq]
-        for s in stale:
-            del cached.messages[s]
-            cached.frames.pop(s, None)
-
-    def get(self, room_id: int, after: int, upto: int) -> list[bytes] | None:
-        """Frames after+1..upto, or None unless every one of them is here."""
-        cached = self.rooms.get(room_id)
-        if cached is None or upto <= after or upto - after > len(cached.frames):
-            return None
-        frames = cached.frames
-        try:
-            return [frames[seq] for seq in range(after + 1, upto + 1)]
-        except KeyError:
-            return None
-
-    def clear(self) -> None:
-        self.rooms.clear()
-
-
-def encode_frame(seq: int, type: str, data: str) -> bytes:
-    """One SSE frame, as django-eventstream writes it; data is one line of JSON."""
-    return f"event: {type}\nid: {seq}\ndata: {data}\n\n".encode()
-
-
-# Queued to a stream in place of a frame: check your access again before going on.
-RECHECK = b""
-
-
-class Subscriber:
-    """One open stream: a bounded queue of frames and the means to wake its writer."""
-
-    __slots__ = ("closed_reason", "frames", "room_id", "session", "user_id", "waiter")
-
-    def __init__(self, room_id: int, user_id: int, session: str = "") -> None:
-        self.room_id = room_id
-        self.user_id = user_id
-        # A digest of the session the stream was opened with, to close it on logout.
-        self.session = session
-        # (seq, frame); seq is None for heartbeats and RECHECK.
-        self.frames: collections.deque[tuple[int | None, bytes]] = collections.deque()
-        self.waiter: asyncio.Future[None] | None = None
-        self.closed_reason: str | None = None
-
-    def push(self, seq: int | None, frame: bytes) -> None:
-        if self.closed_reason is not None:
-            return
-        if len(self.frames) >= MAX_QUEUED_FRAMES:
-            self.close("overflow")
-            return
-        self.frames.append((seq, frame))
-        self._wake()
-
-    def close(self, reason: str) -> None:
-        if self.closed_reason is None:
-            self.closed_reason = reason
-            self._wake()
-
-    def _wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def wait(self) -> None:
-        """Return once there is something to write, or the stream must close."""
-        if self.frames or self.closed_reason is not None:
-            return
-        self.waiter = asyncio.get_running_loop().create_future()
-        try:
-            await self.waiter
-        finally:
-            self.waiter = None
-
-
-class StreamDatabaseSyncToAsync(SyncToAsync):
-    """channels' database_sync_to_async, except that an SQLite connection stays open.
-
-    Streams and the hub do their DB work in one worker thread (thread-sensitive, outside any
-    request). channels closes the thread's connections around every call, which with
-    CONN_MAX_AGE=0 means opening SQLite (and running its PRAGMAs) each time: most of the cost
-    of opening a stream. An SQLite connection is a file handle, so this thread keeps one;
-    PostgreSQL connections still go back to their pool after each call.
-    """
-
-    def thread_handler(self, loop: Any, *args: Any, **kwargs: Any) -> Any:
-        _close_old_connections()
-        try:
-            return super().thread_handler(loop, *args, **kwargs)
-        finally:
-            _close_old_connections()
-
-
-def _close_old_connections() -> None:
-    for conn in connections.all(initialized_only=True):
-        if conn.vendor != "sqlite":
-            continue
-        if conn.connection is not None and (conn.errors_occurred or conn.in_atomic_block):
-            conn.close()  # not known to be healthy: start afresh next time
-        # Keep it past CONN_MAX_AGE: close_old_connections() below would close it.
-        conn.close_at = None
-    close_old_connections()
-
-
-def stream_database_sync_to_async(func: Callable[..., Any]) -> Any:
-    return StreamDatabaseSyncToAsync(func, thread_sensitive=True)
-
-
-def _load_events(room_id: int, after: int, before: int) -> list[LoggedEvent]:
-    from rooms.models import RoomEvent
-
-    return RoomEvent.objects.read(room_id, after, before)
-
-
-def _load_head(room_id: int) -> int:
-    """The room's newest seq."""
-    from rooms.models import Room
-
-    return Room.objects.filter(pk=room_id).values_list("last_event_seq", flat=True).first() or 0
-
-
-def _load_heads(room_ids: list[int]) -> dict[int, int]:
-    from rooms.models import Room
-
-    return dict(Room.objects.filter(pk__in=room_ids).values_list("pk", "last_event_seq"))
-
-
-load_events = stream_database_sync_to_async(_load_events)
-load_head = stream_database_sync_to_async(_load_head)
-load_heads = stream_database_sync_to_async(_load_heads)
 
 
 class RoomChannel:
@@ -252,7 +47,7 @@ class RoomChannel:
 
     async def load(self) -> None:
         try:
-            self.head = await load_head(self.room_id)
+            self.head = await log.load_head(self.room_id)
         finally:
             self.ready.set()
         self._drain()
@@ -290,7 +85,7 @@ class RoomChannel:
     def _deliver(self, event: LoggedEvent) -> None:
         self.head = event.seq
         frame = encode_frame(event.seq, event.type, event.data)
-        hub.recent.add(self.room_id, event, frame)
+        log.recent.add(self.room_id, event, frame)
         recheck, subject = event.recheck, event.subject
         for subscriber in self.subscribers:
             subscriber.push(event.seq, frame)
@@ -307,7 +102,7 @@ class RoomChannel:
         try:
             while self.head is not None and self.head < self.target:
                 upto = min(self.pending) if self.pending else self.target + 1
-                rows = await load_events(self.room_id, self.head, upto)
+                rows = await log.load_events(self.room_id, self.head, upto)
                 for event in rows:
                     if event.seq == self.head + 1:
                         self._deliver(event)
@@ -357,7 +152,6 @@ class Hub:
         # room's head is read, so that no event falls between the two.
         self.on_room_opened: Callable[[int], Awaitable[None]] | None = None
         self.on_room_closed: Callable[[int], None] | None = None
-        self.recent = RecentFrames()
 
     def _bind(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
@@ -366,7 +160,7 @@ class Hub:
             self.loop = loop
             self.rooms = {}
             self.user_streams = collections.Counter()
-            self.recent.clear()
+            log.recent.clear()
             self.heartbeat_task = loop.create_task(self._heartbeat())
         return loop
 
@@ -431,7 +225,7 @@ class Hub:
         room_ids = list(self.rooms)
         if not room_ids:
             return
-        heads = await load_heads(room_ids)
+        heads = await log.load_heads(room_ids)
         for room_id, committed in heads.items():
             channel = self.rooms.get(room_id)
             if channel is not None:

@@ -24,7 +24,7 @@ import redis.asyncio
 from django.conf import settings
 
 from rooms.event_types import LoggedEvent
-from rooms.fanout.hub import hub
+from rooms.stream.hub import hub
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import asyncio
 import logging
 
 from rooms.event_types import LoggedEvent
-from rooms.fanout.hub import hub
+from rooms.stream.hub import hub
 
 logger = logging.getLogger(__name__)
 

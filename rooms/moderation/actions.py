@@ -7,17 +7,15 @@ client that reconnects later replays it) and writes the moderation log.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from rooms import tasks
+from rooms.event_types import EventType
 from rooms.models import (
-    MAX_REASON_LENGTH,
     MAX_SLOW_MODE_SECONDS,
-    EventType,
     Membership,
     Message,
     ModerationAction,
@@ -26,56 +24,20 @@ from rooms.models import (
     Restriction,
     Room,
 )
+from rooms.moderation.expiry import end_restriction_now, schedule_end_of_restriction
+from rooms.moderation.rules import (
+    OWNER,
+    RANK_NAMES,
+    SITE_MODERATOR,
+    clean_reason,
+    log,
+    rank,
+    require_moderator,
+    require_rank_over,
+)
 
 # Longest mute or ban with an expiry: a year. Without minutes it lasts until lifted.
 MAX_RESTRICTION_MINUTES = 365 * 24 * 60
-# The moderation log's reason for a mute or ban that the system ended.
-EXPIRED_REASON = "expired"
-
-
-def require_moderator(room: Room, actor: Any) -> None:
-    if not room.can_moderate(actor):
-        raise NotAllowed("you are not a moderator of this room")
-
-
-# Who can undo whose actions: site moderators above the owner above room moderators above
-# members. Nobody undoes (lifts, shortens, restores, unlocks, ...) what someone of a higher
-# rank did; only someone of a higher rank acts on a person (removes their message); only
-# the owner and site moderators archive a room or bring it back.
-MEMBER, ROOM_MODERATOR, OWNER, SITE_MODERATOR = range(4)
-RANK_NAMES = {ROOM_MODERATOR: "a room moderator", OWNER: "the owner", SITE_MODERATOR: "staff"}
-
-
-def rank(room: Room, user: Any) -> int:
-    if user is None or not user.is_authenticated:
-        return MEMBER
-    if user.is_active and user.has_perm("rooms.moderate_room"):
-        return SITE_MODERATOR
-    if user.pk == room.owner_id:
-        return OWNER
-    return ROOM_MODERATOR if room.role_of(user) == Membership.ROLE_MODERATOR else MEMBER
-
-
-def require_rank_over(room: Room, actor: Any, done_by: Any, what: str) -> None:
-    """Refuse to undo `what` if someone of a higher rank than the actor did it."""
-    theirs = rank(room, done_by)
-    if theirs > rank(room, actor):
-        raise NotAllowed(f"{what} was set by {RANK_NAMES[theirs]}: you cannot undo it")
-
-
-def clean_reason(reason: object) -> str:
-    if reason is None:
-        return ""
-    if not isinstance(reason, str):
-        raise NotAllowed("reason must be a string", status=400)
-    reason = reason.strip()
-    if len(reason) > MAX_REASON_LENGTH:
-        raise NotAllowed(f"reason is longer than {MAX_REASON_LENGTH} characters", status=400)
-    return reason
-
-
-def log(actor: Any, action: str, room: Room | None, **fields: Any) -> ModerationAction:
-    return ModerationAction.objects.create(actor=actor, action=action, room=room, **fields)
 
 
 def remove_message(actor: Any, message: Message, reason: object = "") -> Message:
@@ -203,8 +165,8 @@ def restrict(
         action = ModerationAction.MUTE if kind == Restriction.MUTE else ModerationAction.BAN
         log(actor, action, room, target_user=user, reason=reason, details={"minutes": minutes})
         if expires_at is not None:
-            # Written with the restriction: the worker ends it at its expiry (rooms/tasks.py).
-            tasks.schedule_end_of_restriction(restriction)
+            # Written with the restriction: the worker ends it at its expiry (expiry.py).
+            schedule_end_of_restriction(restriction)
     return restriction
 
 
@@ -215,62 +177,8 @@ def lift_restriction(actor: Any, room: Room, user: Any, kind: str, reason: objec
     if existing is not None:
         require_rank_over(room, actor, existing.created_by, f"the {kind}")
     with transaction.atomic():
-        if not _end_restriction(actor, room, user, kind, reason):
+        if not end_restriction_now(actor, room, user, kind, reason):
             raise NotAllowed(f"{user.get_username()} has no {kind} in this room", status=409)
-
-
-def _end_restriction(
-    actor: Any | None, room: Room, user: Any, kind: str, reason: str, **match: Any
-) -> bool:
-    """Delete the restriction (only if it also matches `match`), write its event and the log.
-
-    The one way a mute or ban ends, lifted by a moderator or by the system (actor None) when
-    its time ran out. Return False if there was no such restriction. Run inside a transaction.
-    """
-    deleted, _ = Restriction.objects.filter(room=room, user=user, kind=kind, **match).delete()
-    if not deleted:
-        return False
-    event = EventType.USER_UNMUTED if kind == Restriction.MUTE else EventType.USER_UNBANNED
-    room.append_event(event, {"room": room.slug, "user": user.get_username()}, subject=user.pk)
-    action = ModerationAction.UNMUTE if kind == Restriction.MUTE else ModerationAction.UNBAN
-    log(actor, action, room, target_user=user, reason=reason)
-    return True
-
-
-def expire_restriction(restriction_id: int, created_at: datetime) -> bool:
-    """End, as the system, a mute or ban whose time ran out. Return whether it did.
-
-    Only the restriction made at `created_at` (the one a task was scheduled for): one that a
-    moderator lifted, or made again with another expiry, is left as it is.
-    """
-    restriction = (
-        Restriction.objects.filter(pk=restriction_id, created_at=created_at)
-        .select_related("room", "user")
-        .first()
-    )
-    if restriction is None or restriction.is_active:
-        return False
-    with transaction.atomic():
-        # The DELETE re-checks the row: whoever changes it first (a moderator, another
-        # worker) wins, and the others find nothing to end.
-        return _end_restriction(
-            None,
-            restriction.room,
-            restriction.user,
-            restriction.kind,
-            EXPIRED_REASON,
-            pk=restriction.pk,
-            created_at=created_at,
-            expires_at__lte=timezone.now(),
-        )
-
-
-def end_expired_restrictions() -> int:
-    """End every mute and ban whose time ran out, as the system. Return how many."""
-    expired = Restriction.objects.filter(expires_at__lte=timezone.now()).values_list(
-        "pk", "created_at"
-    )
-    return sum(expire_restriction(pk, created_at) for pk, created_at in expired)
 
 
 def update_room(
@@ -309,7 +217,7 @@ def update_room(
     _require_rank_for_settings(actor, room, [action for action, _ in changes])
     with transaction.atomic():
         room.save(update_fields=["locked", "archived", "slow_mode_seconds"])
-        room.append_event(EventType.ROOM_UPDATED, room_settings(room))
+        room.append_event(EventType.ROOM_UPDATED, room.settings_data())
         for action, details in changes:
             log(actor, action, room, reason=reason, details=details)
     return room
@@ -340,7 +248,7 @@ def change_room(
     with transaction.atomic():
         room.save(update_fields=["name", "private"])
         room.append_event(
-            EventType.ROOM_UPDATED, room_settings(room), became_private=became_private
+            EventType.ROOM_UPDATED, room.settings_data(), became_private=became_private
         )
         for action, details in changes:
             log(actor, action, room, details=details)
@@ -373,17 +281,6 @@ def _require_rank_for_settings(actor: Any, room: Room, actions: list[str]) -> No
         if last is not None and rank(room, last.actor) > mine:
             room.refresh_from_db()
             require_rank_over(room, actor, last.actor, what)
-
-
-def room_settings(room: Room) -> dict[str, Any]:
-    return {
-        "room": room.slug,
-        "name": room.name,
-        "private": room.private,
-        "locked": room.locked,
-        "archived": room.archived,
-        "slow_mode_seconds": room.slow_mode_seconds,
-    }
 
 
 def set_room_moderator(actor: Any, room: Room, user: Any, moderator: bool) -> Membership:

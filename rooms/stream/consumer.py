@@ -27,58 +27,28 @@ from django.conf import settings
 from django.contrib import auth
 from django.db import InterfaceError, OperationalError
 from django.http.cookie import parse_cookie
-from django_eventstream.storage import EventDoesNotExist
 
-from rooms.event_types import LoggedEvent
 from rooms.events import session_digest
 from rooms.eventstream import CHANNEL_PREFIX
-from rooms.fanout import get_backend
-from rooms.fanout.hub import RECHECK, Subscriber, encode_frame, hub
-from rooms.fanout.hub import stream_database_sync_to_async as database_sync_to_async
 from rooms.middleware import DATABASE_UNAVAILABLE, RETRY_AFTER_SECS
-from rooms.models import Access, Room, RoomEvent
+from rooms.models import Access, Room
+from rooms.stream import log
+from rooms.stream.backends import get_backend
+from rooms.stream.db import database_sync_to_async
+from rooms.stream.hub import hub
+from rooms.stream.sse import (
+    RETRY_MILLISECONDS,
+    SSE_HEADERS,
+    InvalidEventId,
+    encode_frame,
+    parse_last_event_id,
+    sse_event,
+)
+from rooms.stream.subscriber import RECHECK, Subscriber
 
 session_store = import_module(settings.SESSION_ENGINE).SessionStore
 
 logger = logging.getLogger(__name__)
-
-RETRY_MILLISECONDS = 2000
-REPLAY_BATCH_EVENTS = 1000
-MAX_EVENT_ID_LENGTH = 200
-
-SSE_HEADERS = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
-    (b"cache-control", b"no-cache, no-store"),
-    # nginx and other proxies must pass each event on at once.
-    (b"x-accel-buffering", b"no"),
-]
-
-
-class InvalidEventId(ValueError):
-    pass
-
-
-def parse_last_event_id(raw: str | None, channel: str) -> int | None:
-    """Return the seq a client resumes after, None for a fresh connect.
-
-    Accepts our plain ids ("17") and django-eventstream's composite ones ("room-5:17").
-    """
-    if raw is None:
-        return None
-    raw = raw.strip()
-    if not raw:
-        return None
-    if len(raw) > MAX_EVENT_ID_LENGTH:
-        raise InvalidEventId("the event id is too long")
-    if raw.isascii() and raw.isdigit():
-        if len(raw) > 18:
-            raise InvalidEventId("the event id is out of range")
-        return int(raw)
-    for part in raw.split(","):
-        name, sep, number = part.partition(":")
-        if sep and name == channel:
-            return parse_last_event_id(number, channel)
-    raise InvalidEventId("the event id is not one this stream sent")
 
 
 def session_key(scope: dict[str, Any]) -> str | None:
@@ -129,22 +99,8 @@ def _may_still_read(room_id: int, user_id: int) -> bool:
     return room is not None and user is not None and room.can_read(user)
 
 
-def _read_events(room_id: int, after: int) -> list[LoggedEvent]:
-    """The next batch of the log after `after`; EventDoesNotExist if that id is unknown."""
-    current = Room.objects.filter(pk=room_id).values_list("last_event_seq", flat=True).first()
-    if current is None or after > current:
-        raise EventDoesNotExist(f"event {after} does not exist in room {room_id}", current or 0)
-    return RoomEvent.objects.read(room_id, after, limit=REPLAY_BATCH_EVENTS)
-
-
 connect = database_sync_to_async(_connect)
 may_still_read = database_sync_to_async(_may_still_read)
-read_events = database_sync_to_async(_read_events)
-
-
-def sse_event(type: str, data: dict[str, Any], event_id: int | None = None) -> bytes:
-    head = f"event: {type}\n" + (f"id: {event_id}\n" if event_id is not None else "")
-    return f"{head}data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
 class RoomEventsConsumer(AsyncHttpConsumer):
@@ -321,14 +277,14 @@ class RoomEventsConsumer(AsyncHttpConsumer):
         room_id = subscriber.room_id
         share = True
         while subscriber.closed_reason is None:
-            frames = hub.recent.get(room_id, after, upto)
+            frames = log.recent.get(room_id, after, upto)
             if frames is not None:
                 await self.send_body(b"".join(frames), more_body=True)
                 return upto
-            generation = hub.recent.generation(room_id)
+            generation = log.recent.generation(room_id)
             try:
-                events = await read_log(room_id, after, share)
-            except EventDoesNotExist as exc:
+                events = await log.read_shared(room_id, after, share)
+            except log.EventDoesNotExist as exc:
                 await self.send_reset(
                     f"event {after} does not exist in this room", subscriber, exc.current_id
                 )
@@ -337,37 +293,14 @@ class RoomEventsConsumer(AsyncHttpConsumer):
                 frames = []
                 for event in events:
                     frame = encode_frame(event.seq, event.type, event.data)
-                    hub.recent.add(room_id, event, frame, generation)
+                    log.recent.add(room_id, event, frame, generation)
                     frames.append(frame)
                 await self.send_body(b"".join(frames), more_body=True)
                 after = events[-1].seq
-            if len(events) < REPLAY_BATCH_EVENTS:
+            if len(events) < log.REPLAY_BATCH_EVENTS:
                 if after >= upto or not share:
                     break
                 # A shared read may have begun before this stream subscribed and so stop short
                 # of the hub's head: read once more on our own.
                 share = False
         return after
-
-
-# Reads of the log in flight, by (room, after): a crowd resuming from the same id shares one.
-_log_reads: dict[tuple[int, int], asyncio.Future[list[LoggedEvent]]] = {}
-
-
-async def read_log(room_id: int, after: int, share: bool = True) -> list[LoggedEvent]:
-    if not share:
-        return await read_events(room_id, after)
-    key = (room_id, after)
-    pending = _log_reads.get(key)
-    if pending is None or pending.get_loop() is not asyncio.get_running_loop():
-        pending = asyncio.ensure_future(read_events(room_id, after))
-        _log_reads[key] = pending
-
-        def forget(done: asyncio.Future[Any], key: tuple[int, int] = key) -> None:
-            if _log_reads.get(key) is done:
-                del _log_reads[key]
-            if not done.cancelled():
-                done.exception()  # retrieved: each waiter sees it through the shield
-
-        pending.add_done_callback(forget)
-    return await asyncio.shield(pending)

@@ -1,0 +1,201 @@
+"""The JSON API of rooms, members and messages (the stream is rooms/stream/consumer.py,
+moderation's endpoints rooms/moderation/views.py). Request plumbing is rooms/http.py's."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError
+from django.http import JsonResponse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from rooms import limits
+from rooms.http import (
+    AuthenticatedRequest,
+    BadRequest,
+    active_user,
+    bool_field,
+    find_message,
+    int_param,
+    json_endpoint,
+    json_error,
+    read_payload,
+    readable_room,
+    string_field,
+)
+from rooms.models import (
+    MAX_ROOM_NAME_LENGTH,
+    Message,
+    Restriction,
+    Room,
+    clean_message_body,
+    has_hidden_characters,
+    validate_client_id,
+    validate_room_slug,
+)
+
+HISTORY_PAGE_DEFAULT = 50
+HISTORY_PAGE_MAX = 200
+
+
+# Slugs no room may take: the site's own words. A private room's slug is "not available" to
+# those who cannot see the room, in the same words, so a 409 does not tell them it exists.
+RESERVED_ROOM_SLUGS = frozenset(
+    {"about", "accounts", "admin", "api", "events", "help", "login", "logout", "members"}
+    | {"moderators", "new", "rooms", "settings", "signup", "static", "staff", "support"}
+)
+SLUG_NOT_AVAILABLE = "this slug is not available"
+
+
+@require_http_methods(["GET", "POST"])
+@json_endpoint(fields={"POST": ("slug", "name", "private")})
+@limits.rate_limited(limits.ROOMS, limits.ROOMS_PER_ADDRESS)
+def rooms_collection(request: AuthenticatedRequest) -> JsonResponse:
+    if request.method == "GET":
+        member_of = set(request.user.memberships.values_list("room_id", flat=True))
+        rooms = Room.objects.visible_to(request.user).select_related("owner")
+        return JsonResponse({"rooms": [r.as_data(r.pk in member_of) for r in rooms]})
+
+    payload = read_payload(request)
+    slug = string_field(payload, "slug").strip()
+    name = string_field(payload, "name").strip() or slug
+    private = bool_field(payload, "private")
+    if not slug:
+        raise BadRequest("slug is required")
+    if len(slug) > 50:
+        raise BadRequest("slug is longer than 50 characters")
+    validate_room_slug(slug)
+    if len(name) > MAX_ROOM_NAME_LENGTH:
+        raise BadRequest(f"name is longer than {MAX_ROOM_NAME_LENGTH} characters")
+    if has_hidden_characters(name):
+        raise BadRequest("name must not contain control or invisible formatting characters")
+    if slug in RESERVED_ROOM_SLUGS:
+        return json_error(409, SLUG_NOT_AVAILABLE)
+    try:
+        room = Room.objects.create_with_owner(request.user, slug=slug, name=name, private=private)
+    except IntegrityError:
+        taken = Room.objects.filter(slug=slug).first()
+        if taken is not None and not taken.can_read(request.user) and taken.private:
+            # The same answer as a reserved slug: a private room stays indistinguishable.
+            return json_error(409, SLUG_NOT_AVAILABLE)
+        return json_error(409, "a room with this slug already exists")
+    return JsonResponse(room.as_data(True), status=201)
+
+
+@require_POST
+@json_endpoint()
+@limits.rate_limited(limits.MEMBERSHIP_CHANGES)
+def join_room(request: AuthenticatedRequest, slug: str) -> JsonResponse:
+    room = readable_room(request, slug)  # a private room is only visible to members
+    # A muted person may leave, once: joining again while muted would be a way to write
+    # events (member_joined, member_left) for every open page of the room.
+    if not room.is_member(request.user) and room.restriction_for(request.user, Restriction.MUTE):
+        raise PermissionDenied("you are muted in this room")
+    _, created = room.add_member(request.user)
+    return JsonResponse(room.as_data(True), status=201 if created else 200)
+
+
+@require_POST
+@json_endpoint()
+@limits.rate_limited(limits.MEMBERSHIP_CHANGES)
+def leave_room(request: AuthenticatedRequest, slug: str) -> JsonResponse:
+    room = readable_room(request, slug)
+    if room.owner_id == request.user.pk:
+        return json_error(409, "the owner cannot leave their own room")
+    room.remove_member(request.user)
+    return JsonResponse(room.as_data(False))
+
+
+@require_http_methods(["GET", "POST"])
+@json_endpoint(fields={"POST": ("username",)})
+@limits.rate_limited(limits.ACTIONS)
+def room_members(request: AuthenticatedRequest, slug: str) -> JsonResponse:
+    room = readable_room(request, slug)
+    if request.method == "GET":
+        members = room.memberships.select_related("user").order_by("user__username")
+        return JsonResponse(
+            {"members": [{"username": m.user.get_username(), "role": m.role} for m in members]}
+        )
+    if room.owner_id != request.user.pk:
+        raise PermissionDenied("only the room's owner can add members")
+    user = active_user(read_payload(request).get("username"))
+    membership, created = room.add_member(user)
+    return JsonResponse(
+        {"username": user.get_username(), "role": membership.role}, status=201 if created else 200
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@json_endpoint(fields={"POST": ("body", "client_id")})
+def room_messages(request: AuthenticatedRequest, slug: str) -> JsonResponse:
+    room = readable_room(request, slug)
+    if request.method == "POST":
+        return _post_message(request, room)
+
+    before = int_param(request, "before")
+    after = int_param(request, "after")
+    limit = int_param(request, "limit", HISTORY_PAGE_DEFAULT)
+    assert limit is not None
+    if before is not None and after is not None:
+        raise BadRequest("give before or after, not both")
+    if not 1 <= limit <= HISTORY_PAGE_MAX:
+        raise BadRequest(f"limit must be between 1 and {HISTORY_PAGE_MAX}")
+
+    # Read before the history, like the page does: the stream resumes from it.
+    last_event_id = room.current_event_seq()
+    messages = Message.objects.filter(room=room).select_related("author", "room")
+    if after is not None:
+        page = list(messages.filter(id__gt=after).order_by("id")[: limit + 1])
+        has_more = len(page) > limit
+        page = page[:limit]
+    else:
+        if before is not None:
+            messages = messages.filter(id__lt=before)
+        page = list(messages.order_by("-id")[: limit + 1])
+        has_more = len(page) > limit
+        page = page[:limit]
+        page.reverse()
+    return JsonResponse(
+        {
+            "messages": [message.as_event_data() for message in page],
+            "has_more": has_more,
+            "last_event_id": last_event_id,
+        }
+    )
+
+
+def _post_message(request: AuthenticatedRequest, room: Room) -> JsonResponse:
+    payload = read_payload(request)
+    body = payload.get("body")
+    if body is None:
+        raise BadRequest("body is required")
+    client_id = string_field(payload, "client_id").strip()
+    if client_id:
+        validate_client_id(client_id)
+    message, created = room.post_message(request.user, body, client_id)
+    if message.room_id != room.pk:
+        return json_error(409, "client_id was already used for a message in another room")
+    response = JsonResponse(message.as_event_data(), status=201)
+    if not created:
+        response["Idempotent-Replayed"] = "true"
+    return response
+
+
+@require_http_methods(["GET", "PATCH", "DELETE"])
+@json_endpoint(fields={"PATCH": ("body",)})
+@limits.rate_limited(limits.EDITS, methods=("PATCH", "DELETE"))
+def room_message(request: AuthenticatedRequest, slug: str, message_id: int) -> JsonResponse:
+    room = readable_room(request, slug)
+    message = find_message(room, message_id)
+    if request.method == "GET":
+        return JsonResponse(message.as_event_data())
+    message.check_author_can_change(request.user)
+    if request.method == "PATCH":
+        body = read_payload(request).get("body")
+        if body is None:
+            raise BadRequest("body is required")
+        clean_message_body(body)
+        limits.check_slow_mode_edit(room, request.user)
+        message.edit(body)
+        return JsonResponse(message.as_event_data())
+    message.erase()
+    return JsonResponse(message.as_event_data())

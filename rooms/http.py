@@ -1,0 +1,231 @@
+"""JSON request handling for every endpoint: reading and checking a body, reading fields and
+query parameters, finding the room a request may read, and answering errors.
+
+A view declares the fields its body may carry (`json_endpoint(fields=...)`); anything else
+is a 400 naming it, before the view runs. Failures raised anywhere below (Http404,
+PermissionDenied, BadRequest, ValidationError, NotAllowed) become `{"error": ...}` with the
+status that fits.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponseBase, JsonResponse, QueryDict
+
+from rooms.models import Access, Message, NotAllowed, Room
+
+View = Callable[..., HttpResponseBase]
+Payload = QueryDict | dict[str, Any]
+
+
+class AuthenticatedRequest(HttpRequest):
+    user: User
+
+
+class BadRequest(Exception):
+    """Bad input: answered with 400 and the message."""
+
+
+def json_error(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+# A form (rather than JSON) body may carry the CSRF token besides its fields.
+FORM_FIELDS = frozenset({"csrfmiddlewaretoken"})
+
+
+def json_endpoint(
+    fields: dict[str, Iterable[str]] | None = None,
+) -> Callable[[View], View]:
+    """Require a logged-in user (401, not a redirect) and answer every failure in JSON.
+
+    `fields` maps a method to the fields its body may carry; a write method not named there
+    takes none. Every write's body is read and checked (fields, depth, text) before the view
+    runs, so that a bad one is the same 400 whatever room it names.
+    """
+    known = {method: frozenset(names) for method, names in (fields or {}).items()}
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            if not request.user.is_authenticated:
+                return json_error(401, "authentication required")
+            try:
+                if request.method not in ("GET", "HEAD"):
+                    read_payload(request, known.get(request.method or "", frozenset()))
+                return view(request, *args, **kwargs)
+            except Http404 as exc:
+                return json_error(404, str(exc) or "not found")
+            except PermissionDenied as exc:
+                return json_error(403, str(exc) or "forbidden")
+            except (BadRequest, ValidationError) as exc:
+                message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+                return json_error(400, message)
+            except NotAllowed as exc:
+                response = json_error(exc.status, str(exc))
+                if exc.retry_after is not None:
+                    response["Retry-After"] = str(exc.retry_after)
+                return response
+
+        wrapper.payload_fields = known  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+# Our payloads are flat objects. A deeper document is refused before it is parsed: json.loads
+# and the checks below recurse, and thousands of nested brackets exhaust Python's stack.
+MAX_JSON_DEPTH = 16
+# A string (to the end of the text if it never closes, so that matching stays linear) or a
+# bracket.
+JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
+
+
+def _too_deep(text: str) -> bool:
+    """Whether the JSON text nests arrays and objects deeper than MAX_JSON_DEPTH."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return False
+    depth = 0
+    for match in JSON_TOKEN.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif token in ("]", "}"):
+            depth -= 1
+    return False
+
+
+def read_payload(request: HttpRequest, known: frozenset[str] | None = None) -> Payload:
+    """The request's JSON object or form fields, once checked (read once per request).
+
+    `known` (given by json_endpoint, the first time) are the fields the endpoint takes.
+    """
+    cached: Payload | None = getattr(request, "_chat_payload", None)
+    if cached is not None:
+        return cached
+    content_type = request.content_type or ""
+    allowed = known or frozenset()
+    if content_type == "application/json":
+        try:
+            text = request.body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest("the body is not valid UTF-8") from None
+        if _too_deep(text):
+            raise BadRequest(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
+        try:
+            payload = json.loads(text) if text.strip() else {}
+        except ValueError:
+            raise BadRequest("the body is not valid JSON") from None
+        if not isinstance(payload, dict):
+            raise BadRequest("the body must be a JSON object")
+        form: Payload = payload
+    else:
+        form = (
+            request.POST if request.method == "POST" else QueryDict(request.body, encoding="utf-8")
+        )
+        allowed = allowed | FORM_FIELDS
+    if _has_unstorable_text(dict(form.lists()) if isinstance(form, QueryDict) else form):
+        raise BadRequest("the body contains NUL characters or invalid Unicode")
+    unknown = sorted(set(form) - allowed)
+    if unknown:
+        names = ", ".join(repr(name[:40]) for name in unknown[:5])
+        raise BadRequest(f"unknown field{'s' if len(unknown) > 1 else ''}: {names}")
+    request._chat_payload = form  # type: ignore[attr-defined]
+    return form
+
+
+# NUL and lone surrogates (JSON may escape them: "\u0000", "\ud800") are not storable text:
+# PostgreSQL refuses NUL in text and UTF-8 has no surrogates. Refused for every field at once.
+UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def _has_unstorable_text(value: object) -> bool:
+    if isinstance(value, str):
+        return UNSTORABLE_TEXT.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_unstorable_text(k) or _has_unstorable_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_unstorable_text(item) for item in value)
+    return False
+
+
+def string_field(payload: Payload, name: str, default: str = "") -> str:
+    value = payload.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be a string")
+    return value
+
+
+TRUE_WORDS = frozenset({"1", "true", "on", "yes"})
+FALSE_WORDS = frozenset({"", "0", "false", "off", "no"})
+
+
+def bool_field(payload: Payload, name: str) -> bool:
+    value = payload.get(name, False)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in TRUE_WORDS | FALSE_WORDS:
+        return value.lower() in TRUE_WORDS
+    raise BadRequest(f"{name} must be true or false")
+
+
+def int_field(payload: Payload, name: str) -> int | None:
+    value = payload.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 10:
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise BadRequest(f"{name} must be an integer")
+
+
+def int_param(request: HttpRequest, name: str, default: int | None = None) -> int | None:
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise BadRequest(f"{name} must be a non-negative integer")
+    return int(raw)
+
+
+def readable_room(request: HttpRequest, slug: str) -> Room:
+    """The room if the user may read it (Room.access_for): 404 if they may not even know it
+    exists (private rooms look missing to outsiders), 403 if they are banned from it."""
+    room = Room.objects.filter(slug=slug).first()
+    access = room.access_for(request.user) if room is not None else Access.HIDDEN
+    if access is Access.BANNED:
+        raise PermissionDenied("you are banned from this room")
+    if room is None or access is not Access.READ:
+        raise Http404("no such room")
+    return room
+
+
+def find_message(room: Room, message_id: int) -> Message:
+    message = (
+        Message.objects.filter(room=room, pk=message_id).select_related("author", "room").first()
+    )
+    if message is None:
+        raise Http404("no such message")
+    return message
+
+
+def active_user(username: object) -> User:
+    if not isinstance(username, str) or not username.strip():
+        raise BadRequest("username is required")
+    user = get_user_model().objects.filter(username=username.strip(), is_active=True).first()
+    if user is None:
+        raise BadRequest("no such user")
+    return user

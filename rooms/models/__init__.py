@@ -1,0 +1,52 @@
+"""The room app's data: rooms and members (rooms.py), messages (messages.py), each room's
+event log (log.py), moderation (moderation.py), and what they share (common.py).
+
+Import models from here. The modules depend on each other in one direction only:
+common <- moderation <- log <- messages <- rooms.
+"""
+
+from rooms.models.common import (
+    MAX_CLIENT_ID_LENGTH,
+    MAX_MESSAGE_LENGTH,
+    MAX_REASON_LENGTH,
+    MAX_ROOM_NAME_LENGTH,
+    MAX_SLOW_MODE_SECONDS,
+    NotAllowed,
+    clean_message_body,
+    encode_event_data,
+    has_hidden_characters,
+    validate_client_id,
+    validate_room_slug,
+)
+from rooms.models.log import RoomEvent
+from rooms.models.messages import Message
+from rooms.models.moderation import (
+    SYSTEM_ACTOR_NAME,
+    ModerationAction,
+    Report,
+    Restriction,
+)
+from rooms.models.rooms import Access, Membership, Room
+
+__all__ = [
+    "MAX_CLIENT_ID_LENGTH",
+    "MAX_MESSAGE_LENGTH",
+    "MAX_REASON_LENGTH",
+    "MAX_ROOM_NAME_LENGTH",
+    "MAX_SLOW_MODE_SECONDS",
+    "SYSTEM_ACTOR_NAME",
+    "Access",
+    "Membership",
+    "Message",
+    "ModerationAction",
+    "NotAllowed",
+    "Report",
+    "Restriction",
+    "Room",
+    "RoomEvent",
+    "clean_message_body",
+    "encode_event_data",
+    "has_hidden_characters",
+    "validate_client_id",
+    "validate_room_slug",
+]

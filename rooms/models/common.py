@@ -1,0 +1,77 @@
+"""What every model of the room app shares: text limits, validators, the rule error, and
+how an event's data is encoded."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import RegexValidator
+
+MAX_MESSAGE_LENGTH = 4000
+MAX_ROOM_NAME_LENGTH = 80
+MAX_CLIENT_ID_LENGTH = 64
+
+# Tab, newline and carriage return are the only control characters a message may hold.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+validate_room_slug = RegexValidator(
+    r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z",
+    "A room slug is 1-50 lowercase letters, digits and single hyphens, "
+    "starting and ending with a letter or digit.",
+)
+validate_client_id = RegexValidator(
+    r"^[A-Za-z0-9_.:-]{1,64}\Z",
+    "client_id is 1-64 characters from A-Z, a-z, 0-9 and _ . : -",
+)
+
+
+class NotAllowed(Exception):
+    """An action the rules forbid; says why, with the HTTP status that fits."""
+
+    def __init__(self, message: str, status: int = 403, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+MAX_REASON_LENGTH = 500
+MAX_SLOW_MODE_SECONDS = 6 * 3600
+
+
+def clean_message_body(body: object) -> str:
+    """Return the body as stored, or raise ValidationError saying what is wrong."""
+    if not isinstance(body, str):
+        raise ValidationError("body must be a string")
+    body = body.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not body:
+        raise ValidationError("body must not be empty")
+    if len(body) > MAX_MESSAGE_LENGTH:
+        raise ValidationError(f"body is longer than {MAX_MESSAGE_LENGTH} characters")
+    if CONTROL_CHARACTERS.search(body):
+        raise ValidationError("body must not contain control characters")
+    return body
+
+
+def encode_event_data(data: dict[str, Any]) -> str:
+    # Compact and on one line: it becomes a single `data:` line on the wire as it is.
+    return json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False)
+
+
+# Names (rooms, people) are shown to everyone: no character in them may be invisible or
+# reorder the text around it. Refused: control characters (C0, DEL, C1, line and paragraph
+# separators) and format characters (bidi overrides and isolates, zero-width space, BOM,
+# ...), except the zero-width joiner and non-joiner that emoji and some scripts need.
+NAME_FORMAT_CHARACTERS_ALLOWED = frozenset("\u200c\u200d")
+
+
+def has_hidden_characters(name: str) -> bool:
+    return any(
+        unicodedata.category(char) in ("Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp")
+        and char not in NAME_FORMAT_CHARACTERS_ALLOWED
+        for char in name
+    )

@@ -1,0 +1,141 @@
+"""Messages: posted, edited, deleted by their author, removed and restored by moderators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from rooms.event_types import EventType
+from rooms.models.common import (
+    MAX_CLIENT_ID_LENGTH,
+    MAX_MESSAGE_LENGTH,
+    MAX_REASON_LENGTH,
+    NotAllowed,
+    clean_message_body,
+)
+from rooms.models.log import RoomEvent
+
+
+class Message(models.Model):
+    room = models.ForeignKey("rooms.Room", on_delete=models.PROTECT, related_name="messages")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="messages"
+    )
+    body = models.TextField(max_length=MAX_MESSAGE_LENGTH)
+    client_id = models.CharField(max_length=MAX_CLIENT_ID_LENGTH, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    # Removed by a moderator: the text stays here (it can be restored), clients get none.
+    removed_at = models.DateTimeField(null=True, blank=True)
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    removal_reason = models.CharField(max_length=MAX_REASON_LENGTH, blank=True, default="")
+    # The seq of the room event that last changed the message (posted, edited, deleted,
+    # removed, restored): the log's older snapshots of it are stale.
+    state_seq = models.PositiveBigIntegerField(default=0, editable=False)
+
+    class Meta:
+        indexes = [
+            # Serves the history pages: room = X and id < before, newest first.
+            models.Index(fields=["room", "id"], name="message_room_id"),
+            # Serves the per-person post limit: author = X and created_at > a minute ago.
+            models.Index(fields=["author", "created_at"], name="message_author_created"),
+        ]
+        constraints = [
+            # Serves idempotent posts: one message per (author, client_id).
+            models.UniqueConstraint(
+                fields=["author", "client_id"],
+                condition=~Q(client_id=""),
+                name="message_unique_author_client_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} in {self.room_id}"
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    @property
+    def is_removed(self) -> bool:
+        return self.removed_at is not None
+
+    @property
+    def visible_body(self) -> str:
+        return "" if self.is_removed or self.is_deleted else self.body
+
+    def as_event_data(self) -> dict[str, Any]:
+        """The message as clients see it, in history pages and in stream events."""
+        return {
+            "id": self.pk,
+            "room": self.room.slug,
+            "author": self.author.get_username(),
+            "body": self.visible_body,
+            "created": self.created_at,
+            "edited": self.edited_at,
+            "deleted": self.is_deleted,
+            "removed": self.is_removed,
+            "client_id": self.client_id or None,
+        }
+
+    def check_author_can_change(self, user: Any) -> None:
+        """Raise NotAllowed unless `user` may edit or delete this message now."""
+        if self.author_id != user.pk:
+            raise NotAllowed("you can only change your own messages")
+        if self.is_deleted:
+            raise NotAllowed("the message was deleted", status=409)
+        if self.is_removed:
+            raise NotAllowed("the message was removed by a moderator", status=409)
+        self.room.check_can_write(user)
+
+    def edit(self, body: str) -> None:
+        body = clean_message_body(body)
+        with transaction.atomic():
+            self.body = body
+            self.edited_at = timezone.now()
+            self.record_change(EventType.MESSAGE_EDITED, ["body", "edited_at"])
+
+    def erase(self) -> None:
+        """Leave a tombstone: the row stays in history, its text is gone for good.
+
+        The text is erased from the message and from every event of the log that carried
+        it, in the same transaction: nothing (history, replay, admin, a backup taken later)
+        can show it again. Deleting a message in the admin does exactly this too.
+        """
+        with transaction.atomic():
+            self.body = ""
+            self.deleted_at = timezone.now()
+            self.record_change(
+                EventType.MESSAGE_DELETED,
+                ["body", "deleted_at"],
+                {"id": self.pk, "room": self.room.slug, "deleted": True},
+            )
+            RoomEvent.objects.redact(self)
+
+    def record_change(
+        self, type: str, fields: list[str], data: dict[str, Any] | None = None
+    ) -> RoomEvent:
+        """Save the changed fields and write the change's event, in the caller's transaction.
+
+        `data` defaults to the whole message as it is now.
+        """
+        room = self.room
+        self.state_seq = room.next_event_seq()
+        self.save(update_fields=[*fields, "state_seq"])
+        return room.append_event(
+            type,
+            self.as_event_data() if data is None else data,
+            seq=self.state_seq,
+            message_id=self.pk,
+        )

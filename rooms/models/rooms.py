@@ -1,0 +1,347 @@
+"""Rooms and their members, with the two rules everything asks: who may read a room
+(Room.access_for) and who may write in it (Room.check_can_write)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, models, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from rooms import events
+from rooms.event_types import EventType, LoggedEvent, who_may_lose_access
+from rooms.models.common import (
+    MAX_ROOM_NAME_LENGTH,
+    NotAllowed,
+    clean_message_body,
+    encode_event_data,
+    validate_room_slug,
+)
+from rooms.models.log import RoomEvent
+from rooms.models.messages import Message
+from rooms.models.moderation import Restriction
+
+
+class RoomQuerySet(models.QuerySet["Room"]):
+    def create_with_owner(self, owner: Any, **fields: Any) -> Room:
+        """A new room, its owner its first member (the site's form and the admin)."""
+        with transaction.atomic():
+            room = self.create(owner=owner, **fields)
+            room.add_member(owner, role=Membership.ROLE_OWNER)
+        return room
+
+    def visible_to(self, user: Any) -> RoomQuerySet:
+        """Rooms the user may read: every public room, and private rooms they belong to."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(Q(private=False) | Q(memberships__user=user)).distinct()
+
+
+class Room(models.Model):
+    slug = models.SlugField(max_length=50, unique=True, validators=[validate_room_slug])
+    name = models.CharField(max_length=MAX_ROOM_NAME_LENGTH)
+    private = models.BooleanField(default=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_rooms"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    # Read-only for everyone but moderators.
+    locked = models.BooleanField(default=False)
+    # Read-only for everyone, and off the list of rooms to join.
+    archived = models.BooleanField(default=False)
+    # Minimum seconds between two posts by the same person (moderators excepted); 0 = off.
+    slow_mode_seconds = models.PositiveIntegerField(default=0)
+    # The seq of the newest RoomEvent of this room. Bumped with an UPDATE, which takes the
+    # row lock, so two transactions can never hand out the same seq or leave a hole.
+    last_event_seq = models.PositiveBigIntegerField(default=0, editable=False)
+
+    objects = RoomQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["slug"]
+        permissions = [("moderate_room", "Can moderate every room")]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def get_absolute_url(self) -> str:
+        return f"/rooms/{self.slug}/"
+
+    def settings_data(self) -> dict[str, Any]:
+        """The room's settings as clients see them (the room_updated event's data)."""
+        return {
+            "room": self.slug,
+            "name": self.name,
+            "private": self.private,
+            "locked": self.locked,
+            "archived": self.archived,
+            "slow_mode_seconds": self.slow_mode_seconds,
+        }
+
+    def as_data(self, member: bool) -> dict[str, Any]:
+        """The room as GET /rooms/ lists it to someone who is (or is not) a member."""
+        return {
+            "slug": self.slug,
+            "name": self.name,
+            "private": self.private,
+            "owner": self.owner.get_username(),
+            "member": member,
+            **self.settings_data(),
+            "url": self.get_absolute_url(),
+            "events_url": f"{self.get_absolute_url()}events/",
+        }
+
+    @property
+    def channel(self) -> str:
+        """The django-eventstream channel name of this room."""
+        return f"room-{self.pk}"
+
+    def is_member(self, user: Any) -> bool:
+        return user.is_authenticated and self.memberships.filter(user=user).exists()
+
+    def access_for(self, user: Any) -> Access:
+        """The one rule of who may read this room: its pages, history, stream and replay.
+
+        HIDDEN (answered like a missing room, 404) for anyone not logged in or deactivated
+        and for outsiders of a private room; BANNED (403) for those who could otherwise
+        read it but are banned from it; READ for everyone else.
+        """
+        if not user.is_authenticated or not user.is_active:
+            return Access.HIDDEN
+        if self.private and not self.is_member(user):
+            return Access.HIDDEN
+        if self.restriction_for(user, Restriction.BAN) is not None:
+            return Access.BANNED
+        return Access.READ
+
+    def can_read(self, user: Any) -> bool:
+        return self.access_for(user) is Access.READ
+
+    def role_of(self, user: Any) -> str | None:
+        if not user.is_authenticated:
+            return None
+        return self.memberships.filter(user=user).values_list("role", flat=True).first()
+
+    def can_moderate(self, user: Any) -> bool:
+        """Site moderators moderate every room; the owner and room moderators theirs."""
+        if not user.is_authenticated or not user.is_active:
+            return False
+        return self._is_moderator(user)
+
+    def restriction_for(self, user: Any, kind: str) -> Restriction | None:
+        """The user's active mute or ban in this room, if any."""
+        if not user.is_authenticated:
+            return None
+        return Restriction.objects.active().filter(room=self, user=user, kind=kind).first()
+
+    def check_can_write(self, user: Any) -> None:
+        """The one rule of who may write in this room now: post, edit or delete their own
+        messages (and later react). Raise NotAllowed saying why not.
+
+        Two queries (role, restrictions); the permission lookup only when the room is locked.
+        """
+        if self.archived:
+            raise NotAllowed("the room is archived")
+        role = self.role_of(user)
+        kinds = {
+            restriction.kind: restriction
+            for restriction in Restriction.objects.active().filter(room=self, user=user)
+        }
+        if self.locked and not self._is_moderator(user, role):
+            raise NotAllowed("the room is locked")
+        if Restriction.BAN in kinds:
+            raise NotAllowed("you are banned from this room")
+        mute = kinds.get(Restriction.MUTE)
+        if mute is not None:
+            until = f" until {mute.expires_at.isoformat()}" if mute.expires_at else ""
+            raise NotAllowed(f"you are muted in this room{until}")
+        if role is None:
+            raise NotAllowed("join the room first")
+
+    def check_can_post(self, user: Any) -> None:
+        """check_can_write, then the limits on posting: per person, and the room's slow mode."""
+        self.check_can_write(user)
+        limit = settings.CHAT_POSTS_PER_MINUTE
+        if limit:
+            now = timezone.now()
+            recent = list(
+                Message.objects.filter(author=user, created_at__gt=now - timedelta(minutes=1))
+                .order_by("-created_at")
+                .values_list("created_at", flat=True)[:limit]
+            )
+            if len(recent) >= limit:
+                # Free again once the oldest of those is a minute old.
+                seconds = max(1, int(60 - (now - recent[-1]).total_seconds() + 0.999))
+                raise NotAllowed(
+                    f"too many messages: at most {limit} a minute; wait {seconds} seconds",
+                    status=429,
+                    retry_after=seconds,
+                )
+        if self.slow_mode_seconds and not self._is_moderator(user):
+            last = (
+                Message.objects.filter(room=self, author=user)
+                .order_by("-id")
+                .values_list("created_at", flat=True)
+                .first()
+            )
+            if last is not None:
+                wait = self.slow_mode_seconds - (timezone.now() - last).total_seconds()
+                if wait > 0:
+                    seconds = max(1, int(wait + 0.999))
+                    raise NotAllowed(
+                        f"slow mode: wait {seconds} more seconds", status=429, retry_after=seconds
+                    )
+
+    def _is_moderator(self, user: Any, role: str | None = None) -> bool:
+        if (role or self.role_of(user)) in (Membership.ROLE_OWNER, Membership.ROLE_MODERATOR):
+            return True
+        return bool(user.is_active and user.has_perm("rooms.moderate_room"))
+
+    def current_event_seq(self) -> int:
+        """The newest committed event seq, read fresh from the database."""
+        return Room.objects.filter(pk=self.pk).values_list("last_event_seq", flat=True).get()
+
+    # Writing. Each method is one transaction holding the change and its event.
+
+    def next_event_seq(self) -> int:
+        """Hand out the room's next seq. Must run inside the transaction that uses it.
+
+        The UPDATE takes the room's row lock until commit, so two transactions can never
+        get the same seq, and a rolled-back one gives its seq back.
+        """
+        Room.objects.filter(pk=self.pk).update(last_event_seq=F("last_event_seq") + 1)
+        seq = self.current_event_seq()
+        self.last_event_seq = seq
+        return seq
+
+    def append_event(
+        self,
+        type: str,
+        data: dict[str, Any] | str,
+        *,
+        seq: int | None = None,
+        message_id: int | None = None,
+        subject: int | None = None,
+        became_private: bool = False,
+    ) -> RoomEvent:
+        """Add an event to this room's log; publish it once the transaction commits.
+
+        Must run inside the transaction that makes the change the event describes. `seq`
+        is one from next_event_seq() when the change had to know it first.
+        """
+        if seq is None:
+            seq = self.next_event_seq()
+        encoded = data if isinstance(data, str) else encode_event_data(data)
+        logged = LoggedEvent(
+            seq,
+            type,
+            encoded,
+            message_id,
+            subject,
+            who_may_lose_access(type, private=self.private, became_private=became_private),
+        )
+        event = RoomEvent.objects.create(
+            room=self,
+            seq=seq,
+            type=type,
+            data=encoded,
+            message_id=message_id,
+            subject=subject,
+            recheck=logged.recheck,
+        )
+        events.publish_on_commit(self.pk, logged)
+        return event
+
+    def post_message(self, author: Any, body: str, client_id: str = "") -> tuple[Message, bool]:
+        """Store a message and its event. Return (message, created).
+
+        With a client_id the post is idempotent: a retry returns the first message.
+        """
+        body = clean_message_body(body)
+        if client_id:
+            existing = Message.objects.filter(author=author, client_id=client_id).first()
+            if existing is not None:
+                return existing, False
+        try:
+            with transaction.atomic():
+                # Lock the room first, so the checks and the post see the same state
+                # (two quick posts cannot both slip through slow mode).
+                room = Room.objects.select_for_update().get(pk=self.pk)
+                room.check_can_post(author)
+                seq = self.next_event_seq()
+                message = Message.objects.create(
+                    room=self, author=author, body=body, client_id=client_id, state_seq=seq
+                )
+                self.append_event(
+                    EventType.MESSAGE_POSTED,
+                    message.as_event_data(),
+                    seq=seq,
+                    message_id=message.pk,
+                )
+        except IntegrityError:
+            # A concurrent retry with the same key committed first.
+            if not client_id:
+                raise
+            return Message.objects.get(author=author, client_id=client_id), False
+        return message, True
+
+    def add_member(self, user: Any, role: str = "member") -> tuple[Membership, bool]:
+        with transaction.atomic():
+            membership, created = Membership.objects.get_or_create(
+                room=self, user=user, defaults={"role": role}
+            )
+            if created:
+                self.append_event(
+                    EventType.MEMBER_JOINED,
+                    {"room": self.slug, "user": user.get_username()},
+                    subject=user.pk,
+                )
+        return membership, created
+
+    def remove_member(self, user: Any) -> bool:
+        """Remove a member (their streams of a private room close). Return whether they were one."""
+        with transaction.atomic():
+            deleted, _ = Membership.objects.filter(room=self, user=user).delete()
+            if not deleted:
+                return False
+            self.append_event(
+                EventType.MEMBER_LEFT,
+                {"room": self.slug, "user": user.get_username()},
+                subject=user.pk,
+            )
+        return True
+
+
+class Access(enum.Enum):
+    """What Room.access_for answers."""
+
+    READ = "read"
+    HIDDEN = "hidden"
+    BANNED = "banned"
+
+
+class Membership(models.Model):
+    ROLE_OWNER = "owner"
+    ROLE_MODERATOR = "moderator"
+    ROLE_MEMBER = "member"
+    ROLE_CHOICES = [(ROLE_OWNER, "owner"), (ROLE_MODERATOR, "moderator"), (ROLE_MEMBER, "member")]
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=ROLE_CHOICES, default=ROLE_MEMBER)
+    joined_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # Serves "is this user a member of this room", asked on every post and stream.
+            models.UniqueConstraint(fields=["room", "user"], name="membership_unique_room_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.room}"
