@@ -17,7 +17,6 @@ from django.urls import path, re_path  # noqa: E402
 
 from chatsite import server  # noqa: E402
 from rooms.middleware import (  # noqa: E402
-    DatabaseUnavailableASGIMiddleware,
     RequestBodyLimitASGIMiddleware,
     SecurityHeadersASGIMiddleware,
 )
@@ -30,13 +29,10 @@ routes = ProtocolTypeRouter(
     {
         "http": URLRouter(
             [
-                # A database outage while checking the session is a 503, not daphne's 500.
-                path(
-                    "rooms/<slug:slug>/events/",
-                    # The consumer reads the session cookie and loads the user itself, in
-                    # the same DB trip as its access check: see rooms/stream/consumer.py.
-                    DatabaseUnavailableASGIMiddleware(RoomEventsConsumer.as_asgi()),  # type: ignore[arg-type]
-                ),
+                # The consumer reads the session cookie and loads the user itself, in the same
+                # DB trip as its access check, and answers a database outage with a 503: see
+                # rooms/stream/consumer.py.
+                path("rooms/<slug:slug>/events/", RoomEventsConsumer.as_asgi()),
                 # URLRouter routes to ASGI apps; django-stubs types re_path for views.
                 re_path(r"", django_application),  # type: ignore[arg-type]
             ]

@@ -33,7 +33,7 @@ admin.site.unregister(User)
 
 
 @admin.register(User)
-class ChatUserAdmin(UserAdmin):
+class ChatUserAdmin(UserAdmin[Any]):
     list_display = [
         "username",
         "email",
@@ -49,7 +49,7 @@ class ChatUserAdmin(UserAdmin):
         return changelist_link(Message, "messages", author__id__exact=user.pk)
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(admin.TabularInline[Membership, Room]):
     """The room's members, to read. Adding, removing and roles go through the Membership
     pages, which write the room's events (and close the streams of whoever loses access)."""
 
@@ -69,7 +69,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Room)
-class RoomAdmin(ModeratorActionsMixin, admin.ModelAdmin):
+class RoomAdmin(ModeratorActionsMixin, admin.ModelAdmin[Room]):
     list_display = [
         "slug",
         "name",
@@ -125,7 +125,9 @@ class RoomAdmin(ModeratorActionsMixin, admin.ModelAdmin):
     def messages_link(self, room: Room) -> str:
         return changelist_link(Message, "messages", room__id__exact=room.pk)
 
-    def _update(self, request: HttpRequest, queryset: QuerySet[Room], title: str, **changes: Any):  # type: ignore[no-untyped-def]
+    def _update(
+        self, request: HttpRequest, queryset: QuerySet[Room], title: str, **changes: Any
+    ) -> HttpResponse | None:
         return self.moderate(
             request,
             queryset,
@@ -167,7 +169,7 @@ class RoomAdmin(ModeratorActionsMixin, admin.ModelAdmin):
         )
 
 
-class MembershipForm(forms.ModelForm):
+class MembershipForm(forms.ModelForm[Membership]):
     role = forms.ChoiceField(
         choices=[(Membership.ROLE_MEMBER, "member"), (Membership.ROLE_MODERATOR, "moderator")]
     )
@@ -178,7 +180,7 @@ class MembershipForm(forms.ModelForm):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(admin.ModelAdmin[Membership]):
     """Who is in which room. Adding, removing and role changes are the site's own actions,
     so each is a room event and a removal from a private room closes that person's streams."""
 

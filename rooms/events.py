@@ -3,20 +3,57 @@
 A client must never see an event that was rolled back, and never miss one for good:
 the event is in the log when it is published, so a stream that misses the live copy
 still reads it from the log.
+
+A fan-out backend carries published events to the hub (rooms/stream/hub.py) of every
+process: rooms/stream/backends/local.py within one process, redis.py across processes. The
+CHAT_FANOUT_BACKEND setting names it (a dotted path, loaded when first used).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
+from django.conf import settings
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 from rooms.event_types import LoggedEvent
-from rooms.stream.backends import get_backend
 
 if TYPE_CHECKING:
     from django.contrib.sessions.backends.base import SessionBase
+
+
+class FanoutBackend(Protocol):
+    def publish(self, room_id: int, event: LoggedEvent) -> None:
+        """Deliver a committed event to the open streams of its room, in every process.
+
+        Called from any thread after the transaction committed; must not raise or block
+        for long: the event is already safe in the log, and streams catch up from there.
+        """
+
+    def revoke_user(self, user_id: int) -> None:
+        """Close every open stream of the user, in every process."""
+
+    def revoke_session(self, session: str) -> None:
+        """Close every open stream opened with this session (a digest), in every process."""
+
+    def revoke_other_sessions(self, user_id: int, session: str, previous: str) -> None:
+        """Close every open stream of the user but those of one session, in every process.
+
+        That session's key changed from `previous` to `session` (digests): its streams go on
+        under the new one (Django cycles the key of the session that changes the password).
+        """
+
+    async def start(self) -> None:
+        """Begin receiving (called on the event loop when the first stream opens)."""
+
+
+@functools.cache
+def get_backend() -> FanoutBackend:
+    backend: FanoutBackend = import_string(settings.CHAT_FANOUT_BACKEND)()
+    return backend
 
 
 def publish_on_commit(room_id: int, event: LoggedEvent) -> None:

@@ -19,8 +19,7 @@ from django_eventstream.storage import EventDoesNotExist, StorageBase
 from rooms.event_types import EventType
 from rooms.models import Room
 from rooms.stream import log
-
-CHANNEL_PREFIX = "room-"
+from rooms.stream.sse import CHANNEL_PREFIX
 
 
 def room_id_from_channel(channel: str) -> int | None:

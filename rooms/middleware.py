@@ -60,47 +60,6 @@ class DatabaseUnavailableMiddleware:
         return None
 
 
-class DatabaseUnavailableASGIMiddleware:
-    """The same for an ASGI application, such as the event stream behind channels' auth
-    middleware, which loads the session and user before the consumer runs: a database
-    outage there is a 503 JSON answer too, not daphne's 500 page."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        started = False
-
-        async def tracking_send(message: Any) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except (OperationalError, InterfaceError) as exc:
-            if scope["type"] != "http":
-                raise
-            logger.warning("%s: database unavailable: %s", scope.get("path"), exc)
-            if started:
-                # Too late for a status: end the response; the client reconnects.
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-                return
-            body = json.dumps({"error": DATABASE_UNAVAILABLE}).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 503,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"retry-after", str(RETRY_AFTER_SECS).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
-
-
 def too_large() -> JsonResponse:
     limit = settings.CHAT_MAX_REQUEST_BYTES
     return JsonResponse({"error": f"request body larger than {limit} bytes"}, status=413)
@@ -160,7 +119,7 @@ def _is_secure(scope: Any) -> bool:
     if proxy_header:
         name, value = proxy_header
         header = name.removeprefix("HTTP_").lower().replace("_", "-").encode()
-        return _header(scope, header) == value.encode()
+        return bool(_header(scope, header) == value.encode())
     return bool(scope.get("scheme") == "https")
 
 

@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 
 from rooms import moderation
-from rooms.stream.backends import get_backend
+from rooms.events import get_backend
 from tests.sse import Stream
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,7 +7,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
-from rooms.stream.backends import get_backend
+from rooms.events import get_backend
 from rooms.stream.hub import hub
 from tests.sse import Stream, ids
 

@@ -10,27 +10,22 @@ job alone.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
 from rooms.event_types import SNAPSHOT_TYPES, EventType, Recheck
-from rooms.models.common import encode_event_data
-
-if TYPE_CHECKING:
-    from rooms.models.messages import Message
 
 
 class RoomEventQuerySet(models.QuerySet["RoomEvent"]):
-    def redact(self, message: Message) -> int:
+    def redact(self, message_id: int, tombstone: str) -> int:
         """Overwrite every event that carried the message's text with its tombstone.
 
         The one rewrite the append-only log allows: a message its author deleted.
         """
-        tombstone = encode_event_data(message.as_event_data())
-        return self.filter(message=message, type__in=SNAPSHOT_TYPES).update(data=tombstone)
+        return self.filter(message_id=message_id, type__in=SNAPSHOT_TYPES).update(data=tombstone)
 
 
 class RoomEvent(models.Model):

@@ -16,6 +16,7 @@ from rooms.models.common import (
     MAX_REASON_LENGTH,
     NotAllowed,
     clean_message_body,
+    encode_event_data,
 )
 from rooms.models.log import RoomEvent
 
@@ -121,7 +122,7 @@ class Message(models.Model):
                 ["body", "deleted_at"],
                 {"id": self.pk, "room": self.room.slug, "deleted": True},
             )
-            RoomEvent.objects.redact(self)
+            RoomEvent.objects.redact(self.pk, encode_event_data(self.as_event_data()))
 
     def record_change(
         self, type: str, fields: list[str], data: dict[str, Any] | None = None

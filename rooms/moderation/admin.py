@@ -119,7 +119,7 @@ class RemovedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Message)
-class MessageAdmin(ModeratorActionsMixin, admin.ModelAdmin):
+class MessageAdmin(ModeratorActionsMixin, admin.ModelAdmin[Message]):
     list_display = ["id", "room", "author", "excerpt", "created_at", "state"]
     list_filter = [RemovedFilter]
     search_fields = ["body", "author__username", "room__slug"]
@@ -239,7 +239,9 @@ class MessageAdmin(ModeratorActionsMixin, admin.ModelAdmin):
             lambda m, data: moderation.restore_message(request.user, m, data.get("reason")),
         )
 
-    def _restrict_authors(self, request: HttpRequest, queryset: QuerySet[Message], kind: str):  # type: ignore[no-untyped-def]
+    def _restrict_authors(
+        self, request: HttpRequest, queryset: QuerySet[Message], kind: str
+    ) -> HttpResponse | None:
         done: set[tuple[int, int]] = set()
 
         def apply(message: Message, data: dict[str, Any]) -> None:
@@ -274,7 +276,7 @@ class MessageAdmin(ModeratorActionsMixin, admin.ModelAdmin):
         return self._restrict_authors(request, queryset, Restriction.BAN)
 
 
-class RestrictionForm(forms.ModelForm):
+class RestrictionForm(forms.ModelForm[Restriction]):
     minutes = forms.IntegerField(
         min_value=1,
         max_value=moderation.MAX_RESTRICTION_MINUTES,
@@ -288,7 +290,7 @@ class RestrictionForm(forms.ModelForm):
 
 
 @admin.register(Restriction)
-class RestrictionAdmin(admin.ModelAdmin):
+class RestrictionAdmin(admin.ModelAdmin[Restriction]):
     """Mutes and bans. Adding one mutes or bans; deleting one lifts it."""
 
     form = RestrictionForm
@@ -334,7 +336,7 @@ class RestrictionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Report)
-class ReportAdmin(ModeratorActionsMixin, admin.ModelAdmin):
+class ReportAdmin(ModeratorActionsMixin, admin.ModelAdmin[Report]):
     list_display = ["id", "status", "room", "message_excerpt", "reason", "reporter", "created_at"]
     list_filter = ["status"]
     search_fields = ["reason", "message__body", "reporter__username"]
@@ -432,7 +434,7 @@ class ReportAdmin(ModeratorActionsMixin, admin.ModelAdmin):
         return self.moderate(request, queryset, "Remove reported messages", apply)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(admin.ModelAdmin[Any]):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 

@@ -12,7 +12,7 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from rooms import limits
+from rooms import limits, moderation
 from rooms.http import (
     AuthenticatedRequest,
     View,
@@ -31,7 +31,6 @@ from rooms.models import (
     Restriction,
     Room,
 )
-from rooms.moderation import actions as moderation
 
 # How many entries of the moderation log the moderation page shows.
 MODERATION_LOG_ON_PAGE = 20

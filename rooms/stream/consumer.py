@@ -28,15 +28,14 @@ from django.contrib import auth
 from django.db import InterfaceError, OperationalError
 from django.http.cookie import parse_cookie
 
-from rooms.events import session_digest
-from rooms.eventstream import CHANNEL_PREFIX
+from rooms.events import get_backend, session_digest
 from rooms.middleware import DATABASE_UNAVAILABLE, RETRY_AFTER_SECS
 from rooms.models import Access, Room
 from rooms.stream import log
-from rooms.stream.backends import get_backend
 from rooms.stream.db import database_sync_to_async
 from rooms.stream.hub import hub
 from rooms.stream.sse import (
+    CHANNEL_PREFIX,
     RETRY_MILLISECONDS,
     SSE_HEADERS,
     InvalidEventId,

@@ -9,7 +9,7 @@ from asgiref.sync import SyncToAsync
 from django.db import close_old_connections, connections
 
 
-class StreamDatabaseSyncToAsync(SyncToAsync):
+class StreamDatabaseSyncToAsync(SyncToAsync[Any, Any]):
     """channels' database_sync_to_async, except that an SQLite connection stays open.
 
     Streams and the hub do their DB work in one worker thread (thread-sensitive, outside any
@@ -22,7 +22,7 @@ class StreamDatabaseSyncToAsync(SyncToAsync):
     def thread_handler(self, loop: Any, *args: Any, **kwargs: Any) -> Any:
         _close_old_connections()
         try:
-            return super().thread_handler(loop, *args, **kwargs)
+            return super().thread_handler(loop, *args, **kwargs)  # type: ignore[no-untyped-call]
         finally:
             _close_old_connections()
 

@@ -187,7 +187,8 @@ _log_reads: dict[tuple[int, int], asyncio.Future[list[LoggedEvent]]] = {}
 async def read_shared(room_id: int, after: int, share: bool = True) -> list[LoggedEvent]:
     """A batch of the log after `after` for a replay, shared with concurrent readers."""
     if not share:
-        return await read_events(room_id, after)
+        events: list[LoggedEvent] = await read_events(room_id, after)
+        return events
     key = (room_id, after)
     pending = _log_reads.get(key)
     if pending is None or pending.get_loop() is not asyncio.get_running_loop():

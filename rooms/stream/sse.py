@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+# django-eventstream's name for a room's channel is this and the room's id: a client may
+# resume with one of its composite ids, "room-5:17".
+CHANNEL_PREFIX = "room-"
 RETRY_MILLISECONDS = 2000
 MAX_EVENT_ID_LENGTH = 200
 HEARTBEAT_FRAME = b": keep-alive\n\n"

@@ -167,7 +167,7 @@ class RedisFanout:
                 if self.connected is not None:
                     self.connected.clear()
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
                     await client.aclose()
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_DELAY_MAX_SECS)
