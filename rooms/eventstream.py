@@ -1,10 +1,11 @@
 """django-eventstream's storage and channel-manager interfaces, backed by our own tables.
 
-RoomEventStorage reads the permanent room event log (nothing expires, unlike the
-library's DjangoModelStorage); RoomChannelManager decides who may read which room and
-never lets a client pick its channels with `?channel=`. The stream (rooms/streaming.py)
-goes through both, and so does anything that uses the library's own API
-(`get_current_event_id`, `send_event` from a shell or a task).
+A thin adapter: RoomEventStorage reads the permanent room event log through
+rooms/stream/log.py (nothing expires, unlike the library's DjangoModelStorage), and
+RoomChannelManager asks the one access rule (Room.access_for) and never lets a client pick
+its channels with `?channel=`. Our own stream (rooms/stream/consumer.py) calls those two
+directly; this is for anything that uses the library's own API (`get_current_event_id`,
+`send_event` from a shell or a task).
 """
 
 from __future__ import annotations
