@@ -24,7 +24,12 @@ from rooms.models import (
     Room,
     RoomEvent,
 )
-from rooms.moderation.admin import ModeratorActionsMixin, ReadOnlyAdmin, changelist_link
+from rooms.moderation.admin import (
+    ModeratorActionsMixin,
+    ReadOnly,
+    ReadOnlyAdmin,
+    changelist_link,
+)
 
 User = get_user_model()
 
@@ -49,7 +54,7 @@ class ChatUserAdmin(UserAdmin[Any]):
         return changelist_link(Message, "messages", author__id__exact=user.pk)
 
 
-class MembershipInline(admin.TabularInline[Membership, Room]):
+class MembershipInline(ReadOnly, admin.TabularInline[Membership, Room]):
     """The room's members, to read. Adding, removing and roles go through the Membership
     pages, which write the room's events (and close the streams of whoever loses access)."""
 
@@ -57,15 +62,6 @@ class MembershipInline(admin.TabularInline[Membership, Room]):
     extra = 0
     fields = ["user", "role", "joined_at"]
     readonly_fields = ["user", "role", "joined_at"]
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Room)

@@ -123,8 +123,8 @@ def _is_secure(scope: Any) -> bool:
     return bool(scope.get("scheme") == "https")
 
 
-class SecurityHeadersASGIMiddleware:
-    """Add the security headers to every HTTP answer that lacks them."""
+class HTTPMiddleware:
+    """An ASGI middleware that acts on HTTP requests only (others pass through untouched)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -132,8 +132,17 @@ class SecurityHeadersASGIMiddleware:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
-            return
+        else:
+            await self.handle(scope, receive, send)
 
+    async def handle(self, scope: Any, receive: Any, send: Any) -> None:
+        raise NotImplementedError
+
+
+class SecurityHeadersASGIMiddleware(HTTPMiddleware):
+    """Add the security headers to every HTTP answer that lacks them."""
+
+    async def handle(self, scope: Any, receive: Any, send: Any) -> None:
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
@@ -156,17 +165,11 @@ async def _send_json(send: Any, status: int, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class RequestBodyLimitASGIMiddleware:
+class RequestBodyLimitASGIMiddleware(HTTPMiddleware):
     """Refuse a body over CHAT_MAX_REQUEST_BYTES with 413 before reading it: on its declared
     Content-Length, or (sent chunked, without one) as soon as what came passes the limit."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Any, receive: Any, send: Any) -> None:
         limit = settings.CHAT_MAX_REQUEST_BYTES
         declared = _header(scope, b"content-length")
         if declared is not None:

@@ -1,4 +1,5 @@
-"""Moderation actions, shared by the site's room moderators and the Django admin.
+"""Moderation actions, shared by the site's room moderators and the Django admin (one job:
+every action a moderator takes, each a function).
 
 Each action checks that the actor may moderate the room, then in one transaction makes
 the change, appends its event to the room's log (so open pages apply it at once and a
@@ -31,6 +32,7 @@ from rooms.moderation.rules import (
     SITE_MODERATOR,
     clean_reason,
     log,
+    log_about,
     rank,
     require_moderator,
     require_rank_over,
@@ -61,14 +63,7 @@ def remove_message(actor: Any, message: Message, reason: object = "") -> Message
             ["removed_at", "removed_by", "removal_reason"],
             {"id": message.pk, "room": room.slug, "removed": True},
         )
-        log(
-            actor,
-            ModerationAction.REMOVE_MESSAGE,
-            room,
-            message=message,
-            target_user=message.author,
-            reason=reason,
-        )
+        log_about(actor, ModerationAction.REMOVE_MESSAGE, message, reason)
     return message
 
 
@@ -86,14 +81,7 @@ def restore_message(actor: Any, message: Message, reason: object = "") -> Messag
         message.record_change(
             EventType.MESSAGE_RESTORED, ["removed_at", "removed_by", "removal_reason"]
         )
-        log(
-            actor,
-            ModerationAction.RESTORE_MESSAGE,
-            room,
-            message=message,
-            target_user=message.author,
-            reason=reason,
-        )
+        log_about(actor, ModerationAction.RESTORE_MESSAGE, message, reason)
     return message
 
 
@@ -109,14 +97,7 @@ def erase_message(actor: Any, message: Message, reason: object = "") -> Message:
         raise NotAllowed("the message is already deleted", status=409)
     with transaction.atomic():
         message.erase()
-        log(
-            actor,
-            ModerationAction.ERASE_MESSAGE,
-            message.room,
-            message=message,
-            target_user=message.author,
-            reason=reason,
-        )
+        log_about(actor, ModerationAction.ERASE_MESSAGE, message, reason)
     return message
 
 

@@ -1,4 +1,4 @@
-"""Moderation in the Django admin: site moderators remove, restore and erase messages, mute
+"""Moderation in the Django admin (one job, long because each moderated model has its page): site moderators remove, restore and erase messages, mute
 and ban, handle reports and read the moderation log, through the same actions as the site
 (rooms/moderation/actions.py), so each is logged, is a room event and reaches open pages.
 """
@@ -434,7 +434,9 @@ class ReportAdmin(ModeratorActionsMixin, admin.ModelAdmin[Report]):
         return self.moderate(request, queryset, "Remove reported messages", apply)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin[Any]):
+class ReadOnly:
+    """For an admin or inline whose rows are only read here."""
+
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
@@ -443,6 +445,10 @@ class ReadOnlyAdmin(admin.ModelAdmin[Any]):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(ReadOnly, admin.ModelAdmin[Any]):
+    pass
 
 
 @admin.register(ModerationAction)

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from rooms.models import MAX_REASON_LENGTH, Membership, ModerationAction, NotAllowed, Room
+from rooms.models import (
+    MAX_REASON_LENGTH,
+    Membership,
+    Message,
+    ModerationAction,
+    NotAllowed,
+    Room,
+)
 
 
 def require_moderator(room: Room, actor: Any) -> None:
@@ -51,3 +58,10 @@ def clean_reason(reason: object) -> str:
 
 def log(actor: Any, action: str, room: Room | None, **fields: Any) -> ModerationAction:
     return ModerationAction.objects.create(actor=actor, action=action, room=room, **fields)
+
+
+def log_about(actor: Any, action: str, message: Message, reason: str) -> ModerationAction:
+    """Log an action on a message (and so on its author)."""
+    return log(
+        actor, action, message.room, message=message, target_user=message.author, reason=reason
+    )

@@ -100,24 +100,23 @@ def room_member(request: AuthenticatedRequest, slug: str, username: str) -> Json
     return JsonResponse({"username": user.get_username(), "member": False})
 
 
-@require_POST
-@json_endpoint(fields={"POST": ("reason",)})
-@limits.rate_limited(limits.ACTIONS)
-def remove_message(request: AuthenticatedRequest, slug: str, message_id: int) -> JsonResponse:
-    room = readable_room(request, slug)
-    message = find_message(room, message_id)
-    moderation.remove_message(request.user, message, read_payload(request).get("reason"))
-    return JsonResponse(message.as_event_data())
+def _message_view(apply: Any) -> View:
+    """A moderator's action on one message (remove, restore); answers the message."""
+
+    @require_POST
+    @json_endpoint(fields={"POST": ("reason",)})
+    @limits.rate_limited(limits.ACTIONS)
+    def view(request: AuthenticatedRequest, slug: str, message_id: int) -> JsonResponse:
+        message = find_message(readable_room(request, slug), message_id)
+        apply(request.user, message, read_payload(request).get("reason"))
+        return JsonResponse(message.as_event_data())
+
+    view.__name__ = apply.__name__
+    return view
 
 
-@require_POST
-@json_endpoint(fields={"POST": ("reason",)})
-@limits.rate_limited(limits.ACTIONS)
-def restore_message(request: AuthenticatedRequest, slug: str, message_id: int) -> JsonResponse:
-    room = readable_room(request, slug)
-    message = find_message(room, message_id)
-    moderation.restore_message(request.user, message, read_payload(request).get("reason"))
-    return JsonResponse(message.as_event_data())
+remove_message = _message_view(moderation.remove_message)
+restore_message = _message_view(moderation.restore_message)
 
 
 @require_POST
