@@ -1,6 +1,7 @@
-"""Moderation in the Django admin (one job, long because each moderated model has its page): site moderators remove, restore and erase messages, mute
+"""Moderation in the Django admin: site moderators remove, restore and erase messages, mute
 and ban, handle reports and read the moderation log, through the same actions as the site
 (rooms/moderation/actions.py), so each is logged, is a room event and reaches open pages.
+One job; it is long because each moderated model has its page here.
 """
 
 from __future__ import annotations
