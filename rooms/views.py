@@ -10,6 +10,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
@@ -17,6 +18,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm, UserCreationForm
 from django.contrib.auth.models import User
 from django.contrib.auth.validators import ASCIIUsernameValidator
+from django.contrib.auth.views import redirect_to_login
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -25,11 +27,13 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBase,
+    HttpResponseRedirect,
     JsonResponse,
     QueryDict,
 )
 from django.shortcuts import redirect, render
 from django.template import loader
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from rooms import limits, moderation, signals
@@ -96,6 +100,56 @@ def json_endpoint(view: View) -> View:
             return response
 
     return wrapper
+
+
+def answers_forms(done: str, back: str, failure: str) -> Callable[[View], View]:
+    """Let a page's form work without JavaScript: answer a browser's own form post (a
+    form-encoded body, Accept with text/html, no X-Requested-With or JSON Accept) with a 303
+    to the page `done` once it worked, else to the page `back` with "<failure>: <error>." in
+    Django's messages. `done` and `back` are URL names of the room's pages (the slug is the
+    URL's, or the answer's for a new room) or "lobby". Every other client gets the JSON.
+
+    Goes outside json_endpoint and the rate limit: those see and count the JSON answer."""
+
+    def page(name: str, slug: str | None) -> str:
+        return reverse(name, args=[slug]) if name != "lobby" and slug else reverse("lobby")
+
+    def readable_page(request: HttpRequest, name: str, slug: str | None) -> str:
+        # A room the person cannot read (any more) would be a 404 or 403 page: the lobby.
+        room = Room.objects.filter(slug=slug).first() if slug else None
+        return (
+            page(name, slug)
+            if room is not None and room.can_read(request.user)
+            else page("lobby", None)
+        )
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            response = view(request, *args, **kwargs)
+            accept = request.headers.get("Accept", "")
+            browser_form = (
+                request.method == "POST"
+                and request.content_type
+                in ("application/x-www-form-urlencoded", "multipart/form-data")
+                and "text/html" in accept
+                and "application/json" not in accept
+                and "X-Requested-With" not in request.headers
+            )
+            if not browser_form or not isinstance(response, JsonResponse):
+                return response  # a 429 page for a browser's form is already a page
+            answer = json.loads(response.content)
+            slug = kwargs.get("slug") or answer.get("slug")
+            if response.status_code == 401:
+                return redirect_to_login(page(back, slug))
+            if response.status_code >= 400:
+                messages.error(request, f"{failure}: {answer.get('error', 'refused')}.")
+            target = back if response.status_code >= 400 else done
+            return HttpResponseRedirect(readable_page(request, target, slug), status=303)
+
+        return wrapper
+
+    return decorate
 
 
 # The fields each JSON endpoint knows, by URL name and method: any other field in a body is
@@ -536,6 +590,7 @@ SLUG_NOT_AVAILABLE = "this slug is not available"
 
 
 @require_http_methods(["GET", "POST"])
+@answers_forms(done="room", back="lobby", failure="The room was not created")
 @json_endpoint
 @limits.rate_limited(limits.ROOMS, limits.ROOMS_PER_ADDRESS)
 def rooms_collection(request: AuthenticatedRequest) -> JsonResponse:
@@ -571,6 +626,7 @@ def rooms_collection(request: AuthenticatedRequest) -> JsonResponse:
 
 
 @require_POST
+@answers_forms(done="room", back="room", failure="You did not join the room")
 @json_endpoint
 @limits.rate_limited(limits.MEMBERSHIP_CHANGES)
 def join_room(request: AuthenticatedRequest, slug: str) -> JsonResponse:
@@ -584,6 +640,7 @@ def join_room(request: AuthenticatedRequest, slug: str) -> JsonResponse:
 
 
 @require_POST
+@answers_forms(done="room", back="room-members-page", failure="You did not leave the room")
 @json_endpoint
 @limits.rate_limited(limits.MEMBERSHIP_CHANGES)
 def leave_room(request: AuthenticatedRequest, slug: str) -> JsonResponse:
@@ -595,6 +652,7 @@ def leave_room(request: AuthenticatedRequest, slug: str) -> JsonResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@answers_forms(done="room-members-page", back="room-members-page", failure="Nobody was added")
 @json_endpoint
 @limits.rate_limited(limits.ACTIONS)
 def room_members(request: AuthenticatedRequest, slug: str) -> JsonResponse:
@@ -614,6 +672,7 @@ def room_members(request: AuthenticatedRequest, slug: str) -> JsonResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@answers_forms(done="room", back="room", failure="Your message was not sent")
 @json_endpoint
 def room_messages(request: AuthenticatedRequest, slug: str) -> JsonResponse:
     room = _get_room_for_user(request, slug)
