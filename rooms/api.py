@@ -13,6 +13,7 @@ from rooms.http import (
     AuthenticatedRequest,
     BadRequest,
     active_user,
+    answers_forms,
     bool_field,
     find_message,
     int_param,
@@ -47,6 +48,7 @@ SLUG_NOT_AVAILABLE = "this slug is not available"
 
 
 @require_http_methods(["GET", "POST"])
+@answers_forms(done="room", back="lobby", failure="The room was not created")
 @json_endpoint(fields={"POST": ("slug", "name", "private")})
 @limits.rate_limited(limits.ROOMS, limits.ROOMS_PER_ADDRESS)
 def rooms_collection(request: AuthenticatedRequest) -> JsonResponse:
@@ -82,6 +84,7 @@ def rooms_collection(request: AuthenticatedRequest) -> JsonResponse:
 
 
 @require_POST
+@answers_forms(done="room", back="room", failure="You did not join the room")
 @json_endpoint()
 @limits.rate_limited(limits.MEMBERSHIP_CHANGES)
 def join_room(request: AuthenticatedRequest, slug: str) -> JsonResponse:
@@ -95,6 +98,7 @@ def join_room(request: AuthenticatedRequest, slug: str) -> JsonResponse:
 
 
 @require_POST
+@answers_forms(done="room", back="room-members-page", failure="You did not leave the room")
 @json_endpoint()
 @limits.rate_limited(limits.MEMBERSHIP_CHANGES)
 def leave_room(request: AuthenticatedRequest, slug: str) -> JsonResponse:
@@ -106,6 +110,7 @@ def leave_room(request: AuthenticatedRequest, slug: str) -> JsonResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@answers_forms(done="room-members-page", back="room-members-page", failure="Nobody was added")
 @json_endpoint(fields={"POST": ("username",)})
 @limits.rate_limited(limits.ACTIONS)
 def room_members(request: AuthenticatedRequest, slug: str) -> JsonResponse:
@@ -125,6 +130,7 @@ def room_members(request: AuthenticatedRequest, slug: str) -> JsonResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@answers_forms(done="room", back="room", failure="Your message was not sent")
 @json_endpoint(fields={"POST": ("body", "client_id")})
 def room_messages(request: AuthenticatedRequest, slug: str) -> JsonResponse:
     room = readable_room(request, slug)

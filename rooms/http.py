@@ -15,10 +15,20 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponseBase, JsonResponse, QueryDict
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponseBase,
+    HttpResponseRedirect,
+    JsonResponse,
+    QueryDict,
+)
+from django.urls import reverse
 
 from rooms.models import Access, Message, NotAllowed, Room
 
@@ -76,6 +86,56 @@ def json_endpoint(
                 return response
 
         wrapper.payload_fields = known  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+def answers_forms(done: str, back: str, failure: str) -> Callable[[View], View]:
+    """Let a page's form work without JavaScript: answer a browser's own form post (a
+    form-encoded body, Accept with text/html, no X-Requested-With or JSON Accept) with a 303
+    to the page `done` once it worked, else to the page `back` with "<failure>: <error>." in
+    Django's messages. `done` and `back` are URL names of the room's pages (the slug is the
+    URL's, or the answer's for a new room) or "lobby". Every other client gets the JSON.
+
+    Goes outside json_endpoint and the rate limit: those see and count the JSON answer."""
+
+    def page(name: str, slug: str | None) -> str:
+        return reverse(name, args=[slug]) if name != "lobby" and slug else reverse("lobby")
+
+    def readable_page(request: HttpRequest, name: str, slug: str | None) -> str:
+        # A room the person cannot read (any more) would be a 404 or 403 page: the lobby.
+        room = Room.objects.filter(slug=slug).first() if slug else None
+        return (
+            page(name, slug)
+            if room is not None and room.can_read(request.user)
+            else page("lobby", None)
+        )
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            response = view(request, *args, **kwargs)
+            accept = request.headers.get("Accept", "")
+            browser_form = (
+                request.method == "POST"
+                and request.content_type
+                in ("application/x-www-form-urlencoded", "multipart/form-data")
+                and "text/html" in accept
+                and "application/json" not in accept
+                and "X-Requested-With" not in request.headers
+            )
+            if not browser_form or not isinstance(response, JsonResponse):
+                return response  # a 429 page for a browser's form is already a page
+            answer = json.loads(response.content)
+            slug = kwargs.get("slug") or answer.get("slug")
+            if response.status_code == 401:
+                return redirect_to_login(page(back, slug))
+            if response.status_code >= 400:
+                messages.error(request, f"{failure}: {answer.get('error', 'refused')}.")
+            target = back if response.status_code >= 400 else done
+            return HttpResponseRedirect(readable_page(request, target, slug), status=303)
+
         return wrapper
 
     return decorate

@@ -60,21 +60,25 @@ def room_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "last_event_id": last_event_id,
             "is_member": room.is_member(request.user),
             "can_moderate": room.can_moderate(request.user),
-            "notice": _room_notice(room, request.user),
+            "notice": _notice(room, request.user),
             "mute": room.restriction_for(request.user, Restriction.MUTE),
             "max_message_length": MAX_MESSAGE_LENGTH,
         },
     )
 
 
-def _room_notice(room: Room, user: Any) -> str:
-    """Why the viewer cannot post right now, if they cannot."""
+# The reasons a member cannot write that the room page explains above its composer.
+NOTICES = frozenset({"archived", "locked", "muted"})
+
+
+def _notice(room: Room, user: Any) -> str:
+    """Why a member cannot write here now (the room's one write rule), if the page explains
+    it, in the words of templates/rooms/_room_notice.html."""
     try:
         if room.is_member(user):
-            room.check_can_post(user)
+            room.check_can_write(user)
     except NotAllowed as exc:
-        if exc.status == 403:
-            return f"You cannot post here: {exc}."
+        return exc.reason if exc.reason in NOTICES else ""
     return ""
 
 

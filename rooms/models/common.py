@@ -33,10 +33,14 @@ validate_client_id = RegexValidator(
 class NotAllowed(Exception):
     """An action the rules forbid; says why, with the HTTP status that fits."""
 
-    def __init__(self, message: str, status: int = 403, retry_after: int | None = None) -> None:
+    def __init__(
+        self, message: str, status: int = 403, retry_after: int | None = None, reason: str = ""
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
+        # Which rule said no, for pages that explain it in words of their own ("muted").
+        self.reason = reason
 
 
 MAX_REASON_LENGTH = 500

@@ -145,22 +145,22 @@ class Room(models.Model):
         Two queries (role, restrictions); the permission lookup only when the room is locked.
         """
         if self.archived:
-            raise NotAllowed("the room is archived")
+            raise NotAllowed("the room is archived", reason="archived")
         role = self.role_of(user)
         kinds = {
             restriction.kind: restriction
             for restriction in Restriction.objects.active().filter(room=self, user=user)
         }
         if self.locked and not self._is_moderator(user, role):
-            raise NotAllowed("the room is locked")
+            raise NotAllowed("the room is locked", reason="locked")
         if Restriction.BAN in kinds:
-            raise NotAllowed("you are banned from this room")
+            raise NotAllowed("you are banned from this room", reason="banned")
         mute = kinds.get(Restriction.MUTE)
         if mute is not None:
             until = f" until {mute.expires_at.isoformat()}" if mute.expires_at else ""
-            raise NotAllowed(f"you are muted in this room{until}")
+            raise NotAllowed(f"you are muted in this room{until}", reason="muted")
         if role is None:
-            raise NotAllowed("join the room first")
+            raise NotAllowed("join the room first", reason="not a member")
 
     def check_can_post(self, user: Any) -> None:
         """check_can_write, then the limits on posting: per person, and the room's slow mode."""

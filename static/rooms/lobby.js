@@ -1,17 +1,11 @@
-// The room list and members pages: join, create a room, add a member.
-import { requestJson } from "./api.js";
+// The lobby: join a public room, create a room.
+import { sendAsJson } from "./forms.js";
 
-for (const button of document.querySelectorAll("[data-join]")) {
-  button.addEventListener("click", async () => {
-    const slug = button.dataset.join;
-    button.disabled = true;
-    try {
-      await requestJson("POST", `/rooms/${encodeURIComponent(slug)}/join/`);
-      window.location.href = `/rooms/${encodeURIComponent(slug)}/`;
-    } catch (err) {
-      button.disabled = false;
-      button.textContent = `Join failed: ${err.message}`;
-    }
+for (const form of document.querySelectorAll("form.join")) {
+  const button = form.querySelector("[data-join]");
+  sendAsJson(form, {
+    done: (room) => { window.location.href = room.url; },
+    failed: (err) => { button.textContent = `Join failed: ${err.message}`; },
   });
 }
 
@@ -28,58 +22,16 @@ if (createForm) {
   slug.addEventListener("input", () => { slugEdited = slug.value !== ""; });
   name.addEventListener("input", followName);
   followName();
-  createForm.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    followName();
-    const error = document.getElementById("create-error");
-    error.hidden = true;
-    try {
-      const room = await requestJson("POST", "/rooms/", {
+  sendAsJson(createForm, {
+    payload: () => {
+      followName();
+      return {
         name: name.value,
         slug: slug.value,
         private: document.getElementById("room-private").checked,
-      });
-      window.location.href = room.url;
-    } catch (err) {
-      error.textContent = err.message;
-      error.hidden = false;
-    }
-  });
-}
-
-const memberForm = document.getElementById("add-member");
-if (memberForm) {
-  memberForm.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const error = document.getElementById("member-error");
-    error.hidden = true;
-    const button = memberForm.querySelector("button[type=submit]");
-    button.disabled = true;
-    try {
-      await requestJson("POST", memberForm.dataset.url, {
-        username: document.getElementById("member-username").value,
-      });
-      window.location.reload();
-    } catch (err) {
-      button.disabled = false;
-      error.textContent = err.message;
-      error.hidden = false;
-    }
-  });
-}
-
-const leaveForm = document.getElementById("leave-room");
-if (leaveForm) {
-  leaveForm.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const error = document.getElementById("leave-error");
-    error.hidden = true;
-    try {
-      await requestJson("POST", leaveForm.dataset.url);
-      window.location.href = "/";
-    } catch (err) {
-      error.textContent = err.message;
-      error.hidden = false;
-    }
+      };
+    },
+    done: (room) => { window.location.href = room.url; },
+    error: document.getElementById("create-error"),
   });
 }

@@ -2,17 +2,21 @@
 //
 // Every change goes through the room's JSON endpoints (api.js), which answer errors with
 // {"error"}: shown next to the form or list it came from. The lists follow the room's
-// event stream, so a mute that runs out, or another moderator's change, shows at once.
+// event stream (events.js), so a mute that runs out, or another moderator's change, shows
+// at once. Their rows are clones of the server's partials, words included (templates.js).
 import { requestJson } from "./api.js";
+import { followRoom } from "./events.js";
+import { fromTemplate } from "./templates.js";
+import { localDateTime, showLocalTimes } from "./time.js";
 
 const root = document.getElementById("moderation");
 const roomUrl = root.dataset.roomUrl;
 const statusLine = document.getElementById("moderation-status");
 const restrictionList = document.getElementById("restrictions");
 const noRestrictions = document.getElementById("no-restrictions");
-const restrictionTemplate = document.getElementById("restriction-template");
+const restrictionTemplate = fromTemplate(document.getElementById("restriction-template"));
 const memberList = document.getElementById("members");
-const memberTemplate = document.getElementById("member-template");
+const memberTemplate = fromTemplate(document.getElementById("member-template"));
 const memberNames = document.getElementById("member-names");
 
 function say(text) {
@@ -29,18 +33,6 @@ function showError(element, err) {
 function clearError(element) {
   element.textContent = "";
   element.hidden = true;
-}
-
-function localTime(iso) {
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return iso;
-  return date.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
-}
-
-function showLocalTimes(container) {
-  for (const time of container.querySelectorAll("time[datetime]")) {
-    time.textContent = localTime(time.getAttribute("datetime"));
-  }
 }
 
 // The lists are rebuilt after every change, made here or arriving live. Keyboard focus on
@@ -119,26 +111,33 @@ settingsForm.addEventListener("submit", async (event) => {
 
 // Mutes and bans
 
+// Fill in a text of a template's ("Lift the {kind} of {username}").
+function fill(text, values) {
+  return text.replace(/\{(\w+)\}/g, (whole, name) => values[name] ?? whole);
+}
+
 function restrictionElement(restriction) {
-  const element = restrictionTemplate.content.firstElementChild.cloneNode(true);
+  const { texts } = restrictionTemplate;
+  const element = restrictionTemplate.clone();
   element.dataset.username = restriction.username;
   element.dataset.kind = restriction.kind;
   element.querySelector(".username").textContent = restriction.username;
-  element.querySelector(".kind").textContent = restriction.kind === "ban" ? "banned" : "muted";
+  element.querySelector(".kind").textContent = restriction.kind === "ban" ? texts.banned : texts.muted;
   const until = element.querySelector(".until");
   if (restriction.until) {
-    const time = document.createElement("time");
+    const time = until.querySelector("time");
     time.setAttribute("datetime", restriction.until);
-    time.textContent = localTime(restriction.until);
-    until.replaceChildren("until ", time);
+    time.textContent = localDateTime(restriction.until);
   } else {
-    until.textContent = "until lifted";
+    until.textContent = texts.untilLifted;
   }
-  element.querySelector(".reason").textContent = restriction.reason ? `“${restriction.reason}”` : "";
-  element.querySelector(".by").textContent = restriction.by ? `by ${restriction.by}` : "";
-  element.querySelector(".lift").setAttribute(
-    "aria-label", `Lift the ${restriction.kind} of ${restriction.username}`,
-  );
+  const reason = element.querySelector(".reason");
+  if (restriction.reason) reason.querySelector(".text").textContent = restriction.reason;
+  else reason.replaceChildren();
+  const by = element.querySelector(".by");
+  if (restriction.by) by.querySelector(".name").textContent = restriction.by;
+  else by.replaceChildren();
+  element.querySelector(".lift").setAttribute("aria-label", fill(texts.lift, restriction));
   return element;
 }
 
@@ -180,7 +179,7 @@ restrictForm.addEventListener("submit", async (event) => {
   const data = await act(button, restrictError, () => requestJson("POST", `${roomUrl}${kind}/`, payload));
   if (data === undefined) return;
   const done = kind === "ban" ? "banned" : "muted";
-  say(`${data.username} is ${done} ${data.until ? `until ${localTime(data.until)}` : "until lifted"}.`);
+  say(`${data.username} is ${done} ${data.until ? `until ${localDateTime(data.until)}` : "until lifted"}.`);
   restrictForm.reset();
   restrictUser.focus();
   await refreshRestrictions();
@@ -204,7 +203,7 @@ restrictionList.addEventListener("click", async (event) => {
 // Members and moderators
 
 function memberElement(member) {
-  const element = memberTemplate.content.firstElementChild.cloneNode(true);
+  const element = memberTemplate.clone();
   element.dataset.username = member.username;
   element.dataset.role = member.role;
   element.querySelector(".username").textContent = member.username;
@@ -214,7 +213,8 @@ function memberElement(member) {
   const toggle = element.querySelector(".toggle-moderator");
   if (toggle) {
     toggle.hidden = member.role === "owner";
-    toggle.textContent = member.role === "moderator" ? "Remove moderator" : "Make moderator";
+    const { texts } = memberTemplate;
+    toggle.textContent = member.role === "moderator" ? texts.removeModerator : texts.makeModerator;
   }
   const remove = element.querySelector(".remove-member");
   if (remove) remove.hidden = member.role === "owner";
@@ -273,21 +273,18 @@ memberList.addEventListener("click", async (event) => {
 // Live: the room's events keep the lists current.
 
 function live() {
-  const stream = new ReconnectingEventSource(root.dataset.eventsUrl, {
-    lastEventId: root.dataset.lastEventId,
-    max_retry_time: 5000,
-  });
-  for (const type of ["user_muted", "user_unmuted", "user_banned", "user_unbanned"]) {
-    stream.addEventListener(type, () => refreshRestrictions());
-  }
-  for (const type of ["member_joined", "member_left", "member_role_changed"]) {
-    stream.addEventListener(type, () => refreshMembers());
-  }
-  stream.addEventListener("room_updated", (event) => applySettings(JSON.parse(event.data)));
-  stream.addEventListener("reset", () => { refreshRestrictions(); refreshMembers(); });
-  stream.addEventListener("revoked", () => {
-    stream.close();
-    say("You no longer have access to this room.");
+  followRoom(root.dataset.eventsUrl, root.dataset.lastEventId, {
+    user_muted: refreshRestrictions,
+    user_unmuted: refreshRestrictions,
+    user_banned: refreshRestrictions,
+    user_unbanned: refreshRestrictions,
+    member_joined: refreshMembers,
+    member_left: refreshMembers,
+    member_role_changed: refreshMembers,
+    room_updated: applySettings,
+  }, {
+    onReset: () => { refreshRestrictions(); refreshMembers(); },
+    onRevoked: () => say("You no longer have access to this room."),
   });
 }
 

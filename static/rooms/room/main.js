@@ -1,0 +1,38 @@
+// The room page: the history, live events, the composer and the connection state.
+//
+// One module per job, wired here:
+//   page.js      the page's settings (its data attributes) and its live region
+//   messages.js  render a message, keep the list in id order, group runs by one author
+//   history.js   older pages as one scrolls up, the scroll position, reload after a reset
+//   stream.js    the event source, the connection state, what each event does
+//   posting.js   what keeps the viewer from posting: the notice, the composer on or off
+//   outbox.js    the composer; one's posts sent with a client_id, pending, failed, retried
+//   actions.js   edit, delete, report; moderators remove and restore
+// Joining (for a reader who is not a member) is the shared form helper's.
+import { sendAsJson } from "../forms.js";
+import * as actions from "./actions.js";
+import * as history from "./history.js";
+import * as messages from "./messages.js";
+import * as outbox from "./outbox.js";
+import * as posting from "./posting.js";
+import * as stream from "./stream.js";
+
+messages.adoptRendered();
+history.start({ onJump: outbox.focus });
+stream.connect({ onBack: outbox.flush });
+outbox.start({ canSend: stream.isOpen });
+actions.start();
+
+// A reader of a public room joins it: the page reloads with the composer.
+const joinForm = document.getElementById("join-form");
+if (joinForm) {
+  sendAsJson(joinForm, {
+    done: () => window.location.reload(),
+    error: document.getElementById("join-error"),
+    describe: (err) => `Could not join: ${err.message}`,
+  });
+}
+
+posting.start();
+history.openAtBottom();
+if (window.matchMedia("(hover: hover) and (pointer: fine)").matches) outbox.focus();

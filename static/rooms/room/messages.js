@@ -1,0 +1,206 @@
+// The list of messages: render a message from its data, keep the list in id order, and
+// group a run of messages by one author.
+//
+// Every message element is keyed by message id, so whatever path a message comes by (first
+// render, older history, the live stream, a replay after reconnect, the answer to one's own
+// post) it is shown once. Message text is only ever set as text. The elements are clones of
+// the server's partial (templates/rooms/_message.html), and so are the tombstones' words.
+import { fromTemplate } from "../templates.js";
+import { showMessageTime } from "../time.js";
+import { me } from "./page.js";
+
+const list = document.getElementById("messages");
+const template = fromTemplate(document.getElementById("message-template"));
+const byId = new Map(); // message id -> element
+let oldest = null; // the smallest message id shown: the history shown is contiguous from it
+// client_id -> the element of one's own post still pending, taken off the outbox (or null).
+let claimPending = () => null;
+
+const URL_PATTERN = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]}]/g;
+
+// Message text is always set as text; links become anchors built from text nodes.
+function renderBody(element, text) {
+  element.replaceChildren();
+  let last = 0;
+  for (const match of text.matchAll(URL_PATTERN)) {
+    element.append(document.createTextNode(text.slice(last, match.index)));
+    const link = document.createElement("a");
+    link.href = match[0];
+    link.textContent = match[0];
+    link.rel = "noopener noreferrer nofollow";
+    link.target = "_blank";
+    element.append(link);
+    last = match.index + match[0].length;
+  }
+  element.append(document.createTextNode(text.slice(last)));
+}
+
+function applyMessage(element, message) {
+  element.dataset.id = message.id ?? "";
+  element.dataset.author = message.author;
+  element.classList.toggle("mine", message.author === me);
+  element.classList.toggle("deleted", Boolean(message.deleted));
+  element.classList.toggle("removed", Boolean(message.removed) && !message.deleted);
+  element.querySelector(".author").textContent = message.author;
+  const time = element.querySelector(".time");
+  time.setAttribute("datetime", message.created);
+  showMessageTime(time);
+  element.querySelector(".edited").hidden = !message.edited || Boolean(message.deleted);
+  const body = element.querySelector(".body");
+  if (message.deleted) {
+    body.textContent = template.texts.deleted;
+    closeEditor(element);
+  } else if (message.removed) {
+    body.textContent = template.texts.removed;
+    closeEditor(element);
+  } else {
+    renderBody(body, message.body);
+  }
+}
+
+export function newMessageElement(message) {
+  const element = template.clone();
+  applyMessage(element, message);
+  return element;
+}
+
+// A line under the message: "Sending…", why it failed, "Reported."; empty hides it.
+export function setStatus(element, text) {
+  const status = element.querySelector(".status");
+  status.textContent = text || "";
+  status.hidden = !text;
+}
+
+// The outbox hands over the element of a pending post when its message arrives.
+export function claimPendingWith(claim) {
+  claimPending = claim;
+}
+
+export function has(id) {
+  return byId.has(id);
+}
+
+export function oldestId() {
+  return oldest;
+}
+
+// Insert or update a message from the server; keep the list in id order.
+export function upsert(message) {
+  let element = byId.get(message.id);
+  if (!element && message.client_id) element = claimPending(message.client_id);
+  const isNew = !element;
+  if (element) applyMessage(element, message);
+  else element = newMessageElement(message);
+  byId.set(message.id, element);
+  placeInOrder(element, message.id);
+  if (oldest === null || message.id < oldest) oldest = message.id;
+  return { element, isNew };
+}
+
+// One's own post, before the server has it: at the end, without an id.
+export function appendPending(element) {
+  list.append(element);
+  regroup(element);
+}
+
+function placeInOrder(element, id) {
+  // Confirmed messages are ordered by id; pending ones stay at the end. New messages
+  // almost always belong at the end: look from there.
+  let before = null;
+  for (let other = list.lastElementChild; other; other = other.previousElementSibling) {
+    if (other === element) continue;
+    if (other.dataset.id && Number(other.dataset.id) < id) break;
+    before = other;
+  }
+  if (element.parentNode !== list || element.nextElementSibling !== before) {
+    const oldNext = element.parentNode === list ? element.nextElementSibling : null;
+    list.insertBefore(element, before);
+    regroup(oldNext);
+  }
+  regroupAround(element);
+}
+
+// A message that follows one by the same author within a few minutes is "continued": it
+// is shown without repeating the name and time (screen readers still get both).
+const GROUP_MS = 5 * 60 * 1000;
+
+function timeOf(element) {
+  return Date.parse(element.querySelector(".time").getAttribute("datetime"));
+}
+
+function regroup(element) {
+  if (!element || element.parentNode !== list) return;
+  const previous = element.previousElementSibling;
+  const gap = previous ? timeOf(element) - timeOf(previous) : NaN;
+  element.classList.toggle(
+    "continued",
+    Boolean(previous) && previous.dataset.author === element.dataset.author && gap >= 0 && gap < GROUP_MS,
+  );
+}
+
+function regroupAround(element) {
+  regroup(element);
+  regroup(element.nextElementSibling);
+}
+
+function regroupAll() {
+  for (const element of list.children) regroup(element);
+}
+
+function showTombstone(element, cls, text) {
+  element.classList.add(cls);
+  element.querySelector(".body").textContent = text;
+  element.querySelector(".body").hidden = false;
+  element.querySelector(".edited").hidden = true;
+  closeEditor(element);
+}
+
+export function markRemoved(id) {
+  const element = byId.get(id);
+  if (!element || element.classList.contains("deleted")) return;
+  showTombstone(element, "removed", template.texts.removed);
+}
+
+export function markDeleted(id) {
+  const element = byId.get(id);
+  if (!element) return;
+  showTombstone(element, "deleted", template.texts.deleted);
+}
+
+// Leave the message's editor (actions.js opens it), as when the message becomes a tombstone.
+export function closeEditor(element) {
+  const form = element.querySelector("form.edit-form");
+  if (!form) return;
+  form.remove();
+  element.querySelector(".body").hidden = false;
+  element.classList.remove("editing");
+}
+
+// After a reset: drop what a fresh page of history (`keep`, up to id `newest`) no longer
+// vouches for, and keep what arrived live after it was read.
+export function dropAllBut(keep, newest) {
+  for (const [id, element] of byId) {
+    if (!keep.has(id) && id <= newest) {
+      element.remove();
+      byId.delete(id);
+    }
+  }
+  regroupAll();
+  oldest = null;
+  for (const id of byId.keys()) if (oldest === null || id < oldest) oldest = id;
+}
+
+// The messages the server rendered: keyed, their times local, their links clickable.
+export function adoptRendered() {
+  for (const element of list.querySelectorAll(".message")) {
+    const id = Number(element.dataset.id);
+    byId.set(id, element);
+    if (oldest === null || id < oldest) oldest = id;
+    showMessageTime(element.querySelector(".time"));
+    if (!element.classList.contains("deleted") && !element.classList.contains("removed")) {
+      const body = element.querySelector(".body");
+      renderBody(body, body.textContent);
+    }
+  }
+  regroupAll();
+}

@@ -1,0 +1,128 @@
+// The composer and the outbox. One's own post shows at once, pending, and is sent with a
+// client_id, so that sending it again never posts it twice. One that could not be sent
+// stays, marked "not sent yet" with a Retry button, and goes again when the stream
+// reconnects, the browser is back online, or every few seconds.
+import { requestJson } from "../api.js";
+import { afterInsert, atBottom, scrollToBottom } from "./history.js";
+import * as messages from "./messages.js";
+import { announce, me, messagesUrl } from "./page.js";
+
+const RETRY_EVERY_MS = 5000;
+const MAX_COMPOSER_PX = 200;
+
+const composer = document.getElementById("composer"); // absent until one joins the room
+const input = document.getElementById("composer-input");
+const outbox = new Map(); // client_id -> {body, element, state: waiting, sending or failed}
+
+function newClientId() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
+// The element of a pending post whose message has arrived (by the stream, say): it is sent.
+function claim(clientId) {
+  const entry = outbox.get(clientId);
+  if (!entry) return null;
+  outbox.delete(clientId);
+  messages.setStatus(entry.element, "");
+  entry.element.querySelector(".retry").hidden = true;
+  entry.element.classList.remove("pending", "failed");
+  return entry.element;
+}
+
+async function send(clientId) {
+  const entry = outbox.get(clientId);
+  if (!entry || entry.state === "sending") return;
+  entry.state = "sending";
+  messages.setStatus(entry.element, "Sending…");
+  entry.element.querySelector(".retry").hidden = true;
+  entry.element.classList.remove("failed");
+  try {
+    const message = await requestJson("POST", messagesUrl, { body: entry.body, client_id: clientId });
+    const wasAtBottom = atBottom();
+    messages.upsert(message);
+    afterInsert(wasAtBottom, false);
+  } catch (err) {
+    if (!outbox.has(clientId)) return; // the stream delivered it meanwhile
+    entry.element.querySelector(".retry").hidden = false;
+    entry.element.classList.add("failed");
+    if (err.status === 0 || err.status >= 500) {
+      // Not delivered, or we don't know: the same client_id makes a retry safe.
+      entry.state = "waiting";
+      messages.setStatus(entry.element, "Not sent yet: it will be sent when the connection is back.");
+      announce("Your message is not sent yet. It will be sent when the connection is back.");
+    } else {
+      entry.state = "failed";
+      messages.setStatus(entry.element, `Not sent: ${err.message}.`);
+      announce(`Your message was not sent: ${err.message}. Use Retry to try again.`);
+    }
+  }
+}
+
+// Send again what waits for the connection (not what the server refused: that has Retry).
+export function flush() {
+  for (const [clientId, entry] of outbox) {
+    if (entry.state === "waiting") send(clientId);
+  }
+}
+
+function autosize() {
+  input.style.height = "auto";
+  input.style.height = `${Math.min(input.scrollHeight, MAX_COMPOSER_PX)}px`;
+}
+
+// Show one's post at once, pending, in the outbox; return its client_id.
+function addPending(body) {
+  const clientId = newClientId();
+  const element = messages.newMessageElement({ id: null, author: me, body, created: new Date().toISOString() });
+  element.classList.add("pending");
+  element.querySelector(".retry").addEventListener("click", () => {
+    const entry = outbox.get(clientId);
+    if (!entry) return;
+    entry.state = "waiting";
+    send(clientId);
+  });
+  outbox.set(clientId, { body, element, state: "waiting" });
+  messages.appendPending(element);
+  scrollToBottom();
+  return clientId;
+}
+
+// The composer's controls on or off (muted, locked, archived, access lost).
+export function enable(enabled) {
+  if (!composer) return;
+  for (const control of composer.elements) control.disabled = !enabled;
+}
+
+export function focus() {
+  if (input) input.focus();
+}
+
+// canSend: whether the stream is open (the periodic retry waits for it).
+export function start({ canSend }) {
+  messages.claimPendingWith(claim);
+  // Something the network did not deliver is retried every few seconds too, in case no
+  // "online" or reconnect event comes (the stream can stay up while a POST fails).
+  setInterval(() => { if (canSend()) flush(); }, RETRY_EVERY_MS);
+  window.addEventListener("beforeunload", (event) => {
+    if (outbox.size) event.preventDefault(); // unsent messages: ask before leaving
+  });
+  if (!composer) return;
+  // Without JavaScript the form posts itself and the server redirects back to the page.
+  composer.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const body = input.value.trim();
+    if (!body) return;
+    const clientId = addPending(body);
+    input.value = "";
+    autosize();
+    send(clientId);
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      composer.requestSubmit();
+    }
+  });
+  input.addEventListener("input", autosize);
+}

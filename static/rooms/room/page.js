@@ -1,0 +1,16 @@
+// The room page's settings, read once from its data attributes, and its live region.
+
+export const room = document.getElementById("room");
+export const me = room.dataset.username;
+export const messagesUrl = room.dataset.messagesUrl;
+export const eventsUrl = room.dataset.eventsUrl;
+export const lastEventId = Number(room.dataset.lastEventId) || 0;
+export const maxLength = Number(room.dataset.maxLength);
+export const siteModerator = room.dataset.siteModerator === "true";
+
+const announcer = document.getElementById("announcer");
+
+// Replace the text so that screen readers read each announcement once.
+export function announce(text) {
+  announcer.textContent = text;
+}

@@ -1,0 +1,96 @@
+// The room's live events: the connection state in the header (live, reconnecting, offline,
+// no access), and what each event does to the page, applied once and in id order
+// (../events.js).
+import { followRoom, ignore } from "../events.js";
+import * as history from "./history.js";
+import * as messages from "./messages.js";
+import { announce, eventsUrl, lastEventId, me, room } from "./page.js";
+import * as posting from "./posting.js";
+
+// A first connect that has not opened by then (the server is down as the page loads)
+// shows as reconnecting: the event source reports errors only once it has been open.
+const FIRST_CONNECT_MS = 5000;
+
+const conn = document.getElementById("conn");
+const label = conn.querySelector(".conn-label");
+// The words for each state are the page's: data-label-* on #conn, the first one its text.
+const LABELS = {
+  connecting: label.textContent,
+  live: conn.dataset.labelLive,
+  reconnecting: conn.dataset.labelReconnecting,
+  offline: conn.dataset.labelOffline,
+  closed: conn.dataset.labelClosed,
+};
+
+// What each event of the room does on this page, by event type.
+const HANDLERS = {
+  message(message) {
+    const wasAtBottom = history.atBottom();
+    const { isNew } = messages.upsert(message);
+    const fromOthers = message.author !== me;
+    if (isNew && fromOthers) announce(`${message.author}: ${message.body}`);
+    history.afterInsert(wasAtBottom, isNew && fromOthers);
+  },
+  message_edited(message) {
+    // Only messages on screen: an edit to an older one must not open a gap in the history.
+    if (messages.has(message.id)) messages.upsert(message);
+  },
+  message_deleted: (data) => messages.markDeleted(data.id),
+  message_removed: (data) => messages.markRemoved(data.id),
+  message_restored: (message) => messages.upsert(message),
+  user_muted: posting.muted,
+  user_unmuted: posting.unmuted,
+  room_updated: posting.roomUpdated,
+  member_role_changed: posting.roleChanged,
+  // Nothing to show for these here (yet).
+  user_banned: ignore,
+  user_unbanned: ignore,
+  member_joined: ignore,
+  member_left: ignore,
+};
+
+let source = null;
+
+function setConnection(state) {
+  if (conn.dataset.state === "closed") return;
+  conn.dataset.state = state;
+  label.textContent = LABELS[state];
+  room.classList.toggle("disconnected", state !== "live");
+}
+
+function lostConnection() {
+  setConnection(navigator.onLine ? "reconnecting" : "offline");
+}
+
+export function isOpen() {
+  return source !== null && source.readyState === 1;
+}
+
+// Connect from the id the page was rendered at. onBack: called when the stream opens and
+// when the browser is back online, the moments to send what is waiting.
+export function connect({ onBack }) {
+  source = followRoom(eventsUrl, lastEventId, HANDLERS, {
+    onOpen: () => {
+      setConnection("live");
+      onBack();
+    },
+    onError: lostConnection,
+    onReset: () => history.reload().catch((err) => console.warn("could not reload history", err)),
+    onRevoked: () => {
+      setConnection("offline");
+      conn.dataset.state = "closed";
+      label.textContent = LABELS.closed;
+      announce("You no longer have access to this room.");
+      posting.revoke();
+    },
+  });
+  setTimeout(() => {
+    if (conn.dataset.state === "connecting") lostConnection();
+  }, FIRST_CONNECT_MS);
+  window.addEventListener("offline", () => setConnection("offline"));
+  window.addEventListener("online", () => {
+    // The stream may have stayed open through a short loss; if not, it is reconnecting.
+    setConnection(isOpen() ? "live" : "reconnecting");
+    onBack();
+  });
+}
