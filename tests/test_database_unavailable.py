@@ -11,7 +11,7 @@ from django.db import InterfaceError, OperationalError
 
 from rooms import streaming
 from rooms.models import Message, Room
-from tests.sse import Stream
+from tests.helpers import Stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

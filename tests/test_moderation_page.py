@@ -17,7 +17,7 @@ from django.utils import timezone
 from rooms import moderation
 from rooms.models import ModerationAction, Restriction
 from tests.conftest import client_for
-from tests.sse import Stream
+from tests.helpers import Stream
 
 
 def delete(client, path):  # type: ignore[no-untyped-def]

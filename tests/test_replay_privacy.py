@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from rooms import moderation
 from rooms.models import Message, Room, RoomEvent
-from tests.sse import Stream
+from tests.helpers import Stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -22,7 +22,7 @@ from django_tasks_db.models import DBTaskResult
 from rooms import moderation, tasks
 from rooms.models import ModerationAction, Restriction, RoomEvent
 from tests.conftest import client_for
-from tests.sse import Stream
+from tests.helpers import Stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from rooms import moderation
 from rooms.models import Restriction, Room
 from tests.conftest import client_for
-from tests.sse import Stream
+from tests.helpers import Stream
 
 TABLE = Path(__file__).resolve().parent.parent / "docs" / "security.md"
 ROLES = ["anonymous", "non-member", "member", "muted", "banned", "room moderator", "staff"]

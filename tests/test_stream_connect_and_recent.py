@@ -8,7 +8,8 @@ from asgiref.sync import sync_to_async
 import rooms.streaming
 from rooms.event_types import LoggedEvent
 from rooms.fanout.hub import RecentFrames, hub
-from tests.sse import Stream, ids
+from tests.helpers import Stream
+from tests.sse import ids
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,7 +9,8 @@ from django.db import transaction
 
 from rooms.fanout import get_backend
 from rooms.fanout.hub import hub
-from tests.sse import Stream, ids
+from tests.helpers import Stream
+from tests.sse import ids
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,0 +1,147 @@
+"""Read a room's stream in-process, through the real ASGI application (channels routing,
+session auth, the consumer), with channels' ApplicationCommunicator.
+
+The application, Django's test client and channels' testing tools are imported when a
+stream opens, not when this module is imported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from asgiref.sync import sync_to_async
+
+from tests.sse import SSEEvent, SSEParser
+
+if TYPE_CHECKING:
+    from channels.testing import ApplicationCommunicator
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+
+class Stream:
+    """One open stream of a room, as a given user sees it, read in-process."""
+
+    def __init__(
+        self,
+        slug: str,
+        user: User | None,
+        *,
+        last_event_id: str | None = None,
+        query: dict[str, str] | None = None,
+    ) -> None:
+        self.user = user
+        headers = [(b"host", b"testserver")]
+        if last_event_id is not None:
+            headers.append((b"last-event-id", last_event_id.encode("latin-1")))
+        path = f"/rooms/{slug}/events/"
+        self.scope: dict[str, Any] = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": urlencode(query or {}).encode(),
+            "root_path": "",
+            "headers": headers,
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+        }
+        self.parser = SSEParser()
+        self.events: list[SSEEvent] = []
+        self.status: int | None = None
+        self.headers: dict[bytes, bytes] = {}
+        self.body = b""
+        self.ended = False
+        self.client: Client
+        self.communicator: ApplicationCommunicator
+
+    def _log_in(self) -> None:
+        from django.test import Client
+
+        client = self.client = Client()
+        client.force_login(self.user)
+        cookie = f"sessionid={client.cookies['sessionid'].value}"
+        self.scope["headers"].append((b"cookie", cookie.encode()))
+
+    async def open(self) -> Stream:
+        from channels.testing import ApplicationCommunicator
+
+        from chatsite.asgi import application
+
+        if self.user is not None:
+            await sync_to_async(self._log_in)()
+        self.communicator = ApplicationCommunicator(application, self.scope)
+        await self.communicator.send_input({"type": "http.request", "body": b""})
+        start = await self.communicator.receive_output(timeout=5)
+        assert start["type"] == "http.response.start"
+        self.status = start["status"]
+        self.headers = dict(start["headers"])
+        return self
+
+    async def _read_chunk(self, timeout: float) -> bool:
+        # Not receive_output: on a timeout it cancels the application.
+        if self.communicator.future.done() and self.communicator.output_queue.empty():
+            self.communicator.future.result()  # raise what the application raised
+            raise AssertionError("the application ended without ending the response")
+        message = await asyncio.wait_for(self.communicator.output_queue.get(), timeout)
+        assert message["type"] == "http.response.body"
+        self.body += message.get("body", b"")
+        self.events.extend(self.parser.feed(message.get("body", b"")))
+        if not message.get("more_body", False):
+            self.ended = True
+        return not self.ended
+
+    async def read_until(
+        self, predicate: Callable[[list[SSEEvent]], object], timeout: float = 5.0
+    ) -> list[SSEEvent]:
+        """Read until predicate(events) holds; fail after `timeout` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate(self.events):
+            remaining = deadline - loop.time()
+            if remaining <= 0 or self.ended:
+                raise AssertionError(f"stream did not get there; events so far: {self.events}")
+            try:
+                await self._read_chunk(remaining)
+            except TimeoutError:
+                raise AssertionError(f"stream timed out; events so far: {self.events}") from None
+        return self.events
+
+    async def read_events(self, count: int, timeout: float = 5.0) -> list[SSEEvent]:
+        return await self.read_until(lambda events: len(events) >= count, timeout)
+
+    async def expect_nothing(self, seconds: float = 0.5) -> None:
+        """Fail if any event arrives within `seconds`."""
+        before = len(self.events)
+        try:
+            while True:
+                await self._read_chunk(seconds)
+                assert len(self.events) == before, f"unexpected events: {self.events[before:]}"
+                if self.ended:
+                    return
+        except TimeoutError:
+            pass
+
+    async def read_to_end(self, timeout: float = 5.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.ended:
+            await self._read_chunk(max(0.01, deadline - loop.time()))
+
+    async def close(self) -> None:
+        # Like daphne, tell the application once the connection is gone, ended or not.
+        if not self.communicator.future.done():
+            await self.communicator.send_input({"type": "http.disconnect"})
+        await self.communicator.wait(timeout=5)
+
+    async def __aenter__(self) -> Stream:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
