@@ -1,13 +1,15 @@
-"""Read a room's stream in-process, through the real ASGI application (channels routing,
-session auth, the consumer), with channels' ApplicationCommunicator.
+"""What the tests call: JSON requests with Django's test client, and Stream, which reads a
+room's stream in-process.
 
-The application, Django's test client and channels' testing tools are imported when a
-stream opens, not when this module is imported.
+Stream drives the real ASGI application (channels routing, session auth, the consumer) with
+channels' ApplicationCommunicator. The application, Django's test client and channels'
+testing tools are imported when a stream opens, not when this module is imported.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -20,6 +22,21 @@ if TYPE_CHECKING:
     from channels.testing import ApplicationCommunicator
     from django.contrib.auth.models import User
     from django.test import Client
+
+
+def post_json(client: Client, url: str, payload: Any = None, **extra: Any) -> Any:
+    """POST `payload` (an empty object if None) as JSON."""
+    body = json.dumps({} if payload is None else payload)
+    return client.post(url, body, content_type="application/json", **extra)
+
+
+def patch_json(client: Client, url: str, payload: Any, **extra: Any) -> Any:
+    return client.patch(url, json.dumps(payload), content_type="application/json", **extra)
+
+
+def post_message(client: Client, slug: str, payload: Any, **extra: Any) -> Any:
+    """POST a message (`payload` is the JSON body) to the room `slug`."""
+    return post_json(client, f"/rooms/{slug}/messages/", payload, **extra)
 
 
 class Stream:

@@ -6,14 +6,9 @@ import pytest
 
 from rooms.models import MAX_MESSAGE_LENGTH, Message, RoomEvent
 from tests.conftest import client_for
+from tests.helpers import post_message as post
 
 pytestmark = pytest.mark.django_db
-
-
-def post(client, slug, payload, **extra):
-    return client.post(
-        f"/rooms/{slug}/messages/", json.dumps(payload), content_type="application/json", **extra
-    )
 
 
 def counts():
