@@ -1,5 +1,5 @@
-"""What the tests call: JSON requests with Django's test client, and Stream, which reads a
-room's stream in-process.
+"""What the tests call: JSON requests with Django's test client, a poster that retries across
+live processes, waiting for a condition, and Stream, which reads a room's stream in-process.
 
 Stream drives the real ASGI application (channels routing, session auth, the consumer) with
 channels' ApplicationCommunicator. The application, Django's test client and channels'
@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+import httpx
 from asgiref.sync import sync_to_async
 
 from tests.sse import SSEEvent, SSEParser
@@ -37,6 +39,74 @@ def patch_json(client: Client, url: str, payload: Any, **extra: Any) -> Any:
 def post_message(client: Client, slug: str, payload: Any, **extra: Any) -> Any:
     """POST a message (`payload` is the JSON body) to the room `slug`."""
     return post_json(client, f"/rooms/{slug}/messages/", payload, **extra)
+
+
+async def wait_until(
+    predicate: Callable[[], object], timeout: float, message: str | None = None, step: float = 0.05
+) -> bool:
+    """Poll until `predicate()` holds; return whether it did within `timeout` seconds.
+
+    With a `message`, fail with it instead of returning False.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            if message is not None:
+                raise AssertionError(message)
+            return False
+        await asyncio.sleep(step)
+    return True
+
+
+@dataclass
+class Poster:
+    """Posts `count` messages with client_ids, alternating servers, retrying each one with the
+    same client_id (on the other server) until it is acknowledged or its time is up."""
+
+    clients: list[httpx.AsyncClient]
+    path: str
+    tag: str
+    acked: dict[str, int] = field(default_factory=dict)  # client_id -> message id
+    unacked: list[str] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    unavailable: list[httpx.Response] = field(default_factory=list)  # the 503 answers
+    unexpected: list[tuple[int, str]] = field(default_factory=list)
+    transport_errors: int = 0
+    sent: int = 0
+
+    async def run(self, count: int, interval: float, per_message_secs: float = 40) -> None:
+        loop = asyncio.get_running_loop()
+        for i in range(count):
+            client_id = f"{self.tag}-{i}"
+            deadline = loop.time() + per_message_secs
+            attempt = 0
+            while loop.time() < deadline:
+                client = self.clients[(i + attempt) % len(self.clients)]
+                attempt += 1
+                try:
+                    response = await client.post(
+                        self.path,
+                        json={"body": f"message {i}", "client_id": client_id},
+                        timeout=15,
+                    )
+                except httpx.TransportError:
+                    self.transport_errors += 1
+                    await asyncio.sleep(0.05)
+                    continue
+                self.statuses.append(response.status_code)
+                if response.status_code == 201:
+                    self.acked[client_id] = response.json()["id"]
+                    break
+                if response.status_code == 503:
+                    self.unavailable.append(response)
+                else:
+                    self.unexpected.append((response.status_code, response.text[:300]))
+                await asyncio.sleep(0.1)
+            else:
+                self.unacked.append(client_id)
+            self.sent = i + 1
+            await asyncio.sleep(interval)
 
 
 class Stream:

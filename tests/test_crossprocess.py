@@ -16,7 +16,7 @@ import psycopg
 import pytest
 import redis
 
-from tests.faults import wait_until
+from tests.helpers import wait_until
 from tests.live import LiveServer, RawStream, log_in, sign_up
 
 pytestmark = [
