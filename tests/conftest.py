@@ -13,7 +13,7 @@ import uuid
 import pytest
 from django.contrib.auth.models import User
 from django.db import connections
-from django.test import AsyncClient, Client
+from django.test import Client
 
 from rooms.fanout.hub import hub
 from rooms.models import Room
@@ -84,16 +84,6 @@ def client_for(user: User | None, *, enforce_csrf: bool = False) -> Client:
     client = Client(enforce_csrf_checks=enforce_csrf)
     if user is not None:
         client.force_login(user)
-    return client
-
-
-def async_client_for(user: User | None) -> AsyncClient:
-    client = AsyncClient()
-    if user is not None:
-        # force_login is sync; the session it makes is shared through the cookie.
-        sync = Client()
-        sync.force_login(user)
-        client.cookies = sync.cookies
     return client
 
 
