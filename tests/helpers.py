@@ -59,6 +59,20 @@ async def wait_until(
     return True
 
 
+async def wait_for_subscribers(room_id: int, count: int = 1, timeout: float = 5) -> None:
+    """Wait until `count` streams of the room have subscribed to this process's hub and the
+    room's head is read: from then on every event after it reaches them."""
+    from rooms.fanout.hub import hub
+
+    def subscribed() -> bool:
+        channel = hub.rooms.get(room_id)
+        return (
+            channel is not None and channel.head is not None and (len(channel.subscribers) >= count)
+        )
+
+    await wait_until(subscribed, timeout, "the streams did not subscribe", step=0.01)
+
+
 @dataclass
 class Poster:
     """Posts `count` messages with client_ids, alternating servers, retrying each one with the
