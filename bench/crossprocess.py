@@ -24,16 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-# tests.live's SSE parser module imports the app: set Django up first (nothing connects).
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
-import django  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 
-django.setup()
-
-from tests.live import LiveDatabase, LiveServer, RawStream, sign_up  # noqa: E402
-from tests.sse import SSEEvent  # noqa: E402
+from bench.servers import setup_django
+from tests.live import LiveDatabase, LiveServer, RawStream, sign_up
+from tests.sse import SSEEvent
 
 DEADLINE_SECS = 300
 
@@ -142,6 +137,7 @@ def main() -> None:
         sys.exit("set DATABASE_URL (PostgreSQL) and REDIS_URL: this measures that stack")
     if not (1 <= args.messages <= 10_000 and 1 <= args.subscribers <= 500):
         sys.exit("--messages must be 1-10000 and --subscribers 1-500")
+    setup_django()
     with tempfile.TemporaryDirectory(prefix="chat-bench-") as directory:
         result = asyncio.run(asyncio.wait_for(measure(args, Path(directory)), DEADLINE_SECS))
     print(json.dumps(result, indent=2))

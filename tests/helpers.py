@@ -3,7 +3,8 @@ live processes, waiting for a condition, and Stream, which reads a room's stream
 
 Stream drives the real ASGI application (channels routing, session auth, the consumer) with
 channels' ApplicationCommunicator. The application, Django's test client and channels'
-testing tools are imported when a stream opens, not when this module is imported.
+testing tools are imported when a stream opens, not when this module is imported: the
+benchmark uses `wait_until` without setting Django up.
 """
 
 from __future__ import annotations

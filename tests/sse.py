@@ -29,10 +29,10 @@ class SSEParser:
     retries: list[int] = field(default_factory=list)
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        self.buffer += chunk.decode()
+        # One split per chunk: a replay brings thousands of events in one chunk.
+        *blocks, self.buffer = (self.buffer + chunk.decode()).split("\n\n")
         events = []
-        while "\n\n" in self.buffer:
-            block, self.buffer = self.buffer.split("\n\n", 1)
+        for block in blocks:
             event = SSEEvent()
             has_data = False
             for line in block.split("\n"):
