@@ -61,6 +61,9 @@ class Subscriber(RawStream):
         if event.type == "message" and event.json["body"].startswith("message "):
             self.arrivals[int(event.json["body"].split()[-1])] = now
 
+    async def read_messages(self, count: int, timeout: float) -> None:
+        await self.read_until(lambda _: len(self.arrivals) >= count, timeout)
+
 
 async def measure(args: argparse.Namespace, directory: Path) -> dict[str, object]:
     database = LiveDatabase(directory).create()
@@ -78,9 +81,9 @@ async def measure(args: argparse.Namespace, directory: Path) -> dict[str, object
         }
         for group in streams.values():
             await asyncio.gather(*(s.open() for s in group))
-            await asyncio.gather(*(s.read_until(lambda _e, s=s: s.parser.retries) for s in group))
+            await asyncio.gather(*(s.read_retry() for s in group))
         readers = [
-            asyncio.create_task(s.read_until(lambda _e, s=s: len(s.arrivals) >= args.messages, 60))
+            asyncio.create_task(s.read_messages(args.messages, 60))
             for group in streams.values()
             for s in group
         ]
@@ -110,11 +113,13 @@ async def measure(args: argparse.Namespace, directory: Path) -> dict[str, object
         for name, group in streams.items():
             per_stream = [s.arrivals for s in group]
             latencies = [got[i] - sent[i] for got in per_stream for i in range(args.messages)]
-            result[name] = summary(latencies)
             after = [got[i] - acked[i] for got in per_stream for i in range(args.messages)]
-            result[name]["after_201"] = {
-                "p50_ms": round(percentile([v * 1000 for v in after], 50), 2),
-                "p99_ms": round(percentile([v * 1000 for v in after], 99), 2),
+            result[name] = {
+                **summary(latencies),
+                "after_201": {
+                    "p50_ms": round(percentile([v * 1000 for v in after], 50), 2),
+                    "p99_ms": round(percentile([v * 1000 for v in after], 99), 2),
+                },
             }
         for group in streams.values():
             for s in group:

@@ -410,7 +410,9 @@ class Bench:
         for s in streams:
             if {seq for seq, _ in s.received_at} >= want:
                 complete += 1
-        tagged = Stream(counter, site.ports[0], "overload", sessions[0], last_id=head, keep_tags=1)
+        tagged = Stream(
+            counter, site.ports[0], "overload", sessions[0], last_id=head, keep_tags=True
+        )
         await tagged.connect()
         await wait_until(lambda: tagged.last_id is not None and tagged.last_id >= target, 30)
         tagged.close()

@@ -29,6 +29,9 @@ def close_database_pool(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         connection = connections["default"]
         if connection.vendor == "postgresql":
+            from django.db.backends.postgresql.base import DatabaseWrapper
+
+            assert isinstance(connection, DatabaseWrapper)
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"

@@ -166,6 +166,7 @@ class Stream:
     def _log_in(self) -> None:
         from django.test import Client
 
+        assert self.user is not None
         client = self.client = Client()
         client.force_login(self.user)
         cookie = f"sessionid={client.cookies['sessionid'].value}"

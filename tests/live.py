@@ -647,6 +647,10 @@ class RawStream:
                 await asyncio.wait_for(self.changed, remaining)
         return self.events
 
+    async def read_retry(self, timeout: float = 10.0) -> None:
+        """Wait for the stream's retry line: the server let it in (and subscribes it next)."""
+        await self.read_until(lambda _: self.parser.retries, timeout)
+
     async def read_to_end(self, timeout: float = 10.0) -> None:
         """Wait until the server ends the answer (a refused stream's, say)."""
         with contextlib.suppress(AssertionError):

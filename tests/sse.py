@@ -19,6 +19,12 @@ class SSEEvent:
     def json(self) -> Any:
         return json.loads(self.data)
 
+    @property
+    def seq(self) -> int:
+        """The id as a number: this site's ids are the room's seqs."""
+        assert self.id is not None, f"a {self.type} event without an id"
+        return int(self.id)
+
 
 @dataclass
 class SSEParser:

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.live import ROOT, LiveDatabase, free_port, processes_of, server_env, wait_for_port
-from tests.sse import SSEParser
+from tests.sse import SSEEvent, SSEParser
 
 PRODUCTION = {
     "DJANGO_DEBUG": "0",
@@ -287,7 +287,7 @@ async def use_the_site(origin: str, http_port: int) -> None:
                     "/rooms/general/messages/", json={"body": f"hello {i}"}
                 )
                 assert response.status_code == 201
-                events = []
+                events: list[SSEEvent] = []
                 while not events:
                     events = parser.feed(await asyncio.wait_for(chunks.__anext__(), 5))
                 latencies.append(time.monotonic() - started)

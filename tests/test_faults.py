@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -52,10 +53,9 @@ ROOM = "/rooms/general/"
 class Cluster:
     """Two daphne processes on one database and one Redis, a poster and four followers."""
 
-    def __init__(self, database: LiveDatabase, redis_url: str | None = None) -> None:
-        env = {"REDIS_URL": redis_url} if redis_url else {}
+    def __init__(self, database: LiveDatabase) -> None:
         self.database = database
-        self.servers = [LiveServer(database, **env), LiveServer(database, **env)]
+        self.servers = [LiveServer(database), LiveServer(database)]
         self.clients: list[httpx.AsyncClient] = []
         self.followers: list[RawStream] = []
         self.start_id = 0  # the followers start after this event
@@ -105,7 +105,7 @@ class Cluster:
         """Wait until every follower holds the room's whole log; return its head."""
         head = await self.head()
         await wait_until(
-            lambda: all(f.last_id >= head for f in self.followers),
+            lambda: all(f.last_id is not None and f.last_id >= head for f in self.followers),
             timeout,
             f"followers stuck at {[f.last_id for f in self.followers]}, head {head}",
         )
@@ -232,7 +232,7 @@ async def test_postgres_restart_mid_burst(tmp_path, private_redis):
     try:
         await cluster.start()
         poster = Poster(cluster.clients, f"{ROOM}messages/", "pg")
-        down = {}
+        down: dict[str, Any] = {}
 
         async def restart_postgres() -> None:
             await asyncio.to_thread(postgres.stop, "fast")

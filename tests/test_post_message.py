@@ -234,7 +234,7 @@ class TestHistory:
         assert page["has_more"] is True
 
     def test_it_pages_back_with_before(self, as_bob, messages):
-        seen = []
+        seen: list[int] = []
         before = ""
         while True:
             page = as_bob.get(f"/rooms/lobby/messages/?limit=3&before={before}").json()

@@ -120,7 +120,7 @@ def test_random_json_never_breaks_an_endpoint(as_alice, setting, endpoint, data)
     method, path = endpoint
     # Mostly the fields the endpoint knows (so that its checks run), sometimes any field.
     known = sorted(
-        PAYLOAD_FIELDS.get((resolve(path.format(message=1)).url_name, method.upper()), ())
+        PAYLOAD_FIELDS.get((resolve(path.format(message=1)).url_name or "", method.upper()), ())
     )
     fields = st.sampled_from(known) if known else st.sampled_from(FIELDS)
     payload = data.draw(
