@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 import httpx
 from asgiref.sync import sync_to_async
 
-from tests.sse import SSEEvent, SSEParser
+from tests.sse import SSEClient, SSEEvent, SSEParser
 
 if TYPE_CHECKING:
     from channels.testing import ApplicationCommunicator
@@ -124,8 +124,10 @@ class Poster:
             await asyncio.sleep(interval)
 
 
-class Stream:
+class Stream(SSEClient):
     """One open stream of a room, as a given user sees it, read in-process."""
+
+    read_timeout_secs = 5.0
 
     def __init__(
         self,
@@ -200,21 +202,11 @@ class Stream:
             self.ended = True
         return not self.ended
 
-    async def read_until(
-        self, predicate: Callable[[list[SSEEvent]], object], timeout: float = 5.0
-    ) -> list[SSEEvent]:
-        """Read until predicate(events) holds; fail after `timeout` seconds."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate(self.events):
-            remaining = deadline - loop.time()
-            if remaining <= 0 or self.ended:
-                raise AssertionError(f"stream did not get there; events so far: {self.events}")
-            try:
-                await self._read_chunk(remaining)
-            except TimeoutError:
-                raise AssertionError(f"stream timed out; events so far: {self.events}") from None
-        return self.events
+    def finished(self) -> bool:
+        return self.ended
+
+    async def receive(self, timeout: float) -> None:
+        await self._read_chunk(timeout)
 
     async def read_events(self, count: int, timeout: float = 5.0) -> list[SSEEvent]:
         return await self.read_until(lambda events: len(events) >= count, timeout)

@@ -22,14 +22,14 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from tests.sse import SSEEvent, SSEParser
+from tests.sse import SSEClient, SSEEvent, SSEParser
 
 ROOT = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -475,7 +475,7 @@ class _Connection(asyncio.Protocol):
         self.stream.lost(self)
 
 
-class RawStream:
+class RawStream(SSEClient):
     """A room's stream over a bare socket (HTTP/1.0), cheap enough to open by the thousand.
 
     Every event that arrives goes to `received` (which keeps it in `events`, duplicates
@@ -632,20 +632,12 @@ class RawStream:
         if self.changed is not None and not self.changed.done():
             self.changed.set_result(None)
 
-    async def read_until(
-        self, predicate: Callable[[list[SSEEvent]], object], timeout: float = 10.0
-    ) -> list[SSEEvent]:
-        """Wait until predicate(events) holds; fail if the stream ends or the time is up."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate(self.events):
-            remaining = deadline - loop.time()
-            if remaining <= 0 or self.closed:
-                raise AssertionError(f"stream did not get there; got {len(self.events)} events")
-            self.changed = loop.create_future()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.changed, remaining)
-        return self.events
+    def finished(self) -> bool:
+        return self.closed
+
+    async def receive(self, timeout: float) -> None:
+        self.changed = asyncio.get_running_loop().create_future()
+        await asyncio.wait_for(self.changed, timeout)
 
     async def read_retry(self, timeout: float = 10.0) -> None:
         """Wait for the stream's retry line: the server let it in (and subscribes it next)."""
