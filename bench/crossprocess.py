@@ -24,15 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-# tests.live's SSE parser module imports the app: set Django up first (nothing connects).
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
-import django  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 
-django.setup()
-
-from tests.live import LiveDatabase, LiveServer, RawStream, sign_up  # noqa: E402
+from bench.servers import setup_django
+from tests.live import LiveDatabase, LiveServer, RawStream, sign_up
+from tests.sse import SSEEvent
 
 DEADLINE_SECS = 300
 
@@ -54,17 +50,19 @@ def summary(values: list[float]) -> dict[str, float | int]:
     }
 
 
-async def follow(stream: RawStream, arrivals: dict[int, float], expected: int) -> None:
-    """Record when each message (by its index in the body) arrives."""
-    assert stream.reader is not None
-    while len(arrivals) < expected:
-        chunk = await stream.reader.read(65536)
-        now = time.perf_counter()
-        if not chunk:
-            raise RuntimeError("a stream ended early")
-        for event in stream.parser.feed(chunk):
-            if event.type == "message" and event.json["body"].startswith("message "):
-                arrivals[int(event.json["body"].split()[-1])] = now
+class Subscriber(RawStream):
+    """Records when each message (by its index in the body) arrives."""
+
+    def __init__(self, port: int, session: str, start: int) -> None:
+        super().__init__(port, "/rooms/bench/events/", session, start)
+        self.arrivals: dict[int, float] = {}
+
+    def received(self, event: SSEEvent, now: float) -> None:
+        if event.type == "message" and event.json["body"].startswith("message "):
+            self.arrivals[int(event.json["body"].split()[-1])] = now
+
+    async def read_messages(self, count: int, timeout: float) -> None:
+        await self.read_until(lambda _: len(self.arrivals) >= count, timeout)
 
 
 async def measure(args: argparse.Namespace, directory: Path) -> dict[str, object]:
@@ -78,20 +76,16 @@ async def measure(args: argparse.Namespace, directory: Path) -> dict[str, object
         start = (await alice.get("/rooms/bench/messages/?limit=1")).json()["last_event_id"]
         session = alice.cookies["sessionid"]
         streams = {
-            name: [
-                RawStream(server.port, "/rooms/bench/events/", session, str(start))
-                for _ in range(args.subscribers)
-            ]
+            name: [Subscriber(server.port, session, start) for _ in range(args.subscribers)]
             for name, server in (("same_process_A", a), ("other_process_B", b))
         }
         for group in streams.values():
             await asyncio.gather(*(s.open() for s in group))
-            await asyncio.gather(*(s.read_until(lambda _e, s=s: s.parser.retries) for s in group))
-        arrivals = {name: [{} for _ in group] for name, group in streams.items()}
+            await asyncio.gather(*(s.read_retry() for s in group))
         readers = [
-            asyncio.create_task(follow(s, arrivals[name][i], args.messages))
-            for name, group in streams.items()
-            for i, s in enumerate(group)
+            asyncio.create_task(s.read_messages(args.messages, 60))
+            for group in streams.values()
+            for s in group
         ]
         # Warm up both processes' paths before measuring.
         for _ in range(5):
@@ -99,9 +93,9 @@ async def measure(args: argparse.Namespace, directory: Path) -> dict[str, object
         sent: dict[int, float] = {}
         acked: dict[int, float] = {}
         for i in range(args.messages):
-            sent[i] = time.perf_counter()
+            sent[i] = time.monotonic()  # the streams' clock
             response = await alice.post("/rooms/bench/messages/", json={"body": f"message {i}"})
-            acked[i] = time.perf_counter()
+            acked[i] = time.monotonic()
             assert response.status_code == 201, response.text
             await asyncio.sleep(args.interval)
         await asyncio.wait_for(asyncio.gather(*readers), 60)
@@ -116,13 +110,16 @@ async def measure(args: argparse.Namespace, directory: Path) -> dict[str, object
             "came first)",
             "post_to_201": summary([acked[i] - sent[i] for i in range(args.messages)]),
         }
-        for name, per_stream in arrivals.items():
+        for name, group in streams.items():
+            per_stream = [s.arrivals for s in group]
             latencies = [got[i] - sent[i] for got in per_stream for i in range(args.messages)]
-            result[name] = summary(latencies)
             after = [got[i] - acked[i] for got in per_stream for i in range(args.messages)]
-            result[name]["after_201"] = {
-                "p50_ms": round(percentile([v * 1000 for v in after], 50), 2),
-                "p99_ms": round(percentile([v * 1000 for v in after], 99), 2),
+            result[name] = {
+                **summary(latencies),
+                "after_201": {
+                    "p50_ms": round(percentile([v * 1000 for v in after], 50), 2),
+                    "p99_ms": round(percentile([v * 1000 for v in after], 99), 2),
+                },
             }
         for group in streams.values():
             for s in group:
@@ -145,6 +142,7 @@ def main() -> None:
         sys.exit("set DATABASE_URL (PostgreSQL) and REDIS_URL: this measures that stack")
     if not (1 <= args.messages <= 10_000 and 1 <= args.subscribers <= 500):
         sys.exit("--messages must be 1-10000 and --subscribers 1-500")
+    setup_django()
     with tempfile.TemporaryDirectory(prefix="chat-bench-") as directory:
         result = asyncio.run(asyncio.wait_for(measure(args, Path(directory)), DEADLINE_SECS))
     print(json.dumps(result, indent=2))

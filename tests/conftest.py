@@ -13,7 +13,7 @@ import uuid
 import pytest
 from django.contrib.auth.models import User
 from django.db import connections
-from django.test import AsyncClient, Client
+from django.test import Client
 
 from rooms.models import Room
 from rooms.stream.hub import hub
@@ -29,6 +29,9 @@ def close_database_pool(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         connection = connections["default"]
         if connection.vendor == "postgresql":
+            from django.db.backends.postgresql.base import DatabaseWrapper
+
+            assert isinstance(connection, DatabaseWrapper)
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
@@ -84,16 +87,6 @@ def client_for(user: User | None, *, enforce_csrf: bool = False) -> Client:
     client = Client(enforce_csrf_checks=enforce_csrf)
     if user is not None:
         client.force_login(user)
-    return client
-
-
-def async_client_for(user: User | None) -> AsyncClient:
-    client = AsyncClient()
-    if user is not None:
-        # force_login is sync; the session it makes is shared through the cookie.
-        sync = Client()
-        sync.force_login(user)
-        client.cookies = sync.cookies
     return client
 
 

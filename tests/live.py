@@ -1,30 +1,38 @@
-"""Real daphne processes on 127.0.0.1, and clients for them, for the tests that need
-sockets, processes and restarts (resource use, faults, the browser).
+"""Real processes on 127.0.0.1, and clients for them, for the tests that need sockets,
+processes and restarts (resource use, faults, the browser), and for the benchmark.
 
 A LiveDatabase is a fresh database the servers share: a SQLite file, or a new PostgreSQL
 database on the server DATABASE_URL points at. Servers get REDIS_URL when the test run has
 one, with a channel prefix of their own so that concurrent runs never hear each other.
+PrivateRedis and PrivatePostgres are servers of one test's own, which it may kill and restart.
+RawStream reads a room's stream over a bare socket, and can follow it across reconnects.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import glob
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from tests.sse import SSEEvent, SSEParser
+from tests.sse import SSEClient, SSEEvent, SSEParser
 
 ROOT = Path(__file__).resolve().parent.parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -33,26 +41,51 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_for_port(
+    port: int,
+    timeout: float,
+    process: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+) -> None:
+    """Wait until something accepts connections on 127.0.0.1:`port`; fail if `process` exits
+    first or the time is up (with the end of its `log`)."""
+
+    def tail() -> str:
+        return f": {log.read_text()[-3000:]}" if log is not None and log.exists() else ""
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"exited{tail()}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s{tail()}")
+
+
 class LiveDatabase:
     """A database of its own for the servers of one test, migrated and dropped after."""
 
     def __init__(
         self, directory: Path, database_url: str | None = None, redis_url: str | None = None
     ) -> None:
-        """`database_url`/`redis_url` default to the test run's DATABASE_URL/REDIS_URL."""
+        """`database_url`/`redis_url` default to the test run's DATABASE_URL/REDIS_URL;
+        an empty one means none (SQLite, in-process fan-out)."""
         self.directory = directory
         self.env: dict[str, str] = {}
         self.pg_admin_url: str | None = None
         self.pg_name: str | None = None
-        base_url = database_url or os.environ.get("DATABASE_URL", "")
-        if base_url:
-            parts = urlsplit(base_url)
+        if database_url is None:
+            database_url = os.environ.get("DATABASE_URL", "")
+        if database_url:
+            parts = urlsplit(database_url)
             self.pg_name = f"chat_live_{uuid.uuid4().hex[:12]}"
-            self.pg_admin_url = base_url
+            self.pg_admin_url = database_url
             self.env["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{self.pg_name}"))
         else:
             self.env["SQLITE_PATH"] = str(directory / "live.sqlite3")
-        redis_url = redis_url or os.environ.get("REDIS_URL", "")
+        if redis_url is None:
+            redis_url = os.environ.get("REDIS_URL", "")
         if redis_url:
             self.env["REDIS_URL"] = redis_url
             self.env["REDIS_CHANNEL_PREFIX"] = f"live-{uuid.uuid4().hex[:12]}:"
@@ -108,6 +141,26 @@ class LiveDatabase:
             except OSError:
                 pass
         return count
+
+
+# What a process uses, from /proc.
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time the process has used: user plus system."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def thread_count(pid: int) -> int:
+    return len(list(Path(f"/proc/{pid}/task").iterdir()))
 
 
 def local_ports(pid: int) -> set[int]:
@@ -253,10 +306,110 @@ class LiveServer:
                 self.kill()
 
     def threads(self) -> int:
-        return len(list(Path(f"/proc/{self.pid}/task").iterdir()))
+        return thread_count(self.pid)
 
     def db_connections(self) -> int:
         return self.database.count_connections(self.pid)
+
+
+class PrivateRedis:
+    """A redis-server of this test's own: no persistence, so a restart loses everything."""
+
+    def __init__(self, directory: Path) -> None:
+        self.binary = shutil.which("redis-server")
+        self.port = free_port()
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> PrivateRedis:
+        assert self.binary is not None
+        log = (self.directory / f"redis-{self.port}.log").open("ab")
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                *("--bind", "127.0.0.1", "--port", str(self.port)),
+                *("--save", "", "--appendonly", "no", "--dir", str(self.directory)),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for_port(self.port, 10)
+        return self
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+
+def find_postgres_bin() -> Path | None:
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if candidates:
+        return Path(candidates[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of this test's own (initdb, trust auth, 127.0.0.1, a free port).
+
+    As root the cluster runs as the `postgres` user, since PostgreSQL refuses to run as root.
+    """
+
+    def __init__(self) -> None:
+        self.bindir = find_postgres_bin()
+        self.port = free_port()
+        self.directory = Path(tempfile.mkdtemp(prefix="chat-pg-"))
+        self.data = self.directory / "data"
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+            shutil.chown(self.directory, "postgres")
+        self.running = False
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str, timeout: float = 60) -> None:
+        assert self.bindir is not None
+        subprocess.run(
+            [*self.as_user, str(self.bindir / args[0]), *args[1:]],
+            check=True,
+            timeout=timeout,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def create(self) -> PrivatePostgres:
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+        return self.start()
+
+    def start(self) -> PrivatePostgres:
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory} -c fsync=off"
+            " -c max_connections=100"
+        )
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.directory / "log"),
+            "-w", "start",
+        )  # fmt: skip
+        self.running = True
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        if self.running:
+            self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+            self.running = False
+
+    def destroy(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop("immediate")
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def _signup_form(client: Any, username: str, password: str) -> dict[str, str]:
@@ -302,55 +455,215 @@ async def log_in(base_url: str, username: str, password: str = "a-long-passphras
     return _logged_in(client, await client.post("/accounts/login/", data=form))
 
 
-class RawStream:
-    """An SSE stream over a bare socket (HTTP/1.0), cheap enough to open by the hundred."""
+class _Connection(asyncio.Protocol):
+    """One connection of a RawStream: hands what arrives to it, and tells it when it ends."""
 
-    def __init__(self, port: int, path: str, session: str, last_event_id: str | None = None):
-        self.port = port
+    def __init__(self, stream: RawStream) -> None:
+        self.stream = stream
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.stream.connection = self
+        transport.write(self.stream.request())
+
+    def data_received(self, data: bytes) -> None:
+        self.stream.arrived(self, data, time.monotonic())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.stream.lost(self)
+
+
+class RawStream(SSEClient):
+    """A room's stream over a bare socket (HTTP/1.0), cheap enough to open by the thousand.
+
+    Every event that arrives goes to `received` (which keeps it in `events`, duplicates
+    included, so that a test can tell). With `resume`, the stream reconnects whenever it ends
+    (the server closed it or was killed), `reconnect_secs` later, sending the last id it got
+    as Last-Event-ID, and moves on to the next of its `ports` when one refuses connections;
+    `connects` records every attempt as (port, last id sent, status or None).
+    """
+
+    def __init__(
+        self,
+        port: int | Sequence[int],
+        path: str,
+        session: str,
+        last_event_id: int | str | None = None,
+        *,
+        resume: bool = False,
+        reconnect_secs: float = 0.2,  # the stream's retry is 2 s; tests need not wait that long
+    ) -> None:
+        self.ports = [port] if isinstance(port, int) else list(port)
+        self.index = 0
         self.path = path
         self.session = session
-        self.last_event_id = last_event_id
+        self.last_id = None if last_event_id is None else int(last_event_id)
+        self.resume = resume
+        self.reconnect_secs = reconnect_secs
         self.status: int | None = None
+        self.head = b""
+        self.body = b""  # the answer to a refused stream (not 200)
         self.parser = SSEParser()
         self.events: list[SSEEvent] = []
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-        self.closed = False
+        self.connects: list[tuple[int, int | None, int | None]] = []
+        self.closed = False  # ended (by the server, unless it resumes) or closed here
+        self.stopped = False  # closed here
+        self.connection: _Connection | None = None
+        self.answered: asyncio.Future[int] | None = None  # the status, once the head is in
+        self.changed: asyncio.Future[None] | None = None  # woken when something arrives
+        self.reconnecting: asyncio.Task[None] | None = None
 
-    async def open(self) -> RawStream:
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        headers = [
+    @property
+    def port(self) -> int:
+        return self.ports[self.index]
+
+    @property
+    def connected(self) -> bool:
+        return self.connection is not None
+
+    def request(self) -> bytes:
+        lines = [
             f"GET {self.path} HTTP/1.0",
             f"Host: 127.0.0.1:{self.port}",
             "Accept: text/event-stream",
             f"Cookie: sessionid={self.session}",
         ]
-        if self.last_event_id is not None:
-            headers.append(f"Last-Event-ID: {self.last_event_id}")
-        self.writer.write(("\r\n".join(headers) + "\r\n\r\n").encode())
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        self.status = int(head.split(b" ", 2)[1])
+        if self.last_id is not None:
+            lines.append(f"Last-Event-ID: {self.last_id}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+    async def connect(self, timeout: float = 15) -> int:
+        """Connect once and read the answer's head; return its status, 0 if none came.
+
+        A port that refuses the connection is left for the next one.
+        """
+        loop = asyncio.get_running_loop()
+        port, sent = self.port, self.last_id
+        self.status, self.head, self.body = None, b"", b""
+        self.parser = SSEParser()  # nothing of an earlier connection's last frame
+        answered = self.answered = loop.create_future()
+        status = 0
+        try:
+            await asyncio.wait_for(
+                loop.create_connection(lambda: _Connection(self), "127.0.0.1", port), timeout
+            )
+            status = await asyncio.wait_for(asyncio.shield(answered), timeout)
+        except ConnectionRefusedError:
+            self.index = (self.index + 1) % len(self.ports)
+        except (OSError, TimeoutError):
+            pass
+        self.connects.append((port, sent, status or None))
+        if not status or self.stopped:  # closed meanwhile
+            self.drop()
+        return status
+
+    async def open(self, timeout: float = 15) -> RawStream:
+        """Connect; fail unless an answer came."""
+        if not await self.connect(timeout):
+            raise AssertionError(f"no answer from 127.0.0.1:{self.connects[-1][0]}{self.path}")
         return self
 
-    async def read_until(self, predicate: Any, timeout: float = 10.0) -> list[SSEEvent]:
-        assert self.reader is not None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate(self.events):
-            remaining = deadline - loop.time()
-            if remaining <= 0 or self.closed:
-                raise AssertionError(f"stream did not get there; got {len(self.events)} events")
-            try:
-                chunk = await asyncio.wait_for(self.reader.read(65536), remaining)
-            except TimeoutError:
-                continue
-            if not chunk:
-                self.closed = True
-                continue
-            self.events.extend(self.parser.feed(chunk))
-        return self.events
+    def follow(self) -> RawStream:
+        """Connect in the background, again and again until a stream is open (and, as it
+        resumes, whenever it ends), until close()."""
+        self.resume = True
+        self.reconnecting = asyncio.get_running_loop().create_task(self._reconnect(first=True))
+        return self
+
+    def arrived(self, connection: _Connection, data: bytes, now: float) -> None:
+        if connection is not self.connection:
+            return
+        if self.status is None:
+            self.head += data
+            end = self.head.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            self.head, data = self.head[:end], self.head[end + 4 :]
+            self.status = int(self.head.split(b" ", 2)[1])
+            if self.answered is not None and not self.answered.done():
+                self.answered.set_result(self.status)
+        if self.status != 200:
+            self.body += data
+        else:
+            for event in self.parser.feed(data):
+                self.received(event, now)
+        self._wake()
+
+    def received(self, event: SSEEvent, now: float) -> None:
+        """Keep an event that arrived at `now` (time.monotonic())."""
+        self.events.append(event)
+        if event.id is not None:
+            self.last_id = int(event.id)
+
+    def lost(self, connection: _Connection) -> None:
+        if connection is not self.connection:
+            return
+        self.connection = None
+        if self.answered is not None and not self.answered.done():
+            self.answered.set_result(0)
+        if not self.stopped:
+            self.ended_by_server()
+            if self.resume and self.reconnecting is None:
+                self.reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
+        if self.stopped or not self.resume:
+            self.closed = True
+        self._wake()
+
+    def ended_by_server(self) -> None:
+        """Called when the server ends the connection (or it breaks)."""
+
+    async def _reconnect(self, first: bool = False) -> None:
+        try:
+            while not self.stopped:
+                if not first:
+                    await asyncio.sleep(self.reconnect_secs)
+                first = False
+                if self.stopped:
+                    return
+                if await self.connect() == 200 and self.connected:
+                    return
+                self.drop()  # a refusal (503 while the database restarts): try again
+        finally:
+            self.reconnecting = None
+
+    def _wake(self) -> None:
+        if self.changed is not None and not self.changed.done():
+            self.changed.set_result(None)
+
+    def finished(self) -> bool:
+        return self.closed
+
+    async def receive(self, timeout: float) -> None:
+        self.changed = asyncio.get_running_loop().create_future()
+        await asyncio.wait_for(self.changed, timeout)
+
+    async def read_retry(self, timeout: float = 10.0) -> None:
+        """Wait for the stream's retry line: the server let it in (and subscribes it next)."""
+        await self.read_until(lambda _: self.parser.retries, timeout)
+
+    async def read_to_end(self, timeout: float = 10.0) -> None:
+        """Wait until the server ends the answer (a refused stream's, say)."""
+        with contextlib.suppress(AssertionError):
+            await self.read_until(lambda _: False, timeout)
+        assert self.closed, f"the answer did not end within {timeout}s"
+
+    def pause_reading(self) -> None:
+        if self.connection is not None and self.connection.transport is not None:
+            self.connection.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.connection is not None and self.connection.transport is not None:
+            self.connection.transport.resume_reading()
+
+    def drop(self) -> None:
+        """Close the connection, if any, without ending the stream (it may resume)."""
+        connection, self.connection = self.connection, None
+        if connection is not None and connection.transport is not None:
+            connection.transport.close()
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.closed = True
+        self.stopped = self.closed = True
+        self.drop()
+        self._wake()

@@ -1,20 +1,15 @@
-"""Read the room stream in-process, through the real ASGI application (channels routing,
-session auth, the consumer), with channels' ApplicationCommunicator."""
+"""The text/event-stream format, read incrementally: what every SSE client of the tests and
+the benchmark parses with, and what the tests read a stream with (SSEClient). It imports
+nothing of the application."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
-
-from asgiref.sync import sync_to_async
-from channels.testing import ApplicationCommunicator
-from django.contrib.auth.models import User
-from django.test import Client
-
-from chatsite.asgi import application
 
 
 @dataclass
@@ -28,6 +23,12 @@ class SSEEvent:
     def json(self) -> Any:
         return json.loads(self.data)
 
+    @property
+    def seq(self) -> int:
+        """The id as a number: this site's ids are the room's seqs."""
+        assert self.id is not None, f"a {self.type} event without an id"
+        return int(self.id)
+
 
 @dataclass
 class SSEParser:
@@ -38,10 +39,10 @@ class SSEParser:
     retries: list[int] = field(default_factory=list)
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        self.buffer += chunk.decode()
+        # One split per chunk: a replay brings thousands of events in one chunk.
+        *blocks, self.buffer = (self.buffer + chunk.decode()).split("\n\n")
         events = []
-        while "\n\n" in self.buffer:
-            block, self.buffer = self.buffer.split("\n\n", 1)
+        for block in blocks:
             event = SSEEvent()
             has_data = False
             for line in block.split("\n"):
@@ -64,119 +65,40 @@ class SSEParser:
         return events
 
 
-class Stream:
-    """One open stream of a room, as a given user sees it."""
+class SSEClient:
+    """A stream as the tests read it: the events so far, and waiting for more.
 
-    def __init__(
-        self,
-        slug: str,
-        user: User | None,
-        *,
-        last_event_id: str | None = None,
-        query: dict[str, str] | None = None,
-    ) -> None:
-        self.user = user
-        headers = [(b"host", b"testserver")]
-        if last_event_id is not None:
-            headers.append((b"last-event-id", last_event_id.encode("latin-1")))
-        path = f"/rooms/{slug}/events/"
-        self.scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": urlencode(query or {}).encode(),
-            "root_path": "",
-            "headers": headers,
-            "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 80),
-        }
-        self.parser = SSEParser()
-        self.events: list[SSEEvent] = []
-        self.status: int | None = None
-        self.headers: dict[bytes, bytes] = {}
-        self.body = b""
-        self.ended = False
+    Subclasses (tests.helpers.Stream in-process, tests.live.RawStream over a socket) keep
+    `events` and say how to wait for more of the stream and when no more can come.
+    """
 
-    def _log_in(self) -> None:
-        client = self.client = Client()
-        client.force_login(self.user)
-        cookie = f"sessionid={client.cookies['sessionid'].value}"
-        self.scope["headers"].append((b"cookie", cookie.encode()))
+    events: list[SSEEvent]
+    read_timeout_secs = 10.0
 
-    async def open(self) -> Stream:
-        if self.user is not None:
-            await sync_to_async(self._log_in)()
-        self.communicator = ApplicationCommunicator(application, self.scope)
-        await self.communicator.send_input({"type": "http.request", "body": b""})
-        start = await self.communicator.receive_output(timeout=5)
-        assert start["type"] == "http.response.start"
-        self.status = start["status"]
-        self.headers = dict(start["headers"])
-        return self
+    def finished(self) -> bool:
+        """Whether nothing more can arrive: the response ended or the stream was closed."""
+        raise NotImplementedError
 
-    async def _read_chunk(self, timeout: float) -> bool:
-        # Not receive_output: on a timeout it cancels the application.
-        if self.communicator.future.done() and self.communicator.output_queue.empty():
-            self.communicator.future.result()  # raise what the application raised
-            raise AssertionError("the application ended without ending the response")
-        message = await asyncio.wait_for(self.communicator.output_queue.get(), timeout)
-        assert message["type"] == "http.response.body"
-        self.body += message.get("body", b"")
-        self.events.extend(self.parser.feed(message.get("body", b"")))
-        if not message.get("more_body", False):
-            self.ended = True
-        return not self.ended
+    async def receive(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for more of the stream (TimeoutError if none came)."""
+        raise NotImplementedError
 
-    async def read_until(self, predicate, timeout: float = 5.0) -> list[SSEEvent]:
-        """Read until predicate(events) holds; fail after `timeout` seconds."""
+    async def read_until(
+        self, predicate: Callable[[list[SSEEvent]], object], timeout: float | None = None
+    ) -> list[SSEEvent]:
+        """Wait until predicate(events) holds; fail if the stream ends first or time is up."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + (self.read_timeout_secs if timeout is None else timeout)
         while not predicate(self.events):
             remaining = deadline - loop.time()
-            if remaining <= 0 or self.ended:
-                raise AssertionError(f"stream did not get there; events so far: {self.events}")
-            try:
-                await self._read_chunk(remaining)
-            except TimeoutError:
-                raise AssertionError(f"stream timed out; events so far: {self.events}") from None
+            if remaining <= 0 or self.finished():
+                raise AssertionError(
+                    f"the stream did not get there: {len(self.events)} events,"
+                    f" the last {self.events[-3:]}"
+                )
+            with contextlib.suppress(TimeoutError):
+                await self.receive(remaining)
         return self.events
-
-    async def read_events(self, count: int, timeout: float = 5.0) -> list[SSEEvent]:
-        return await self.read_until(lambda events: len(events) >= count, timeout)
-
-    async def expect_nothing(self, seconds: float = 0.5) -> None:
-        """Fail if any event arrives within `seconds`."""
-        before = len(self.events)
-        try:
-            while True:
-                await self._read_chunk(seconds)
-                assert len(self.events) == before, f"unexpected events: {self.events[before:]}"
-                if self.ended:
-                    return
-        except TimeoutError:
-            pass
-
-    async def read_to_end(self, timeout: float = 5.0) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not self.ended:
-            await self._read_chunk(max(0.01, deadline - loop.time()))
-
-    async def close(self) -> None:
-        # Like daphne, tell the application once the connection is gone, ended or not.
-        if not self.communicator.future.done():
-            await self.communicator.send_input({"type": "http.disconnect"})
-        await self.communicator.wait(timeout=5)
-
-    async def __aenter__(self) -> Stream:
-        return await self.open()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
 
 def ids(events: list[SSEEvent]) -> list[int]:

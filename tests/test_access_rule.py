@@ -13,7 +13,7 @@ from asgiref.sync import sync_to_async
 from rooms.event_types import EventType, Recheck, who_may_lose_access
 from rooms.models import Access, Room
 from tests.conftest import client_for
-from tests.sse import Stream
+from tests.helpers import Stream
 from tests.test_security_authorization import USERNAMES, world  # noqa: F401 (a fixture)
 
 ROLES = list(USERNAMES)

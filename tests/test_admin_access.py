@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 
 from rooms.models import Membership, Message, ModerationAction, Room, RoomEvent
 from tests.conftest import client_for
-from tests.sse import Stream
+from tests.helpers import Stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -38,7 +38,7 @@ print("unmutes:", RoomEvent.objects.filter(type="user_unmuted").count())
 """
 
 
-def wait_for(predicate, timeout: float, message: str, log: Path):  # type: ignore[no-untyped-def]
+def wait_for(predicate, timeout: float, message: str, log: Path):
     deadline = time.monotonic() + timeout
     while not (value := predicate()):
         assert time.monotonic() < deadline, f"{message}\n{log.read_text()[-3000:]}"

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 import redis
 
-from tests.faults import wait_until
+from tests.helpers import wait_until
 from tests.live import LiveServer, RawStream, log_in, sign_up
 
 pytestmark = [
@@ -99,7 +99,7 @@ async def test_concurrent_commits_on_both_processes_arrive_in_log_order(servers)
     seen = []
     for s in streams:
         events = await s.read_until(lambda evs: len(evs) >= 2 * per_poster, timeout=15)
-        assert [int(e.id) for e in events] == list(range(start + 1, end + 1))
+        assert [e.seq for e in events] == list(range(start + 1, end + 1))
         seen.append([(e.id, e.data) for e in events])
         s.close()
     assert seen[0] == seen[1]
@@ -177,15 +177,13 @@ async def test_a_process_subscribes_only_to_rooms_with_open_streams(servers, liv
     for slug in ("one", "two", "three"):
         assert (await alice.post("/rooms/", json={"slug": slug, "name": slug})).status_code == 201
     with psycopg.connect(live_database.env["DATABASE_URL"]) as conn:
-        ids = dict(conn.execute("SELECT slug, id FROM rooms_room").fetchall())
+        ids: dict[str, int] = dict(conn.execute("SELECT slug, id FROM rooms_room").fetchall())
     channel = {slug: f"{prefix}room:{room_id}" for slug, room_id in ids.items()}
-    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    client = redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)
 
     def subscribed() -> dict[str, int]:
-        names = [name.decode() for name in client.pubsub_channels(f"{prefix}room:*")]
-        return (
-            dict((n.decode(), count) for n, count in client.pubsub_numsub(*names)) if names else {}
-        )
+        names = client.pubsub_channels(f"{prefix}room:*")
+        return {str(name): count for name, count in client.pubsub_numsub(*names)} if names else {}
 
     assert subscribed() == {}  # no stream open anywhere: no room subscription
 

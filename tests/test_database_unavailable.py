@@ -11,15 +11,9 @@ from django.db import InterfaceError, OperationalError
 
 from rooms.models import Message, Room
 from rooms.stream import consumer
-from tests.sse import Stream
+from tests.helpers import Stream, post_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def post(client, payload):
-    return client.post(
-        "/rooms/lobby/messages/", json.dumps(payload), content_type="application/json"
-    )
 
 
 @pytest.mark.parametrize("error", [OperationalError, InterfaceError])
@@ -28,7 +22,7 @@ def test_a_post_gets_503_while_the_database_is_unavailable(as_bob, lobby, monkey
         raise error("connection refused")
 
     monkeypatch.setattr(Room, "post_message", unavailable)
-    response = post(as_bob, {"body": "hello", "client_id": "c-1"})
+    response = post_message(as_bob, "lobby", {"body": "hello", "client_id": "c-1"})
     assert response.status_code == 503
     assert response.json() == {"error": "database unavailable, retry"}
     assert response["Retry-After"] == "1"
@@ -36,7 +30,7 @@ def test_a_post_gets_503_while_the_database_is_unavailable(as_bob, lobby, monkey
     assert not Message.objects.exists()
 
     monkeypatch.undo()
-    retried = post(as_bob, {"body": "hello", "client_id": "c-1"})
+    retried = post_message(as_bob, "lobby", {"body": "hello", "client_id": "c-1"})
     assert retried.status_code == 201
 
 
@@ -46,7 +40,7 @@ def test_other_errors_are_not_disguised_as_503(as_bob, lobby, monkeypatch):
 
     monkeypatch.setattr(Room, "post_message", broken)
     with pytest.raises(RuntimeError):
-        post(as_bob, {"body": "hello"})
+        post_message(as_bob, "lobby", {"body": "hello"})
 
 
 async def test_a_stream_gets_503_while_the_database_is_unavailable(bob, lobby, monkeypatch):
@@ -84,7 +78,7 @@ async def test_a_stream_gets_503_when_the_session_cannot_be_loaded(bob, lobby, m
     def unavailable(request):
         raise InterfaceError("connection already closed")
 
-    monkeypatch.setattr(consumer.auth, "get_user", unavailable)
+    monkeypatch.setattr("django.contrib.auth.get_user", unavailable)
     async with Stream("lobby", bob) as stream:
         assert stream.status == 503
         assert stream.headers[b"retry-after"] == b"1"

@@ -15,13 +15,12 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.live import ROOT, LiveDatabase, free_port, processes_of, server_env
-from tests.sse import SSEParser
+from tests.live import ROOT, LiveDatabase, free_port, processes_of, server_env, wait_for_port
+from tests.sse import SSEEvent, SSEParser
 
 PRODUCTION = {
     "DJANGO_DEBUG": "0",
@@ -84,19 +83,6 @@ def consecutive_free_ports(count: int) -> int:
             for sock in sockets:
                 sock.close()
     raise RuntimeError("no consecutive free ports")
-
-
-def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"exited: {log.read_text()[-3000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), 0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing on port {port}: {log.read_text()[-3000:]}")
 
 
 def port_closed(port: int) -> bool:
@@ -301,7 +287,7 @@ async def use_the_site(origin: str, http_port: int) -> None:
                     "/rooms/general/messages/", json={"body": f"hello {i}"}
                 )
                 assert response.status_code == 201
-                events = []
+                events: list[SSEEvent] = []
                 while not events:
                     events = parser.feed(await asyncio.wait_for(chunks.__anext__(), 5))
                 latencies.append(time.monotonic() - started)

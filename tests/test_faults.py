@@ -17,19 +17,22 @@ import contextlib
 import json
 import os
 import time
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.faults import (
-    Follower,
-    Poster,
+from tests.helpers import Poster, wait_until
+from tests.live import (
+    LiveDatabase,
+    LiveServer,
     PrivatePostgres,
     PrivateRedis,
+    RawStream,
     find_postgres_bin,
-    wait_until,
+    sign_up,
 )
-from tests.live import LiveDatabase, LiveServer, RawStream, sign_up
+from tests.sse import ids
 
 pytestmark = [
     pytest.mark.server,
@@ -50,14 +53,11 @@ ROOM = "/rooms/general/"
 class Cluster:
     """Two daphne processes on one database and one Redis, a poster and four followers."""
 
-    def __init__(self, database: LiveDatabase, redis_url: str | None = None) -> None:
-        env = {"REDIS_URL": redis_url} if redis_url else {}
+    def __init__(self, database: LiveDatabase) -> None:
         self.database = database
-        self.servers = [LiveServer(database, **env), LiveServer(database, **env)]
+        self.servers = [LiveServer(database), LiveServer(database)]
         self.clients: list[httpx.AsyncClient] = []
-        self.followers: list[Follower] = []
-        self.stop = asyncio.Event()
-        self.tasks: list[asyncio.Task[None]] = []
+        self.followers: list[RawStream] = []
         self.start_id = 0  # the followers start after this event
 
     async def start(self) -> Cluster:
@@ -78,12 +78,12 @@ class Cluster:
         self.start_id = int(start)
         session = bob.cookies["sessionid"]
         await bob.aclose()
-        # Two followers on each process.
+        # Two followers on each process; each moves on to the other when its own is gone.
+        ports = [server.port for server in self.servers]
         self.followers = [
-            Follower(f"f{i}", self.servers, i % 2, session, f"{ROOM}events/", start)
+            RawStream(ports[i % 2 :] + ports[: i % 2], f"{ROOM}events/", session, start).follow()
             for i in range(4)
         ]
-        self.tasks = [asyncio.create_task(f.run(self.stop)) for f in self.followers]
         await wait_until(
             lambda: all(f.connects and f.connects[-1][2] == 200 for f in self.followers),
             20,
@@ -105,21 +105,19 @@ class Cluster:
         """Wait until every follower holds the room's whole log; return its head."""
         head = await self.head()
         await wait_until(
-            lambda: all(f.last_id >= head for f in self.followers),
+            lambda: all(f.last_id is not None and f.last_id >= head for f in self.followers),
             timeout,
             f"followers stuck at {[f.last_id for f in self.followers]}, head {head}",
         )
         # Anything still in flight (a duplicate, a late event) has a moment to show up.
         await asyncio.sleep(1)
-        self.stop.set()
-        await asyncio.gather(*self.tasks)
+        for follower in self.followers:
+            follower.close()
         return head
 
     async def close(self) -> None:
-        self.stop.set()
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        for follower in self.followers:
+            follower.close()
         for client in self.clients:
             await client.aclose()
         for server in self.servers:
@@ -132,20 +130,21 @@ def check_delivery(cluster: Cluster, poster: Poster, head: int) -> None:
     assert 500 not in poster.statuses
     acked = set(poster.acked)
     may = set(poster.unacked)
-    for follower in cluster.followers:
-        seqs = [e.seq for e in follower.events]
+    for name, follower in enumerate(cluster.followers):
+        seqs = ids(follower.events)
         assert seqs == list(range(cluster.start_id + 1, head + 1)), (
-            f"{follower.name}: not each event once in order: {seqs}"
+            f"{name}: not each event once in order: {seqs}"
         )
-        client_ids = follower.client_ids()
-        assert len(client_ids) == len(set(client_ids)), f"{follower.name}: a message twice"
-        assert acked <= set(client_ids), f"{follower.name} misses {sorted(acked - set(client_ids))}"
-        assert set(client_ids) - acked <= may, f"{follower.name}: messages nobody posted"
-        ids = follower.message_ids()
-        assert ids == sorted(ids), f"{follower.name}: messages out of id order"
-        for event in follower.events:
-            if event.type == "message" and event.data["client_id"] in poster.acked:
-                assert event.data["id"] == poster.acked[event.data["client_id"]]
+        messages = [e.json for e in follower.events if e.type == "message"]
+        client_ids = [message["client_id"] for message in messages]
+        assert len(client_ids) == len(set(client_ids)), f"{name}: a message twice"
+        assert acked <= set(client_ids), f"{name} misses {sorted(acked - set(client_ids))}"
+        assert set(client_ids) - acked <= may, f"{name}: messages nobody posted"
+        message_ids = [message["id"] for message in messages]
+        assert message_ids == sorted(message_ids), f"{name}: messages out of id order"
+        for message in messages:
+            if message["client_id"] in poster.acked:
+                assert message["id"] == poster.acked[message["client_id"]]
 
 
 @pytest.fixture
@@ -233,21 +232,18 @@ async def test_postgres_restart_mid_burst(tmp_path, private_redis):
     try:
         await cluster.start()
         poster = Poster(cluster.clients, f"{ROOM}messages/", "pg")
-        down = {}
+        down: dict[str, Any] = {}
 
         async def restart_postgres() -> None:
             await asyncio.to_thread(postgres.stop, "fast")
             started = time.monotonic()
             await wait_until(lambda: len(poster.unavailable) >= 3, 20, "no 503 while down")
             # A stream that connects now gets the same clear 503.
-            reader, writer = await asyncio.open_connection("127.0.0.1", cluster.servers[0].port)
             session = cluster.clients[0].cookies["sessionid"]
-            writer.write(
-                f"GET {ROOM}events/ HTTP/1.0\r\nCookie: sessionid={session}\r\n\r\n".encode()
-            )
-            answer = await asyncio.wait_for(reader.read(), 15)
-            writer.close()
-            down["stream"] = answer
+            refused = RawStream(cluster.servers[0].port, f"{ROOM}events/", session)
+            await refused.open()
+            await refused.read_to_end(15)
+            down["stream"] = refused
             await asyncio.sleep(1.0)
             await asyncio.to_thread(postgres.start)
             down["secs"] = time.monotonic() - started
@@ -261,10 +257,10 @@ async def test_postgres_restart_mid_burst(tmp_path, private_redis):
             assert response.json() == {"error": "database unavailable, retry"}
             assert response.headers["Retry-After"].isdigit()
             assert response.headers["content-type"] == "application/json"
-        head_and_body = down["stream"].split(b"\r\n\r\n", 1)
-        assert head_and_body[0].split(b" ", 2)[1] == b"503", down["stream"][:300]
-        assert b"retry-after: 1" in head_and_body[0].lower()
-        assert json.loads(head_and_body[1]) == {"error": "database unavailable, retry"}
+        refused = down["stream"]
+        assert refused.status == 503, refused.head + refused.body[:300]
+        assert b"retry-after: 1" in refused.head.lower()
+        assert json.loads(refused.body) == {"error": "database unavailable, retry"}
         assert len(poster.acked) == MESSAGES and poster.unacked == []
         assert poster.transport_errors == 0  # every request was answered within its timeout
         print(

@@ -1,6 +1,5 @@
 """Moderation from the site: room moderators and site moderators, and nobody else."""
 
-import json
 from datetime import timedelta
 
 import pytest
@@ -8,12 +7,9 @@ from django.utils import timezone
 
 from rooms.models import Message, ModerationAction, Report, Restriction, Room, RoomEvent
 from tests.conftest import client_for
+from tests.helpers import post_json
 
 pytestmark = pytest.mark.django_db
-
-
-def post_json(client, url, payload=None):
-    return client.post(url, json.dumps(payload or {}), content_type="application/json")
 
 
 def say(client, body, slug="lobby"):

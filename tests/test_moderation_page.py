@@ -17,10 +17,10 @@ from django.utils import timezone
 from rooms import moderation
 from rooms.models import ModerationAction, Restriction
 from tests.conftest import client_for
-from tests.sse import Stream
+from tests.helpers import Stream
 
 
-def delete(client, path):  # type: ignore[no-untyped-def]
+def delete(client, path):
     response = client.delete(path)
     return response.status_code, json.loads(response.content)
 
@@ -87,6 +87,7 @@ def test_current_mutes_and_bans_are_listed_with_their_expiry(as_alice, lobby, al
         },
     ]
     until = datetime.fromisoformat(answer["restrictions"][1]["until"])
+    assert mute.expires_at is not None
     assert abs(until - mute.expires_at) < timedelta(milliseconds=1)
     html = as_alice.get("/rooms/lobby/moderation/").content.decode()
     assert "Lift the mute of bob" in html
@@ -102,6 +103,7 @@ def test_the_owner_removes_a_member(as_alice, lobby, bob):
     assert not lobby.is_member(bob)
     assert lobby.events.order_by("-seq").first().type == "member_left"
     entry = ModerationAction.objects.get(action=ModerationAction.REMOVE_MEMBER)
+    assert entry.actor is not None
     assert (entry.actor.username, entry.target_user, entry.room) == ("alice", bob, lobby)
 
 

@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from rooms import moderation
 from rooms.models import Restriction
-from tests.sse import Stream, ids
+from tests.helpers import Stream
+from tests.sse import ids
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,7 +9,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import Client
 
-from tests.sse import Stream
+from tests.helpers import Stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,7 +31,7 @@ def stream_of(client: Client, slug: str = "lobby") -> Stream:
     return stream
 
 
-def change_password(client: Client, old: str = "bob-password-1"):  # type: ignore[no-untyped-def]
+def change_password(client: Client, old: str = "bob-password-1"):
     return client.post(
         "/accounts/password_change/",
         {"old_password": old, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},

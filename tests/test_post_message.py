@@ -6,14 +6,9 @@ import pytest
 
 from rooms.models import MAX_MESSAGE_LENGTH, Message, RoomEvent
 from tests.conftest import client_for
+from tests.helpers import post_message as post
 
 pytestmark = pytest.mark.django_db
-
-
-def post(client, slug, payload, **extra):
-    return client.post(
-        f"/rooms/{slug}/messages/", json.dumps(payload), content_type="application/json", **extra
-    )
 
 
 def counts():
@@ -239,7 +234,7 @@ class TestHistory:
         assert page["has_more"] is True
 
     def test_it_pages_back_with_before(self, as_bob, messages):
-        seen = []
+        seen: list[int] = []
         before = ""
         while True:
             page = as_bob.get(f"/rooms/lobby/messages/?limit=3&before={before}").json()
@@ -281,16 +276,15 @@ def test_a_ban_that_lands_after_the_views_check_still_stops_the_post(
 ):
     # The view lets bob in; a moderator's ban commits before his post is written. The post's
     # own transaction checks again, under the room's lock.
-    from rooms import api, moderation
-
-    real = api.readable_room
+    from rooms import moderation
+    from rooms.http import readable_room as real
 
     def check_then_ban(request, slug):
         room = real(request, slug)
         moderation.restrict(alice, lobby, bob, "ban")
         return room
 
-    monkeypatch.setattr(api, "readable_room", check_then_ban)
+    monkeypatch.setattr("rooms.api.readable_room", check_then_ban)
     before = Message.objects.count()
     response = post(as_bob, "lobby", {"body": "slipping through?"})
     assert response.status_code == 403

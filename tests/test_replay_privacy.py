@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from rooms import moderation
 from rooms.models import Message, Room, RoomEvent
-from tests.sse import Stream
+from tests.helpers import Stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -60,7 +60,7 @@ def assert_no_text_beyond_the_present(events, present):
 async def replay(slug, user, after, upto):
     async with Stream(slug, user, last_event_id=str(after)) as stream:
         if upto > after:
-            await stream.read_until(lambda evs: evs and int(evs[-1].id) >= upto)
+            await stream.read_until(lambda evs: evs and evs[-1].seq >= upto)
         await stream.expect_nothing(0.1)
         return stream.events
 
@@ -162,7 +162,7 @@ def test_history_and_replay_equal_a_fresh_history_and_reveal_nothing_more(
             await sync_to_async(run)(after)
             current = await sync_to_async(room.current_event_seq)()
             if current > snapshot_id:
-                await live.read_until(lambda evs: evs and int(evs[-1].id) >= current)
+                await live.read_until(lambda evs: evs and evs[-1].seq >= current)
             from_snapshot = await replay(slug, carol, snapshot_id, current)
             from_zero = await replay(slug, carol, 0, current)
             return live.events, from_snapshot, from_zero

@@ -23,7 +23,7 @@ from rooms import moderation
 from rooms.models import ModerationAction, Restriction, RoomEvent
 from rooms.moderation import expiry
 from tests.conftest import client_for
-from tests.sse import Stream
+from tests.helpers import Stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 
 from rooms import moderation
 from rooms.events import get_backend
-from tests.sse import Stream
+from tests.helpers import Stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,16 +5,15 @@ import json
 import pytest
 
 from rooms.models import Membership, Room, RoomEvent
+from tests.helpers import post_json
 
 pytestmark = pytest.mark.django_db
 
 
-def create(client, payload):
-    return client.post("/rooms/", json.dumps(payload), content_type="application/json")
-
-
 def test_it_creates_a_room_owned_by_its_creator(as_carol, carol):
-    response = create(as_carol, {"slug": "book-club", "name": "Book club", "private": False})
+    response = post_json(
+        as_carol, "/rooms/", {"slug": "book-club", "name": "Book club", "private": False}
+    )
     assert response.status_code == 201
     assert response.json()["slug"] == "book-club"
     room = Room.objects.get(slug="book-club")
@@ -23,7 +22,7 @@ def test_it_creates_a_room_owned_by_its_creator(as_carol, carol):
 
 
 def test_a_slug_defaults_the_name(as_carol):
-    assert create(as_carol, {"slug": "plain"}).json()["name"] == "plain"
+    assert post_json(as_carol, "/rooms/", {"slug": "plain"}).json()["name"] == "plain"
 
 
 @pytest.mark.parametrize(
@@ -31,7 +30,7 @@ def test_a_slug_defaults_the_name(as_carol):
     ["", "Upper", "with space", "-leading", "trailing-", "double--hyphen", "a" * 51, "ünï", "a/b"],
 )
 def test_it_rejects_a_bad_slug(as_carol, slug):
-    response = create(as_carol, {"slug": slug, "name": "x"})
+    response = post_json(as_carol, "/rooms/", {"slug": slug, "name": "x"})
     assert response.status_code == 400
     assert "error" in response.json()
     assert not Room.objects.exists()
@@ -47,12 +46,12 @@ def test_it_rejects_a_bad_slug(as_carol, slug):
     ],
 )
 def test_it_rejects_bad_fields(as_carol, payload):
-    assert create(as_carol, payload).status_code == 400
+    assert post_json(as_carol, "/rooms/", payload).status_code == 400
     assert not Room.objects.exists()
 
 
 def test_a_taken_slug_is_409(as_carol, lobby):
-    response = create(as_carol, {"slug": "lobby", "name": "Mine"})
+    response = post_json(as_carol, "/rooms/", {"slug": "lobby", "name": "Mine"})
     assert response.status_code == 409
     assert Room.objects.get(slug="lobby").name == "Lobby"
 

@@ -108,7 +108,7 @@ async def test_every_answer_of_the_stream_carries_the_security_headers(
 ):
     from django.contrib.auth.models import User
 
-    from tests.sse import Stream
+    from tests.helpers import Stream
 
     user = await User.objects.aget(username=who) if who else None
     async with Stream(slug, user) as stream:
@@ -118,7 +118,7 @@ async def test_every_answer_of_the_stream_carries_the_security_headers(
 
 @pytest.mark.django_db(transaction=True)
 async def test_the_stream_sends_hsts_over_https(lobby, bob, settings):
-    from tests.sse import Stream
+    from tests.helpers import Stream
 
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     settings.SECURE_HSTS_SECONDS = 31_536_000

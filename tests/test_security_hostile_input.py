@@ -119,7 +119,7 @@ def test_random_json_never_breaks_an_endpoint(as_alice, setting, endpoint, data)
     method, path = endpoint
     # Mostly the fields the endpoint knows (so that its checks run), sometimes any field.
     view = resolve(path.format(message=1)).func
-    known = sorted(view.payload_fields.get(method.upper(), ()))
+    known = sorted(view.payload_fields.get(method.upper(), ()))  # type: ignore[attr-defined]
     fields = st.sampled_from(known) if known else st.sampled_from(FIELDS)
     payload = data.draw(
         st.dictionaries(fields, json_values, max_size=4) | payloads, label="payload"

@@ -9,6 +9,7 @@ from django.test import Client
 from rooms import moderation
 from rooms.models import Message, Restriction, Room, RoomEvent
 from tests.conftest import client_for
+from tests.helpers import patch_json, post_json
 
 pytestmark = pytest.mark.django_db
 
@@ -155,14 +156,6 @@ class TestBodySize:
         huge = b"a" * (settings.CHAT_MAX_REQUEST_BYTES + 1)
         response = as_bob.post(url, huge, content_type="application/octet-stream")
         assert response.status_code == 413
-
-
-def patch_json(client, url, payload):
-    return client.patch(url, json.dumps(payload), content_type="application/json")
-
-
-def post_json(client, url, payload=None):
-    return client.post(url, json.dumps(payload or {}), content_type="application/json")
 
 
 class TestEditLimits:

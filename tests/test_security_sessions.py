@@ -3,7 +3,7 @@
 import pytest
 from asgiref.sync import sync_to_async
 
-from tests.sse import Stream
+from tests.helpers import Stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,7 +7,7 @@ from asgiref.sync import sync_to_async
 
 from rooms.models import Room
 from tests.conftest import client_for
-from tests.sse import Stream
+from tests.helpers import Stream
 
 PAYLOADS = [
     "<img src=x onerror=alert(1)>",

@@ -21,7 +21,7 @@ async def test_a_client_resumes_after_the_server_was_killed(live_database):
         ).open()
         first = await alice.post("/rooms/general/messages/", json={"body": "before"})
         events = await stream.read_until(lambda evs: len(evs) >= 1)
-        seen = events[-1].id
+        seen = events[-1].seq
 
         server.kill()
         stream.close()
@@ -40,7 +40,7 @@ async def test_a_client_resumes_after_the_server_was_killed(live_database):
         events = await resumed.read_until(lambda evs: len(evs) >= 4)
         assert [e.type for e in events] == ["message"] * 3 + ["message_edited"]
         assert [e.json["body"] for e in events] == [*bodies, "edited"]
-        assert [int(e.id) for e in events] == list(range(int(seen) + 1, int(seen) + 5))
+        assert [e.seq for e in events] == list(range(seen + 1, seen + 5))
         resumed.close()
         await alice.aclose()
     finally:

@@ -9,7 +9,8 @@ import rooms.stream.log
 from rooms.event_types import LoggedEvent
 from rooms.stream import log
 from rooms.stream.log import RecentFrames
-from tests.sse import Stream, ids
+from tests.helpers import Stream
+from tests.sse import ids
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -81,14 +82,14 @@ async def test_a_crowd_resuming_from_one_id_shares_one_read_and_gets_everything(
     streams = [Stream("lobby", bob, last_event_id=str(start)) for _ in range(5)]
     await asyncio.gather(*(s.open() for s in streams))
     for stream in streams:
-        events = await stream.read_until(lambda evs: evs and int(evs[-1].id) == current)
+        events = await stream.read_until(lambda evs: evs and evs[-1].seq == current)
         assert ids(events) == list(range(start + 1, current + 1))
     assert len(reads) < len(streams)
 
     # Those events are now in memory: a later resume reads nothing from the log.
     reads.clear()
     async with Stream("lobby", bob, last_event_id=str(start + 2)) as late:
-        events = await late.read_until(lambda evs: evs and int(evs[-1].id) == current)
+        events = await late.read_until(lambda evs: evs and evs[-1].seq == current)
         assert ids(events) == list(range(start + 3, current + 1))
         await late.expect_nothing(0.3)
     assert reads == []
@@ -97,7 +98,7 @@ async def test_a_crowd_resuming_from_one_id_shares_one_read_and_gets_everything(
         await stream.close()
 
 
-async def test_a_stale_session_gets_401_and_its_cookie_deleted(lobby, bob):
+async def test_a_stale_session_gets_401_and_its_cookie_deleted(lobby, bob, monkeypatch):
     stream = Stream("lobby", bob)
     log_in = stream._log_in
 
@@ -106,7 +107,7 @@ async def test_a_stale_session_gets_401_and_its_cookie_deleted(lobby, bob):
         bob.set_password("another-long-passphrase-5")
         bob.save()
 
-    stream._log_in = log_in_then_change_password
+    monkeypatch.setattr(stream, "_log_in", log_in_then_change_password)
     async with stream:
         assert stream.status == 401
         cookie = stream.headers.get(b"Set-Cookie", b"")

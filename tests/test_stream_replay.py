@@ -8,7 +8,8 @@ from django.utils import timezone
 
 import rooms.stream.log
 from rooms.models import Message, RoomEvent
-from tests.sse import Stream, ids
+from tests.helpers import Stream
+from tests.sse import ids
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,7 +29,7 @@ def history_with_edits(room, alice, bob):
 async def test_it_replays_everything_after_the_given_id_in_order(lobby, alice, bob):
     current = await history_with_edits(lobby, alice, bob)
     async with Stream("lobby", bob, last_event_id="2") as stream:
-        events = await stream.read_until(lambda evs: evs and int(evs[-1].id) == current)
+        events = await stream.read_until(lambda evs: evs and evs[-1].seq == current)
         assert ids(events) == list(range(3, current + 1))
         assert [e.type for e in events] == [
             "message",
@@ -98,7 +99,7 @@ async def test_a_long_absence_replays_in_batches(lobby, alice, bob, monkeypatch)
 
     monkeypatch.setattr(rooms.stream.log, "read_events", counted)
     async with Stream("lobby", bob, last_event_id="1") as stream:
-        events = await stream.read_until(lambda evs: evs and int(evs[-1].id) == current, timeout=30)
+        events = await stream.read_until(lambda evs: evs and evs[-1].seq == current, timeout=30)
         assert ids(events) == list(range(2, current + 1))
     # Whole batches of REPLAY_BATCH_EVENTS, the last one short: never the whole log at once.
     batch = rooms.stream.log.REPLAY_BATCH_EVENTS
@@ -120,7 +121,7 @@ async def test_an_event_committed_while_the_replay_reads_the_log_is_sent_once(
 ):
     current = await history_with_edits(lobby, alice, bob)
     real = rooms.stream.log.read_events
-    committed = []
+    committed: list[object] = []
 
     async def commit_then_read(room_id, after):
         # The event lands in the stream's live queue *and* in what this read returns.
@@ -130,9 +131,9 @@ async def test_an_event_committed_while_the_replay_reads_the_log_is_sent_once(
 
     monkeypatch.setattr(rooms.stream.log, "read_events", commit_then_read)
     async with Stream("lobby", bob, last_event_id="0") as stream:
-        await stream.read_until(lambda evs: evs and int(evs[-1].id) == current + 1)
+        await stream.read_until(lambda evs: evs and evs[-1].seq == current + 1)
         await sync_to_async(lobby.post_message)(alice, "after")
-        await stream.read_until(lambda evs: int(evs[-1].id) == current + 2)
+        await stream.read_until(lambda evs: evs[-1].seq == current + 2)
         await stream.expect_nothing(0.3)
         assert ids(stream.events) == list(range(1, current + 3))
 

@@ -24,7 +24,7 @@ async def open_streams(server, session, count, path="/rooms/general/events/"):
     for batch in range(0, count, 50):
         await asyncio.gather(*(s.open() for s in streams[batch : batch + 50]))
     # Every stream has been checked and subscribed once its retry line came back.
-    await asyncio.gather(*(s.read_until(lambda _e, s=s: s.parser.retries) for s in streams))
+    await asyncio.gather(*(s.read_retry() for s in streams))
     assert {s.status for s in streams} == {200}
     return streams
 

@@ -1,0 +1,456 @@
+"""The scenarios, each run against the ceiling and the site (see README.md, "Benchmark").
+
+fanout: N streams in one room get messages POSTed at a steady rate; connections: a ramp
+to many idle streams; replay: clients reconnect with Last-Event-ID after missing messages;
+post: posters with and without a fan-out going on; overload: more deliveries offered than
+the process pushed in the fan-out, some streams not reading.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench import report
+from bench.client import Counter, Poster, Stream, close_streams, open_streams
+from bench.servers import Ceiling, Server, Site
+from tests.helpers import wait_until
+
+SCENARIOS = ("fanout", "connections", "replay", "post", "overload")
+
+
+async def settle(server: Server, max_secs: float = 30) -> None:
+    """Wait until the server is idle (under 5% of a core over 0.5 s)."""
+    deadline = time.monotonic() + max_secs
+    while time.monotonic() < deadline:
+        before = server.cpu()
+        await asyncio.sleep(0.5)
+        if server.cpu() - before < 0.025:
+            return
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+@dataclass
+class Bench:
+    args: argparse.Namespace
+    site: Site
+    ceiling: Ceiling
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def record(self, row: dict[str, Any]) -> None:
+        row = {**self.meta, **row}
+        self.rows.append(row)
+        report.append(row, self.args.results)
+
+    def port(self, server: Server, i: int) -> int:
+        return server.ports[i % len(server.ports)]
+
+    async def fanout_run(
+        self,
+        server: Server,
+        n: int,
+        messages: int,
+        rate: float,
+        slug: str = "bench",
+        during: Any = None,
+    ) -> dict[str, Any]:
+        counter = Counter()
+        streams = [
+            Stream(
+                counter,
+                self.port(server, i),
+                slug,
+                server.sessions[i % len(server.sessions)],
+                keep_tags=(i == 0),
+            )
+            for i in range(n)
+        ]
+        opened = await open_streams(streams)
+        await settle(server)
+        poster = Poster(server.ports[0], server.sessions[0])
+        starts: dict[int, float] = {}
+        statuses: list[int] = []
+        cpu0, t0 = server.cpu(), time.monotonic()
+        rss_peak = server.rss_kb()
+
+        async def post_all() -> None:
+            for k in range(messages):
+                due = t0 + k / rate
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+                starts[k] = time.monotonic()
+                statuses.append(await poster.post(f"/rooms/{slug}/messages/", {"body": f"m{k}"}))
+
+        posting = asyncio.create_task(post_all())
+        extra = asyncio.create_task(during()) if during else None
+        expected = opened * messages
+        while not posting.done():
+            await asyncio.sleep(0.25)
+            rss_peak = max(rss_peak, server.rss_kb())
+        await wait_until(lambda: counter.events >= expected, 15 + messages / rate)
+        cpu = server.cpu() - cpu0
+        extra_result = await extra if extra else None
+        poster.close()
+        by_seq = {seq: starts[k] for seq, k in streams[0].tags.items() if k in starts}
+        latencies = [t - by_seq[seq] for s in streams for seq, t in s.received_at if seq in by_seq]
+        close_streams(streams)
+        await settle(server)
+        received = sum(1 for s in streams for seq, _ in s.received_at if seq in by_seq)
+        return {
+            "subscribers": n,
+            "opened": opened,
+            "messages": messages,
+            "rate": rate,
+            "posts_ok": sum(1 for s in statuses if s == 201),
+            "expected": expected,
+            "received": received,
+            "duplicates": counter.duplicates,
+            "backwards": counter.backwards,
+            "p50_ms": pct(latencies, 50) * 1000,
+            "p99_ms": pct(latencies, 99) * 1000,
+            "max_ms": max(latencies, default=float("nan")) * 1000,
+            "cpu_s": cpu,
+            "cpu_per_delivery_us": cpu / received * 1e6 if received else float("nan"),
+            "rss_peak_kb": rss_peak,
+            "during": extra_result,
+        }
+
+    async def fanout(self) -> None:
+        sizes = [100, 1000] if self.args.quick else [100, 1000, 3000]
+        messages = 20 if self.args.quick else 50
+        for n in sizes:
+            for server in (self.ceiling, self.site):
+                result = await self.fanout_run(server, n, messages, 5.0)
+                self.record({"scenario": "fanout", "server": server.name, **result})
+
+    async def connections(self) -> None:
+        total = 2000 if self.args.quick else 10000
+        for server in (self.ceiling, self.site):
+            counter = Counter()
+            sessions = server.sessions
+            streams = [
+                Stream(counter, self.port(server, i), "bench", sessions[i % len(sessions)])
+                for i in range(total)
+            ]
+            first = await open_streams(streams[:10])
+            await settle(server)
+            at10 = {
+                "rss_kb": server.rss_kb(),
+                "threads": server.threads(),
+                "db_connections": server.db_connections(),
+            }
+            cpu0, t0 = server.cpu(), time.monotonic()
+            rest = await open_streams(streams[10:], concurrency=200)
+            ramp_secs = time.monotonic() - t0
+            cpu = server.cpu() - cpu0
+            await settle(server)
+            held = sum(1 for s in streams if s.connected and s.status == 200)
+            atn = {
+                "rss_kb": server.rss_kb(),
+                "threads": server.threads(),
+                "db_connections": server.db_connections(),
+            }
+            close_streams(streams)
+            await settle(server)
+            opened = first + rest
+            self.record(
+                {
+                    "scenario": "connections",
+                    "server": server.name,
+                    "target": total,
+                    "opened": opened,
+                    "held": held,
+                    "failed": counter.failed,
+                    "ramp_s": ramp_secs,
+                    "cpu_per_stream_ms": cpu / max(1, rest) * 1000,
+                    "rss_per_stream_kb": (atn["rss_kb"] - at10["rss_kb"]) / max(1, held - 10),
+                    "at10": at10,
+                    "atN": atn,
+                }
+            )
+
+    async def post_burst(
+        self, server: Server, posters: int, secs: float, slug: str = "quiet"
+    ) -> dict[str, Any]:
+        clients = [
+            Poster(self.port(server, i), server.sessions[(i + 1) % len(server.sessions)])
+            for i in range(posters)
+        ]
+        latencies: list[float] = []
+        errors = 0
+        cpu0 = server.cpu()
+        end = time.monotonic() + secs
+
+        async def loop(i: int, client: Poster) -> None:
+            nonlocal errors
+            k = 0
+            while time.monotonic() < end:
+                t = time.monotonic()
+                status = await client.post(f"/rooms/{slug}/messages/", {"body": f"p{i}-{k}"})
+                if status == 201:
+                    latencies.append(time.monotonic() - t)
+                else:
+                    errors += 1
+                k += 1
+
+        await asyncio.gather(*(loop(i, c) for i, c in enumerate(clients)))
+        cpu = server.cpu() - cpu0
+        for client in clients:
+            client.close()
+        return {
+            "posters": posters,
+            "secs": secs,
+            "ok": len(latencies),
+            "errors": errors,
+            "msgs_per_s": len(latencies) / secs,
+            "p50_ms": pct(latencies, 50) * 1000,
+            "p99_ms": pct(latencies, 99) * 1000,
+            "cpu_per_post_ms": cpu / max(1, len(latencies)) * 1000,
+        }
+
+    async def post(self) -> None:
+        secs = 5.0 if self.args.quick else 10.0
+        n = 1000 if self.args.quick else 3000
+        for server in (self.ceiling, self.site):
+            for posters in (1, 8):
+                result = await self.post_burst(server, posters, secs)
+                self.record({"scenario": "post", "server": server.name, **result})
+                await settle(server)
+            for posters in (1, 8):
+
+                async def during(server: Server = server, posters: int = posters) -> Any:
+                    await asyncio.sleep(1.0)
+                    return await self.post_burst(server, posters, secs)
+
+                fan = await self.fanout_run(
+                    server, n, int(5 * (secs + 2)), 5.0, slug="bench", during=during
+                )
+                self.record(
+                    {
+                        "scenario": f"post+fanout{n}",
+                        "server": server.name,
+                        **fan.pop("during"),
+                        "fanout": fan,
+                    }
+                )
+
+    async def current_seq(self, slug: str) -> int:
+        """The room's newest event id, from a fresh stream's history answer."""
+        import httpx
+
+        cookie = f"sessionid={self.site.sessions[0].id}"
+        async with httpx.AsyncClient(timeout=30) as client:
+            response = await client.get(
+                f"http://127.0.0.1:{self.site.ports[0]}/rooms/{slug}/messages/?limit=1",
+                headers={"Cookie": cookie},
+            )
+            return int(response.json()["last_event_id"])
+
+    async def post_many(self, slug: str, count: int) -> int:
+        clients = [
+            Poster(self.port(self.site, i), self.site.sessions[i % len(self.site.sessions)])
+            for i in range(8)
+        ]
+        todo = iter(range(count))
+        ok = 0
+
+        async def loop(client: Poster) -> None:
+            nonlocal ok
+            for k in todo:
+                if await client.post(f"/rooms/{slug}/messages/", {"body": f"r{k}"}) == 201:
+                    ok += 1
+
+        await asyncio.gather(*(loop(c) for c in clients))
+        for client in clients:
+            client.close()
+        return ok
+
+    async def catch_up(self, clients: int, missed: int) -> dict[str, Any]:
+        site = self.site
+        head = await self.current_seq("replay")
+        posted = await self.post_many("replay", missed)
+        target = head + posted
+        await settle(site)
+        counter = Counter()
+        sessions = site.sessions
+        streams = [
+            Stream(counter, self.port(site, i), "replay", sessions[i % len(sessions)], last_id=head)
+            for i in range(clients)
+        ]
+        cpu0 = site.cpu()
+        opened = await open_streams(streams, concurrency=clients)
+        await wait_until(
+            lambda: all(s.last_id is not None and s.last_id >= target for s in streams),
+            30 + missed / 500,
+        )
+        cpu = site.cpu() - cpu0
+        await asyncio.sleep(0.3)  # anything extra (a duplicate) would arrive now
+        want = list(range(head + 1, target + 1))
+        times = []
+        exact = in_order = 0
+        for s in streams:
+            ids = [seq for seq, _ in s.received_at]
+            if sorted(ids) == want:
+                exact += 1
+            if ids == want:
+                in_order += 1
+            done = [t for seq, t in s.received_at if seq == target]
+            if done:
+                times.append(done[0] - s.opened_at)
+        close_streams(streams)
+        await settle(site)
+        return {
+            "clients": clients,
+            "missed": missed,
+            "posted": posted,
+            "opened": opened,
+            "exactly_once": exact,
+            "in_order": in_order,
+            "duplicates": counter.duplicates,
+            "backwards": counter.backwards,
+            "p50_ms": pct(times, 50) * 1000,
+            "max_ms": max(times, default=float("nan")) * 1000,
+            "cpu_s": cpu,
+        }
+
+    async def replay(self) -> None:
+        result = await self.catch_up(100, 100)
+        self.record({"scenario": "replay100x100", "server": "site", **result})
+        big = 2000 if self.args.quick else 10000
+        result = await self.catch_up(1, big)
+        self.record({"scenario": f"replay1x{big}", "server": "site", **result})
+
+    async def overload(self) -> None:
+        site = self.site
+        n = 1000 if self.args.quick else 3000
+        slow_n = 30
+        per_delivery = [
+            r["cpu_per_delivery_us"]
+            for r in self.rows
+            if r["scenario"] == "fanout" and r["server"] == "site"
+        ]
+        # What the process can push per second, from this run's largest fan-out if any.
+        capacity = 1e6 / per_delivery[-1] if per_delivery else 20000.0
+        rate = min(200.0, 3 * capacity / n)
+        secs = 5.0 if self.args.quick else 10.0
+        messages = int(rate * secs)
+        head = await self.current_seq("overload")
+        counter = Counter()
+        sessions = site.sessions
+        streams = [
+            Stream(
+                counter, self.port(site, i), "overload", sessions[i % len(sessions)], resume=True
+            )
+            for i in range(n)
+        ]
+        opened = await open_streams(streams)
+        await settle(site)
+        slow = streams[:slow_n]
+        for s in slow:
+            s.pause_reading()
+        rss0 = rss_peak = site.rss_kb()
+        cpu0, t0 = site.cpu(), time.monotonic()
+        posters = [
+            Poster(self.port(site, i), site.sessions[i % len(site.sessions)]) for i in range(8)
+        ]
+        free: asyncio.Queue[Poster] = asyncio.Queue()
+        for p in posters:
+            free.put_nowait(p)
+        statuses: list[int] = []
+        post_latency: list[float] = []
+        starts: dict[int, float] = {}
+
+        async def one(k: int, poster: Poster) -> None:
+            t = time.monotonic()
+            starts[k] = t
+            status = await poster.post("/rooms/overload/messages/", {"body": f"m{k}"})
+            statuses.append(status)
+            if status == 201:
+                post_latency.append(time.monotonic() - t)
+            free.put_nowait(poster)
+
+        tasks = []
+        for k in range(messages):
+            await asyncio.sleep(max(0.0, t0 + k / rate - time.monotonic()))
+            poster = await free.get()
+            tasks.append(asyncio.create_task(one(k, poster)))
+            rss_peak = max(rss_peak, site.rss_kb())
+        await asyncio.gather(*tasks)
+        offered_secs = time.monotonic() - t0
+        for s in slow:
+            s.resume_reading()
+        target = head + sum(1 for s in statuses if s == 201)
+
+        def caught_up() -> bool:
+            return all(s.last_id is not None and s.last_id >= target for s in streams)
+
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not caught_up():
+            await asyncio.sleep(0.25)
+            rss_peak = max(rss_peak, site.rss_kb())
+        cpu = site.cpu() - cpu0
+        await asyncio.sleep(0.3)
+        for p in posters:
+            p.close()
+        starts_by_seq: dict[int, float] = {}
+        # The overload room only has these messages: seq = head + 1 + k in commit order,
+        # which can differ from k; map through the frames one stream kept.
+        latencies = []
+        complete = 0
+        want = set(range(head + 1, target + 1))
+        for s in streams:
+            if {seq for seq, _ in s.received_at} >= want:
+                complete += 1
+        tagged = Stream(
+            counter, site.ports[0], "overload", sessions[0], last_id=head, keep_tags=True
+        )
+        await tagged.connect()
+        await wait_until(lambda: tagged.last_id is not None and tagged.last_id >= target, 30)
+        tagged.close()
+        for seq, k in tagged.tags.items():
+            if k in starts:
+                starts_by_seq[seq] = starts[k]
+        for s in streams:
+            latencies += [
+                t - starts_by_seq[seq] for seq, t in s.received_at if seq in starts_by_seq
+            ]
+        close_streams(streams)
+        await settle(site)
+        self.record(
+            {
+                "scenario": "overload",
+                "server": "site",
+                "subscribers": n,
+                "opened": opened,
+                "slow": slow_n,
+                "capacity_per_s": capacity,
+                "offered_per_s": rate * n,
+                "rate": rate,
+                "messages": messages,
+                "offered_secs": offered_secs,
+                "posts_ok": sum(1 for s in statuses if s == 201),
+                "post_errors": sum(1 for s in statuses if s != 201),
+                "post_p99_ms": pct(post_latency, 99) * 1000,
+                "delivered_per_s": counter.events / max(0.001, offered_secs),
+                "p50_ms": pct(latencies, 50) * 1000,
+                "p99_ms": pct(latencies, 99) * 1000,
+                "max_ms": max(latencies, default=float("nan")) * 1000,
+                "duplicates": counter.duplicates,
+                "backwards": counter.backwards,
+                "server_closes": counter.server_closes,
+                "reconnects": counter.reconnects,
+                "complete_streams": complete,
+                "rss_before_kb": rss0,
+                "rss_peak_kb": rss_peak,
+                "cpu_s": cpu,
+            }
+        )
