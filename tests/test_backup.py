@@ -114,3 +114,14 @@ def test_a_restore_refuses_a_file_that_is_no_backup(tmp_path):
         assert "neither an SQLite backup nor a pg_dump" in result.stderr
     finally:
         restored.drop()
+
+
+@pytest.mark.django_db
+def test_the_check_after_a_restore_finds_a_hole_in_an_event_log(lobby):
+    from rooms import backup
+    from rooms.models import RoomEvent
+
+    assert backup.check_event_log()["events"] == lobby.last_event_seq
+    RoomEvent.objects.filter(room=lobby, seq=1).delete()
+    with pytest.raises(backup.BackupError, match="holes in: lobby"):
+        backup.check_event_log()
