@@ -76,7 +76,9 @@ def _ping_database() -> None:
     connection = connections[DEFAULT_DB_ALIAS]
     pool = getattr(connection, "pool", None)  # PostgreSQL with a pool (settings.py)
     if pool is not None:
-        # From the pool the requests use, waiting no longer than the probe does.
+        # From the pool the requests use, waiting no longer than the probe does. Django opens
+        # the pool with the process's first query; this may be the first.
+        pool.open()
         with pool.connection(timeout=READY_TIMEOUT_SECS) as conn:
             conn.execute("SELECT 1")
         return
