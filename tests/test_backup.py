@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from tests.faults import Poster
+from tests.faults import Poster, wait_until
 from tests.live import ROOT, LiveDatabase, LiveServer, server_env, sign_up
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(180)]
@@ -68,8 +68,7 @@ async def test_a_backup_taken_while_posting_restores_every_acknowledged_message(
             Poster([alice], f"/rooms/{slug}/messages/", slug) for slug in ("general", "random")
         ]
         burst = asyncio.gather(*(poster.run(120, 0.005) for poster in posters))
-        while sum(len(poster.acked) for poster in posters) < 60:
-            await asyncio.sleep(0.02)
+        await wait_until(lambda: sum(len(p.acked) for p in posters) >= 60, 30, "no posts")
         acked_before = {cid: id for poster in posters for cid, id in poster.acked.items()}
         made = await asyncio.to_thread(manage, database, "backup", str(path))
         acked_after = {cid for poster in posters for cid in poster.acked}

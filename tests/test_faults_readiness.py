@@ -3,6 +3,7 @@ on a PostgreSQL cluster of the test's own (tests/faults.py)."""
 
 from __future__ import annotations
 
+import os
 import time
 
 import httpx
@@ -11,7 +12,14 @@ import pytest
 from tests.faults import PrivatePostgres, PrivateRedis, find_postgres_bin
 from tests.live import LiveDatabase, LiveServer
 
-pytestmark = [pytest.mark.server, pytest.mark.timeout(120)]
+pytestmark = [
+    pytest.mark.server,
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(
+        not os.environ.get("DATABASE_URL"),
+        reason="runs once, on the postgres stack (it starts a PostgreSQL of its own)",
+    ),
+]
 
 
 def poll_until(url: str, status: int, timeout: float) -> tuple[float, httpx.Response]:
