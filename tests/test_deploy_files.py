@@ -100,6 +100,12 @@ def test_the_env_example_names_every_variable_the_settings_read():
     assert not missing, f"not in deploy/chat.env.example: {sorted(missing)}"
 
 
+def test_the_guide_documents_every_variable_the_settings_read():
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    missing = {name for name in settings_variables() if f"`{name}`" not in guide}
+    assert not missing, f"not in docs/deploy.md's configuration table: {sorted(missing)}"
+
+
 def test_every_value_in_the_env_example_reads_the_same_to_systemd_and_the_shell():
     for name, (_, value) in example().items():
         assert PLAIN_VALUE.fullmatch(value), f"{name}={value}"
