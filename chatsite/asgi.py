@@ -16,6 +16,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path, re_path  # noqa: E402
 
 from chatsite import server  # noqa: E402
+from rooms import health  # noqa: E402
+from rooms.access_log import RequestLogASGIMiddleware  # noqa: E402
 from rooms.middleware import (  # noqa: E402
     RequestBodyLimitASGIMiddleware,
     SecurityHeadersASGIMiddleware,
@@ -29,12 +31,17 @@ routes = ProtocolTypeRouter(
     {
         "http": URLRouter(
             [
+                # Probes and the metrics scrape: no Host check, session or thread (rooms/health.py).
+                path("healthz", health.healthz),  # type: ignore[arg-type]
+                path("readyz", health.readyz),  # type: ignore[arg-type]
+                path("metrics", health.metrics_endpoint),  # type: ignore[arg-type]
                 # The consumer reads the session cookie and loads the user itself, in the same
                 # DB trip as its access check, and answers a database outage with a 503: see
                 # rooms/stream/consumer.py.
                 path("rooms/<slug:slug>/events/", RoomEventsConsumer.as_asgi()),
                 # URLRouter routes to ASGI apps; django-stubs types re_path for views.
-                re_path(r"", django_application),  # type: ignore[arg-type]
+                # Each request of Django's is timed, counted and logged (rooms/access_log.py).
+                re_path(r"", RequestLogASGIMiddleware(django_application)),  # type: ignore[arg-type]
             ]
         ),
     }

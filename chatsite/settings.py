@@ -5,6 +5,7 @@ With no environment at all the site runs on SQLite with in-process fan-out, so t
 `manage.py runserver` just works.
 """
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -84,6 +85,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: it notes the view, the user and the address for the request's log line.
+    "rooms.access_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     # Above the body limit, so that its 413 cannot be framed either.
@@ -328,11 +331,44 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # `collectstatic` copies the static files here; nginx serves them (deploy/nginx.conf).
 STATIC_ROOT = os.environ.get("DJANGO_STATIC_ROOT", "") or BASE_DIR / "staticfiles"
 
+# GET /metrics (rooms/health.py): to these addresses (or networks, 10.0.0.0/8), as the trusted
+# proxy saw them, and to a request with `Authorization: Bearer <CHAT_METRICS_TOKEN>` if set.
+CHAT_METRICS_ALLOWED_ADDRESSES = envlist("CHAT_METRICS_ALLOWED_ADDRESSES", "127.0.0.1,::1")
+for _network in CHAT_METRICS_ALLOWED_ADDRESSES:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"CHAT_METRICS_ALLOWED_ADDRESSES: {_network!r} is not an address or network"
+        ) from None
+CHAT_METRICS_TOKEN = os.environ.get("CHAT_METRICS_TOKEN", "").strip()
+
+# Logs go to standard error (journald under the systemd units), one line per record: plain
+# text, or JSON with CHAT_LOG_FORMAT=json (chatsite/logs.py). rooms.access writes one line per
+# request and per stream (rooms/access_log.py); the log of daphne's runserver and Django's
+# warnings about 4xx answers would only repeat those lines.
+CHAT_LOG_FORMAT = os.environ.get("CHAT_LOG_FORMAT", "plain").strip().lower() or "plain"
+if CHAT_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"CHAT_LOG_FORMAT must be plain or json, got {CHAT_LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "plain": {"()": "chatsite.logs.PlainFormatter"},
+        "json": {"()": "chatsite.logs.JSONFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": CHAT_LOG_FORMAT}},
+    # Everything else (daphne, Django's errors with their tracebacks, libraries): warnings up.
+    "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        "rooms": {"handlers": ["console"], "level": os.environ.get("CHAT_LOG_LEVEL", "INFO")},
+        "rooms": {
+            "handlers": ["console"],
+            "level": os.environ.get("CHAT_LOG_LEVEL", "INFO"),
+            "propagate": False,
+        },
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.request": {"level": "ERROR"},
+        "django.channels.server": {"level": "ERROR"},
+        "daphne": {"level": "INFO"},  # what it listens on
     },
 }

@@ -29,6 +29,7 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.template.response import TemplateResponse
 
+from rooms import metrics
 from rooms.models import NotAllowed
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ def _cache_call(method: str, *args: Any) -> Any:
     try:
         return getattr(cache, method)(*args)
     except Exception:
+        metrics.REDIS_ERRORS.labels("cache").inc()
         logger.warning("rate limits are off: the cache is unavailable", exc_info=True)
         return None
 
@@ -122,6 +124,7 @@ def _count(key: str, timeout_secs: int) -> None:
     except ValueError:  # expired between add and incr: a new window
         _cache_call("add", key, 1, timeout_secs)
     except Exception:
+        metrics.REDIS_ERRORS.labels("cache").inc()
         logger.warning("rate limits are off: the cache is unavailable", exc_info=True)
 
 

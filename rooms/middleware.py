@@ -30,6 +30,8 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.utils.csp import build_policy
 
+from rooms import metrics
+
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECS = 1
@@ -53,6 +55,7 @@ class DatabaseUnavailableMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> JsonResponse | None:
         if isinstance(exception, (OperationalError, InterfaceError)):
+            metrics.DATABASE_ERRORS.labels("request").inc()
             logger.warning(
                 "%s %s: database unavailable: %s", request.method, request.path, exception
             )

@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 
 from rooms import moderation
 from rooms.models import Restriction, Room
+from tests.asgi import asgi_client
 from tests.conftest import client_for
 from tests.helpers import Stream
 
@@ -96,9 +97,17 @@ def request(client, method, path, payload):
     )
 
 
+# Routed before Django (chatsite/asgi.py): asked through the ASGI application.
+OPERATIONS_PATHS = ("/healthz", "/readyz", "/metrics")
+
+
+def through_django(path: str) -> bool:
+    return not path.endswith("/events/") and path not in OPERATIONS_PATHS
+
+
 @pytest.mark.parametrize(
     ("method", "path", "payload", "role", "expected"),
-    [case for case in CASES if not str(case.values[1]).endswith("/events/")],
+    [case for case in CASES if through_django(str(case.values[1]))],
 )
 @pytest.mark.django_db
 def test_the_documented_answer(world, method, path, payload, role, expected):
@@ -119,6 +128,19 @@ async def test_the_documented_answer_for_streams(world, method, path, payload, r
     slug = path.split("/")[2]
     async with Stream(slug, user) as stream:
         assert stream.status == expected
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "payload", "role", "expected"),
+    [case for case in CASES if case.values[1] in OPERATIONS_PATHS],
+)
+@pytest.mark.django_db(transaction=True)
+async def test_the_documented_answer_for_operations(world, method, path, payload, role, expected):
+    people, _ = world
+    user = people[USERNAMES[role]] if role != "anonymous" else None
+    async with asgi_client(user, address="203.0.113.7") as client:
+        response = await client.request(method, path)
+    assert response.status_code == expected, response.text[:300]
 
 
 @pytest.mark.django_db

@@ -28,6 +28,7 @@ from django.contrib import auth
 from django.db import InterfaceError, OperationalError
 from django.http.cookie import parse_cookie
 
+from rooms import access_log, metrics
 from rooms.events import get_backend, session_digest
 from rooms.middleware import DATABASE_UNAVAILABLE, RETRY_AFTER_SECS
 from rooms.models import Access, Room
@@ -107,6 +108,7 @@ class RoomEventsConsumer(AsyncHttpConsumer):
 
     stream_task: asyncio.Task[None] | None = None
     forget_session = False
+    record: access_log.StreamRecord  # its log lines and metrics, once it is open
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # AsyncConsumer.dispatch closes stale DB connections in a worker thread before every
@@ -133,6 +135,7 @@ class RoomEventsConsumer(AsyncHttpConsumer):
         raise StopConsumer()
 
     async def error(self, status: int, message: str) -> None:
+        access_log.stream_refused(self.scope, self.scope["url_route"]["kwargs"]["slug"], status)
         body = json.dumps({"error": message}).encode()
         headers = [(b"content-type", b"application/json")]
         if status == 503:
@@ -166,6 +169,7 @@ class RoomEventsConsumer(AsyncHttpConsumer):
             # The database is restarting: the client retries (a bare EventSource gives up on a
             # non-200 answer; the pages use ReconnectingEventSource, which retries).
             logger.warning("stream of room %r: database unavailable: %s", slug, exc)
+            metrics.DATABASE_ERRORS.labels("stream").inc()
             await self.error(503, DATABASE_UNAVAILABLE)
             return
         if not user.is_authenticated or access is None:
@@ -196,6 +200,8 @@ class RoomEventsConsumer(AsyncHttpConsumer):
             hub.unsubscribe(subscriber)
             await self.send_body(b"")
             return
+        self.record = access_log.StreamRecord(self.scope, user, slug)
+        reason = "client"  # unless it ends otherwise, the client went away
         try:
             reason = await self.send_events(subscriber, channel, current, head)
             if reason == "revoked":
@@ -206,10 +212,12 @@ class RoomEventsConsumer(AsyncHttpConsumer):
         except asyncio.CancelledError:
             raise
         except Exception:
+            reason = "error"
             logger.exception("stream of room %s for user %s failed", room_id, user.pk)
             await self.send_body(b"")
         finally:
             hub.unsubscribe(subscriber)
+            self.record.closed(reason)
 
     async def send_events(
         self, subscriber: Subscriber, channel: str, current: int, head: int
@@ -249,6 +257,7 @@ class RoomEventsConsumer(AsyncHttpConsumer):
                     if seq <= last_sent:
                         continue  # replay already sent it
                     last_sent = seq
+                    self.record.events += 1
                 chunks.append(frame)
             await self.write(chunks)
 
@@ -279,6 +288,7 @@ class RoomEventsConsumer(AsyncHttpConsumer):
             frames = log.recent.get(room_id, after, upto)
             if frames is not None:
                 await self.send_body(b"".join(frames), more_body=True)
+                self.record.replayed(len(frames), "memory")
                 return upto
             generation = log.recent.generation(room_id)
             try:
@@ -295,6 +305,7 @@ class RoomEventsConsumer(AsyncHttpConsumer):
                     log.recent.add(room_id, event, frame, generation)
                     frames.append(frame)
                 await self.send_body(b"".join(frames), more_body=True)
+                self.record.replayed(len(frames), "log")
                 after = events[-1].seq
             if len(events) < log.REPLAY_BATCH_EVENTS:
                 if after >= upto or not share:

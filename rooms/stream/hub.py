@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from rooms import metrics
 from rooms.event_types import LoggedEvent, Recheck
 from rooms.stream import log
 from rooms.stream.sse import HEARTBEAT_FRAME, encode_frame
@@ -87,6 +88,7 @@ class RoomChannel:
         frame = encode_frame(event.seq, event.type, event.data)
         log.recent.add(self.room_id, event, frame)
         recheck, subject = event.recheck, event.subject
+        metrics.EVENTS_DELIVERED.inc(len(self.subscribers))
         for subscriber in self.subscribers:
             subscriber.push(event.seq, frame)
             # Whoever may have lost access checks again before anything later is sent. This
@@ -225,6 +227,7 @@ class Hub:
         room_ids = list(self.rooms)
         if not room_ids:
             return
+        metrics.FANOUT_CATCH_UPS.inc()
         heads = await log.load_heads(room_ids)
         for room_id, committed in heads.items():
             channel = self.rooms.get(room_id)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import collections
 
+from rooms import metrics
+
 # A subscriber that has this many frames waiting is too slow to keep up: it is closed and
 # resumes from its last id, instead of growing the process's memory without bound.
 MAX_QUEUED_FRAMES = 2000
@@ -34,6 +36,7 @@ class Subscriber:
         if self.closed_reason is not None:
             return
         if len(self.frames) >= MAX_QUEUED_FRAMES:
+            metrics.STREAM_OVERFLOWS.inc()
             self.close("overflow")
             return
         self.frames.append((seq, frame))

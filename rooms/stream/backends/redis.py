@@ -23,6 +23,7 @@ import redis
 import redis.asyncio
 from django.conf import settings
 
+from rooms import metrics
 from rooms.event_types import LoggedEvent
 from rooms.stream.hub import hub
 
@@ -72,6 +73,7 @@ class RedisFanout:
         try:
             self.publisher.publish(channel, payload)
         except redis.RedisError as exc:
+            metrics.REDIS_ERRORS.labels("publish").inc()
             self.publish_paused_until = time.monotonic() + PUBLISH_BACKOFF_SECS
             logger.warning("redis fan-out: publish failed (%s); others catch up from the log", exc)
 
@@ -136,6 +138,7 @@ class RedisFanout:
                     await pubsub.subscribe(*missing)
                     self.subscribed |= missing
             except (redis.RedisError, OSError) as exc:
+                metrics.REDIS_ERRORS.labels("subscribe").inc()
                 # The listener sees the broken connection too, reconnects and resubscribes.
                 logger.warning("redis fan-out: subscribing failed: %s", exc)
 
@@ -159,6 +162,7 @@ class RedisFanout:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                metrics.REDIS_ERRORS.labels("connection").inc()
                 logger.warning(
                     "redis fan-out: connection lost (%s); reconnecting in %.1fs", exc, delay
                 )
