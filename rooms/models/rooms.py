@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +14,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from rooms import events
-from rooms.event_types import EventType, LoggedEvent, who_may_lose_access
+from rooms.event_types import (
+    EventType,
+    LoggedEvent,
+    UserEventType,
+    UserLoggedEvent,
+    who_may_lose_access,
+)
 from rooms.models.common import (
     MAX_ROOM_NAME_LENGTH,
     NotAllowed,
@@ -21,7 +28,7 @@ from rooms.models.common import (
     encode_event_data,
     validate_room_slug,
 )
-from rooms.models.log import RoomEvent
+from rooms.models.log import RoomEvent, UserEvent, next_position
 from rooms.models.messages import Message
 from rooms.models.moderation import Restriction
 
@@ -34,6 +41,43 @@ class RoomQuerySet(models.QuerySet["Room"]):
             room.add_member(owner, role=Membership.ROLE_OWNER)
         return room
 
+    def direct_message(self, creator: Any, others: list[Any]) -> tuple[Room, bool]:
+        """The direct message between `creator` and `others` (1 to 8 other people): the
+        existing one for exactly that set of people, or a new one. Return (room, created).
+
+        A DM is a private room of kind "dm" with no owner; its members are all added in the
+        transaction that creates it, and nobody can join it afterwards.
+        """
+        people = {creator.pk: creator, **{user.pk: user for user in others}}
+        key = dm_key(people)
+        existing = self.filter(dm_key=key).first()
+        if existing is not None:
+            return existing, False
+        try:
+            with transaction.atomic():
+                room = self.create(
+                    slug=f"dm-{secrets.token_hex(6)}",
+                    name="",
+                    private=True,
+                    kind=Room.KIND_DM,
+                    dm_key=key,
+                    owner=None,
+                )
+                for user in people.values():
+                    room.add_member(user)
+        except IntegrityError:
+            # The same people started the same DM at the same moment: theirs won.
+            return self.get(dm_key=key), False
+        return room, True
+
+    def followed_by(self, user: Any) -> RoomQuerySet:
+        """The rooms a user stream of this user carries: those they are a member of and may
+        read (Room.access_for answers READ for a member unless they are banned)."""
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        banned = Restriction.objects.active().filter(user=user, kind=Restriction.BAN)
+        return self.filter(memberships__user=user).exclude(pk__in=banned.values("room_id"))
+
     def visible_to(self, user: Any) -> RoomQuerySet:
         """Rooms the user may read: every public room, and private rooms they belong to."""
         if not user.is_authenticated:
@@ -41,13 +85,30 @@ class RoomQuerySet(models.QuerySet["Room"]):
         return self.filter(Q(private=False) | Q(memberships__user=user)).distinct()
 
 
+def dm_key(people: dict[int, Any]) -> str:
+    """What identifies a DM: the ids of its people, sorted."""
+    return ",".join(str(pk) for pk in sorted(people))
+
+
 class Room(models.Model):
+    KIND_ROOM = "room"
+    KIND_DM = "dm"
+    KIND_CHOICES = [(KIND_ROOM, "room"), (KIND_DM, "direct message")]
+
     slug = models.SlugField(max_length=50, unique=True, validators=[validate_room_slug])
     name = models.CharField(max_length=MAX_ROOM_NAME_LENGTH)
     private = models.BooleanField(default=False)
+    # None for a direct message: nobody owns one.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_rooms"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="owned_rooms",
+        null=True,
+        blank=True,
     )
+    kind = models.CharField(max_length=8, choices=KIND_CHOICES, default=KIND_ROOM)
+    # A DM's people (dm_key()): one DM per set of people.
+    dm_key = models.CharField(max_length=200, unique=True, null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     # Read-only for everyone but moderators.
     locked = models.BooleanField(default=False)
@@ -88,12 +149,24 @@ class Room(models.Model):
             "slug": self.slug,
             "name": self.name,
             "private": self.private,
-            "owner": self.owner.get_username(),
+            "owner": self.owner.get_username() if self.owner is not None else None,
+            "kind": self.kind,
             "member": member,
             **self.settings_data(),
             "url": self.get_absolute_url(),
             "events_url": f"{self.get_absolute_url()}events/",
+            **({"members": self.member_names()} if self.is_dm else {}),
         }
+
+    def member_names(self) -> list[str]:
+        """A DM's people, by username (the page names a DM by the others among them)."""
+        return list(
+            self.memberships.order_by("user__username").values_list("user__username", flat=True)
+        )
+
+    @property
+    def is_dm(self) -> bool:
+        return self.kind == Room.KIND_DM
 
     @property
     def channel(self) -> str:
@@ -243,6 +316,8 @@ class Room(models.Model):
             message_id,
             subject,
             who_may_lose_access(type, private=self.private, became_private=became_private),
+            next_position(),
+            self.slug,
         )
         event = RoomEvent.objects.create(
             room=self,
@@ -252,9 +327,38 @@ class Room(models.Model):
             message_id=message_id,
             subject=subject,
             recheck=logged.recheck,
+            position=logged.position,
         )
         events.publish_on_commit(self.pk, logged)
+        if subject is not None:
+            self._tell_subject(type, subject)
         return event
+
+    def _tell_subject(self, type: str, user_id: int) -> None:
+        """Tell the user an event is about, on their user stream, whether they now follow
+        this room there: joined (or unbanned while a member), or left (or banned)."""
+        member_again = (
+            type == EventType.USER_UNBANNED and self.memberships.filter(user=user_id).exists()
+        )
+        if type == EventType.MEMBER_JOINED or member_again:
+            self.append_user_event(user_id, UserEventType.ROOM_JOINED, self.as_data(True))
+        elif type in (EventType.MEMBER_LEFT, EventType.USER_BANNED):
+            reason = "left" if type == EventType.MEMBER_LEFT else "banned"
+            self.append_user_event(
+                user_id, UserEventType.ROOM_LEFT, {"room": self.slug, "reason": reason}
+            )
+
+    def append_user_event(self, user_id: int, type: str, data: dict[str, Any]) -> None:
+        """Add an event about this room to the user's own log; publish it on commit."""
+        logged = UserLoggedEvent(next_position(), user_id, self.pk, type, encode_event_data(data))
+        UserEvent.objects.create(
+            user_id=user_id,
+            position=logged.position,
+            type=type,
+            room=self,
+            data=logged.data,
+        )
+        events.publish_user_on_commit(logged)
 
     def post_message(self, author: Any, body: str, client_id: str = "") -> tuple[Message, bool]:
         """Store a message and its event. Return (message, created).
@@ -291,8 +395,10 @@ class Room(models.Model):
 
     def add_member(self, user: Any, role: str = "member") -> tuple[Membership, bool]:
         with transaction.atomic():
+            # What was written before someone joined is not news to them.
+            latest = self.messages.order_by("-id").values_list("id", flat=True).first() or 0
             membership, created = Membership.objects.get_or_create(
-                room=self, user=user, defaults={"role": role}
+                room=self, user=user, defaults={"role": role, "last_read": latest}
             )
             if created:
                 self.append_event(
@@ -336,6 +442,8 @@ class Membership(models.Model):
     )
     role = models.CharField(max_length=16, choices=ROLE_CHOICES, default=ROLE_MEMBER)
     joined_at = models.DateTimeField(default=timezone.now)
+    # The id of the newest message its user has read here (POST /rooms/<slug>/read/).
+    last_read = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [
