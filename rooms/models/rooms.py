@@ -6,10 +6,10 @@ from __future__ import annotations
 import enum
 import secrets
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -143,8 +143,9 @@ class Room(models.Model):
             "slow_mode_seconds": self.slow_mode_seconds,
         }
 
-    def as_data(self, member: bool) -> dict[str, Any]:
-        """The room as GET /rooms/ lists it to someone who is (or is not) a member."""
+    def as_data(self, member: bool, members: list[str] | None = None) -> dict[str, Any]:
+        """The room as GET /rooms/ lists it to someone who is (or is not) a member; a DM
+        with its people (`members`, read here unless given)."""
         return {
             "slug": self.slug,
             "name": self.name,
@@ -155,7 +156,7 @@ class Room(models.Model):
             **self.settings_data(),
             "url": self.get_absolute_url(),
             "events_url": f"{self.get_absolute_url()}events/",
-            **({"members": self.member_names()} if self.is_dm else {}),
+            **({"members": members or self.member_names()} if self.is_dm else {}),
         }
 
     def member_names(self) -> list[str]:
@@ -393,6 +394,26 @@ class Room(models.Model):
             return Message.objects.get(author=author, client_id=client_id), False
         return message, True
 
+    def mark_read(self, user: Any, up_to: int) -> ReadState:
+        """Move the user's read position here forward to message `up_to` (never back), and
+        tell their other tabs and devices on their user stream."""
+        with transaction.atomic():
+            if not Message.objects.filter(room=self, pk=up_to).exists():
+                raise NotAllowed("up_to is not a message of this room", status=400)
+            moved = Membership.objects.filter(room=self, user=user, last_read__lt=up_to).update(
+                last_read=up_to
+            )
+            state = read_states(user, self.pk).get(self.pk)
+            if state is None:
+                raise NotAllowed("join the room first", reason="not a member")
+            if moved:
+                self.append_user_event(
+                    user.pk,
+                    UserEventType.READ,
+                    {"room": self.slug, **state._asdict()},
+                )
+        return state
+
     def add_member(self, user: Any, role: str = "member") -> tuple[Membership, bool]:
         with transaction.atomic():
             # What was written before someone joined is not news to them.
@@ -420,6 +441,50 @@ class Room(models.Model):
                 subject=user.pk,
             )
         return True
+
+
+# Unread messages are counted up to this many per room ("999+" beyond): the count of a room
+# someone never reads stays cheap however long its history grows.
+MAX_UNREAD_COUNTED = 1000
+
+
+class ReadState(NamedTuple):
+    """Where a member stands in a room: the newest message they read, how many messages
+    after it are unread (others', not deleted or removed; at most MAX_UNREAD_COUNTED), and
+    the room's newest message."""
+
+    last_read: int
+    unread: int
+    latest: int
+
+
+def read_states(user: Any, room_id: int | None = None) -> dict[int, ReadState]:
+    """The user's ReadState in every room they are a member of (or in one), by room id.
+
+    One query whatever the number of rooms: per membership, a count of at most
+    MAX_UNREAD_COUNTED messages after the read position, walked on the (room, id) index.
+    """
+    message = connection.ops.quote_name(Message._meta.db_table)
+    membership = connection.ops.quote_name(Membership._meta.db_table)
+    sql = f"""
+        SELECT m.room_id, m.last_read,
+            (SELECT COUNT(*) FROM (
+                SELECT 1 FROM {message} x
+                WHERE x.room_id = m.room_id AND x.id > m.last_read AND x.author_id <> %s
+                    AND x.deleted_at IS NULL AND x.removed_at IS NULL
+                LIMIT {MAX_UNREAD_COUNTED}
+            ) unread),
+            (SELECT MAX(y.id) FROM {message} y WHERE y.room_id = m.room_id)
+        FROM {membership} m
+        WHERE m.user_id = %s {"AND m.room_id = %s" if room_id is not None else ""}
+    """
+    params = [user.pk, user.pk, *([room_id] if room_id is not None else [])]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {
+            room: ReadState(int(last_read), int(unread), int(latest or 0))
+            for room, last_read, unread, latest in cursor.fetchall()
+        }
 
 
 class Access(enum.Enum):

@@ -113,13 +113,9 @@ def _merge(
     return merged
 
 
-def _user_events(rows: Any) -> list[UserLoggedEvent]:
-    return [
-        UserLoggedEvent(*row)
-        for row in rows.order_by("position").values_list(
-            "position", "user_id", "room_id", "type", "data"
-        )
-    ]
+def _user_events(rows: Any, limit: int) -> list[UserLoggedEvent]:
+    fields = ("position", "user_id", "room_id", "type", "data")
+    return [UserLoggedEvent(*row) for row in rows.order_by("position").values_list(*fields)[:limit]]
 
 
 def read_site(after: int, before: int, limit: int = REPLAY_BATCH_EVENTS) -> list[SiteEvent]:
@@ -128,7 +124,7 @@ def read_site(after: int, before: int, limit: int = REPLAY_BATCH_EVENTS) -> list
     users = UserEvent.objects.filter(position__gt=after, position__lt=before)
     return _merge(
         _present(list(rooms.values_list(*_EVENT_FIELDS)[:limit])),
-        _user_events(users[:limit]) if limit else [],
+        _user_events(users, limit),
         limit,
     )
 
@@ -144,7 +140,7 @@ def read_for_user(
     users = UserEvent.objects.filter(user_id=user_id, position__gt=after, position__lte=upto)
     return _merge(
         _present(list(rooms.values_list(*_EVENT_FIELDS)[:limit])) if room_ids else [],
-        _user_events(users[:limit]),
+        _user_events(users, limit),
         limit,
     )
 

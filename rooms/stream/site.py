@@ -106,7 +106,7 @@ class SiteChannel:
             streams.discard(subscriber)
             if not streams:
                 del self.users[subscriber.user_id]
-        for room_id in subscriber.rooms:
+        for room_id in list(subscriber.rooms):
             self._unfollow(subscriber, room_id)
         subscriber.rooms = set()
         if not self.users and self.loading is not None and self.loading.done():
