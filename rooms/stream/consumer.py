@@ -185,9 +185,10 @@ class StreamConsumer(AsyncHttpConsumer):
             more_body=True,
         )
 
-    async def open(self, connected: Any) -> Any:
+    async def open(self, connected: Any, send_head: bool = True) -> Any:
         """Check the session (and the room) in one DB trip; answer an error and return None
-        if the stream may not open, else send the stream's head and return what was checked."""
+        if the stream may not open, else send the stream's head (unless not `send_head`)
+        and return what was checked."""
         try:
             user, self.forget_session, access = await connected
         except (OperationalError, InterfaceError) as exc:
@@ -208,10 +209,14 @@ class StreamConsumer(AsyncHttpConsumer):
         if hub.user_streams[user.pk] >= limit:
             await self.error(429, f"too many open streams (at most {limit})")
             return None
-        await self.send_headers(status=200, headers=SSE_HEADERS)
-        await self.send_body(f"retry: {RETRY_MILLISECONDS}\n\n".encode(), more_body=True)
+        if send_head:
+            await self.send_head()
         await get_backend().start()
         return user, access
+
+    async def send_head(self) -> None:
+        await self.send_headers(status=200, headers=SSE_HEADERS)
+        await self.send_body(f"retry: {RETRY_MILLISECONDS}\n\n".encode(), more_body=True)
 
     def session_of_stream(self) -> str:
         key = getattr(self.scope.get("session"), "session_key", None) or ""
@@ -383,7 +388,7 @@ class UserEventsConsumer(StreamConsumer):
     """
 
     async def stream(self) -> None:
-        opened = await self.open(connect_user(self.scope))
+        opened = await self.open(connect_user(self.scope), send_head=False)
         if opened is None:
             return
         user, _ = opened
@@ -393,11 +398,18 @@ class UserEventsConsumer(StreamConsumer):
             # After subscribing: what the log holds up to `current` is read from it, what
             # comes later is collected by the hub meanwhile.
             current, rooms = await starting_point(user.pk)
-        except Exception:
-            logger.warning("user stream of %s: could not subscribe", user.pk, exc_info=True)
+        except (OperationalError, InterfaceError) as exc:
             hub.unsubscribe_user(subscriber)
-            await self.send_body(b"")
+            logger.warning("user stream of %s: database unavailable: %s", user.pk, exc)
+            metrics.DATABASE_ERRORS.labels("stream").inc()
+            await self.error(503, DATABASE_UNAVAILABLE)
             return
+        except BaseException:
+            hub.unsubscribe_user(subscriber)
+            raise
+        # The response begins once the stream is live: a page that sees it open knows that
+        # every event from then on reaches it.
+        await self.send_head()
         try:
             await self.run(subscriber, user, self.send_events(subscriber, current, rooms))
         finally:
