@@ -44,6 +44,7 @@ COLUMNS = {
     "userfanout": [
         "users", "rooms_per_user", "received", "expected", "duplicates", "backwards",
         "p50_ms", "p99_ms", "cpu_per_delivery_us", "room_stream_cpu_per_delivery_us",
+        "net_cpu_per_delivery_us", "room_stream_net_cpu_per_delivery_us",
     ],
     "replay": ["clients", "missed", "exactly_once", "in_order", "duplicates", "p50_ms", "max_ms"],
     "overload": [

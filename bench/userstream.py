@@ -182,6 +182,8 @@ class UserStream(Stream):
 
 
 async def userfanout(bench: Bench) -> None:
+    from bench.scenarios import settle
+
     site = bench.site
     writer = site.prepared_usernames[0]
     users = 200 if bench.args.quick else FAN_USERS
@@ -216,11 +218,19 @@ async def userfanout(bench: Bench) -> None:
         statuses.append(await poster.post(f"/rooms/{slug}/messages/", {"body": f"m{k}"}))
     await wait_until(lambda: counter.events >= expected, 30)
     cpu = site.cpu() - cpu0
-    poster.close()
     latencies = [
         t - starts[s.tags[seq]] for s in streams for seq, t in s.received_at if seq in s.tags
     ]
     close_streams(streams)
+    await settle(site)
+    # The same posts with no stream open: what posting costs by itself, taken off both
+    # figures to compare what delivering costs.
+    posts_cpu0, t0 = site.cpu(), time.monotonic()
+    for k in range(messages):
+        await asyncio.sleep(max(0.0, t0 + k / 5.0 - time.monotonic()))
+        await poster.post(f"/rooms/{slugs[k % len(slugs)]}/messages/", {"body": f"q{k}"})
+    posts_cpu = site.cpu() - posts_cpu0
+    poster.close()
     per_room = await bench.fanout_run(site, users, messages, 5.0)
     bench.record(
         {
@@ -241,6 +251,11 @@ async def userfanout(bench: Bench) -> None:
             "cpu_per_delivery_us": cpu / max(1, counter.events) * 1e6,
             "room_stream_cpu_per_delivery_us": per_room["cpu_per_delivery_us"],
             "room_stream_subscribers": per_room["subscribers"],
+            "posting_cpu_per_post_ms": posts_cpu / messages * 1000,
+            "net_cpu_per_delivery_us": (cpu - posts_cpu) / max(1, counter.events) * 1e6,
+            "room_stream_net_cpu_per_delivery_us": (per_room["cpu_s"] - posts_cpu)
+            / max(1, per_room["received"])
+            * 1e6,
         }
     )
 
