@@ -139,10 +139,7 @@ class SiteChannel:
     def _drain(self) -> None:
         if self.head is None:
             return
-        for position in [p for p in self.pending if p <= self.head]:
-            del self.pending[position]
-        while self.head + 1 in self.pending:
-            self._deliver(self.pending.pop(self.head + 1))
+        self._drain_pending()
         if self.head < self.target and not self.filling:
             self.filling = True
             asyncio.get_running_loop().create_task(self._fill_gaps(), context=contextvars.Context())
