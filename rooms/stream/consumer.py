@@ -242,6 +242,33 @@ class StreamConsumer(AsyncHttpConsumer):
         finally:
             self.record.closed(reason)
 
+    async def live(self, subscriber: Subscriber, last_sent: int) -> str:
+        """Write what the hub hands the subscriber, skipping ids at or below `last_sent`
+        (the replay sent them), until the stream must end; return why."""
+        while True:
+            await subscriber.wait()
+            if subscriber.closed_reason is not None:
+                return subscriber.closed_reason
+            chunks: list[bytes] = []
+            frames = subscriber.frames
+            while frames:
+                seq, frame = frames.popleft()
+                if frame is RECHECK:
+                    # An event that may have taken this reader's access went out just now:
+                    # ask the access rule again before sending anything that follows it.
+                    await self.write(chunks)
+                    chunks = []
+                    if not await may_still_read(subscriber.room_id, subscriber.user_id):
+                        return "revoked"
+                    continue
+                if seq is not None:
+                    if seq <= last_sent:
+                        continue  # replay already sent it
+                    last_sent = seq
+                    self.record.events += 1
+                chunks.append(frame)
+            await self.write(chunks)
+
 
 class RoomEventsConsumer(StreamConsumer):
     """GET /rooms/<slug>/events/: one room's events, ids its seqs."""
@@ -287,29 +314,7 @@ class RoomEventsConsumer(StreamConsumer):
         if last_sent != current or head > current:
             last_sent = await self.replay(last_sent, subscriber, head)
 
-        while True:
-            await subscriber.wait()
-            if subscriber.closed_reason is not None:
-                return subscriber.closed_reason
-            chunks: list[bytes] = []
-            frames = subscriber.frames
-            while frames:
-                seq, frame = frames.popleft()
-                if frame is RECHECK:
-                    # An event that may have taken this reader's access went out just now:
-                    # ask the access rule again before sending anything that follows it.
-                    await self.write(chunks)
-                    chunks = []
-                    if not await may_still_read(subscriber.room_id, subscriber.user_id):
-                        return "revoked"
-                    continue
-                if seq is not None:
-                    if seq <= last_sent:
-                        continue  # replay already sent it
-                    last_sent = seq
-                    self.record.events += 1
-                chunks.append(frame)
-            await self.write(chunks)
+        return await self.live(subscriber, last_sent)
 
     async def replay(self, after: int, subscriber: Subscriber, upto: int) -> int:
         """Send every event after `after` from the log; return the last seq sent.
@@ -435,18 +440,4 @@ class UserEventsConsumer(StreamConsumer):
         hub.site.start(subscriber, rooms, current)
         last_sent = max(last_sent, current)
 
-        while True:
-            await subscriber.wait()
-            if subscriber.closed_reason is not None:
-                return subscriber.closed_reason
-            chunks: list[bytes] = []
-            frames = subscriber.frames
-            while frames:
-                position, frame = frames.popleft()
-                if position is not None:
-                    if position <= last_sent:
-                        continue
-                    last_sent = position
-                    self.record.events += 1
-                chunks.append(frame)
-            await self.write(chunks)
+        return await self.live(subscriber, last_sent)
