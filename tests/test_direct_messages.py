@@ -89,17 +89,22 @@ def test_a_dm_lists_with_its_people_and_unread(alice, bob, as_alice, as_bob):
 @pytest.mark.django_db(transaction=True)
 async def test_being_put_in_a_dm_reaches_the_user_stream_and_its_messages_flow(alice, bob):
     alices = await sync_to_async(client_for)(alice)
-    async with Stream(None, bob) as stream:
+    async with Stream(None, bob) as bobs, Stream(None, alice) as alice_stream:
         await wait_for_user_streams(bob.pk)
+        await wait_for_user_streams(alice.pk)
         response = await sync_to_async(post_json)(alices, "/dms/", {"usernames": ["bob"]})
         slug = response.json()["slug"]
         await sync_to_async(post_message)(alices, slug, {"body": "psst"})
-        events = await stream.read_until(lambda events: any(e.type == "message" for e in events))
-    joined = [e.json for e in events if e.type == "room_joined"]
-    assert [(j["room"], j["kind"], j["members"]) for j in joined] == [
-        (slug, "dm", ["alice", "bob"])
-    ]
-    assert events[-1].json["data"]["body"] == "psst"
+        for stream in (bobs, alice_stream):
+            events = await stream.read_until(
+                lambda events: any(e.type == "message" for e in events)
+            )
+            # Each of them, the first added as much as the last, learns the whole DM.
+            joined = [e.json for e in events if e.type == "room_joined"]
+            assert [(j["room"], j["kind"], j["members"]) for j in joined] == [
+                (slug, "dm", ["alice", "bob"])
+            ]
+            assert events[-1].json["data"]["body"] == "psst"
 
 
 @pytest.mark.django_db
