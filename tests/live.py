@@ -72,7 +72,8 @@ class LiveDatabase:
         """`database_url`/`redis_url` default to the test run's DATABASE_URL/REDIS_URL;
         an empty one means none (SQLite, in-process fan-out)."""
         self.directory = directory
-        self.env: dict[str, str] = {}
+        # Uploaded files of its own, beside it.
+        self.env: dict[str, str] = {"CHAT_MEDIA_ROOT": str(directory / "media")}
         self.pg_admin_url: str | None = None
         self.pg_name: str | None = None
         if database_url is None:

@@ -63,11 +63,11 @@ def upload(request: AuthenticatedRequest, slug: str) -> JsonResponse:
     quota = settings.CHAT_UPLOAD_QUOTA_BYTES
     if quota and Upload.objects.stored_bytes_of(request.user) + size > quota:
         return json_error(
-            413, f"your files would take more than your {_megabytes(quota)}: delete some first"
+            413, f"your files would take more than your quota of {_megabytes(quota)}"
         )
     name = clean_name(file.name or "")
     try:
-        inspected = inspect(file, size, name, file.content_type)
+        inspected = inspect(file, size, name)
     except RefusedFile as exc:
         return json_error(exc.status, str(exc))
 
@@ -104,7 +104,11 @@ def upload(request: AuthenticatedRequest, slug: str) -> JsonResponse:
 
 
 def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):g} MB"
+    """25 MB, 64 KB, 900 bytes."""
+    for unit, factor in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if size >= factor:
+            return f"{size / factor:.3g} {unit}"
+    return f"{size} bytes"
 
 
 @require_http_methods(["GET", "HEAD"])
