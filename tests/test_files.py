@@ -276,12 +276,12 @@ class TestAttachments:
 
     def test_the_room_page_shows_thumbnails_and_download_links(self, as_bob, lobby):
         image = upload_file(as_bob, "lobby", "cat.png", image_bytes()).json()
-        pdf = upload_file(as_bob, "lobby", "<b>doc</b>.pdf", PDF_BYTES).json()
+        pdf = upload_file(as_bob, "lobby", "<img src=x onerror=alert(1)>.pdf", PDF_BYTES).json()
         post_with(as_bob, "lobby", image["id"], pdf["id"])
         page = as_bob.get("/rooms/lobby/").content.decode()
         assert f'src="{image["image"]["thumbnail_url"]}"' in page
         assert f'href="{pdf["url"]}"' in page
-        assert "&lt;b&gt;doc&lt;/b&gt;.pdf" in page and "<b>doc</b>" not in page
+        assert "&lt;img src=x onerror=alert(1)&gt;.pdf" in page and "<img src=x" not in page
 
 
 class TestServing:
