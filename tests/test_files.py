@@ -201,7 +201,7 @@ class TestBadInput:
     def test_a_broken_multipart_body_is_400_not_500(self, as_bob, lobby):
         response = as_bob.post(
             "/rooms/lobby/uploads/",
-            b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\n",
+            b'--x\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n',
             content_type="multipart/form-data",  # no boundary
         )
         assert response.status_code == 400

@@ -62,9 +62,7 @@ def upload(request: AuthenticatedRequest, slug: str) -> JsonResponse:
         return json_error(413, f"the file is larger than {_megabytes(limit)}")
     quota = settings.CHAT_UPLOAD_QUOTA_BYTES
     if quota and Upload.objects.stored_bytes_of(request.user) + size > quota:
-        return json_error(
-            413, f"your files would take more than your quota of {_megabytes(quota)}"
-        )
+        return json_error(413, f"your files would take more than your quota of {_megabytes(quota)}")
     name = clean_name(file.name or "")
     try:
         inspected = inspect(file, size, name)

@@ -22,11 +22,12 @@ GIVE_FILE = """([kind, selector, name, type, data]) => {
   const transfer = new DataTransfer();
   transfer.items.add(new File([bytes], name, { type }));
   const target = document.querySelector(selector);
+  const options = { bubbles: true, cancelable: true };
   if (kind === "paste") {
-    target.dispatchEvent(new ClipboardEvent("paste", { clipboardData: transfer, bubbles: true, cancelable: true }));
+    target.dispatchEvent(new ClipboardEvent("paste", { clipboardData: transfer, ...options }));
   } else {
     for (const type of ["dragenter", "dragover", "drop"]) {
-      target.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
+      target.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, ...options }));
     }
   }
 }"""
@@ -73,7 +74,8 @@ def test_a_pasted_image_and_a_dropped_pdf_reach_the_other_person_live(browsing, 
     full = opened.value
     full.wait_for_load_state()
     assert full.url.endswith("/") and "/files/" in full.url
-    size = full.evaluate("() => [document.images[0].naturalWidth, document.images[0].naturalHeight]")
+    image = "document.images[0]"
+    size = full.evaluate(f"() => [{image}.naturalWidth, {image}.naturalHeight]")
     assert size == [640, 480]
 
     # The PDF downloads (Content-Disposition: attachment), with its name.
