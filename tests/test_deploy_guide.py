@@ -224,7 +224,6 @@ async def test_the_deploy_guide_ends_with_a_working_site(tmp_path):
             await sign_up(alice, origin)
             created = await alice.post("/rooms/", json={"slug": "general", "name": "General"})
             assert created.status_code == 201
-            await serve_a_large_file(alice, serve.pid, base_port)
             start = (await alice.get("/rooms/general/messages/")).json()["last_event_id"]
             events: list = []
             ends: list = []
@@ -281,6 +280,9 @@ async def test_the_deploy_guide_ends_with_a_working_site(tmp_path):
             received = [e.json["client_id"] for e in events if e.type == "message"]
             assert sorted(received) == sorted(acked)  # each once
             assert len(ends) >= 2, "the restarts did not end the stream"
+
+            # Files: nginx sends them after the site's check.
+            await serve_a_large_file(alice, serve.pid, base_port)
 
             # 10. A backup while the site runs.
             machine.run("sudo -u chat bin/manage backup /var/backups/chat/chat-manual.dump")
@@ -352,6 +354,7 @@ async def serve_a_large_file(alice: httpx.AsyncClient, serve_pid: int, base_port
     assert downloaded.headers["content-disposition"] == 'attachment; filename="big.bin"'
     assert downloaded.headers["x-content-type-options"] == "nosniff"
     assert downloaded.headers["content-security-policy"] == "default-src 'none'; sandbox"
+    assert downloaded.headers["cache-control"] == "private, no-cache"
     assert "x-accel-redirect" not in downloaded.headers
     grown = {pid: rss_bytes(pid) - before[pid] for pid in daphnes}
     assert max(grown.values()) < 10 * MB, grown
