@@ -427,6 +427,23 @@ class TestCleanUp:
         assert sweep_uploads_now() == 1
         assert not Upload.objects.exists()
 
+    @pytest.mark.django_db(transaction=True)
+    def test_the_worker_sweeps_at_start_and_runs_the_removal_tasks(self, as_bob, lobby):
+        from django.core.management import call_command
+
+        old = stored(upload_file(as_bob, "lobby", "old.txt", b"old").json()["id"])
+        Upload.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=2))
+        message = Message.objects.get(
+            pk=post_with(as_bob, "lobby", upload_file(as_bob, "lobby", "a.txt", b"a").json()["id"])[
+                "id"
+            ]
+        )
+        attached = message.attachments.get()
+        message.erase()
+        call_command("run_worker", batch=True, reload=False, startup_delay=False, verbosity=0)
+        assert not Upload.objects.exists()
+        assert not exists(old.stored_name) and not exists(attached.stored_name)
+
     def test_the_worker_keeps_one_upload_sweep_scheduled(self, db):
         from django_tasks_db.models import DBTaskResult
 
@@ -435,3 +452,98 @@ class TestCleanUp:
         schedule_upload_sweep()
         schedule_upload_sweep()
         assert DBTaskResult.objects.filter(task_path=sweep_uploads.module_path).count() == 1
+
+
+class TestUploadBodyAtTheASGILayer:
+    """The upload path may carry a file's body; no more, and no other path may."""
+
+    async def test_a_declared_gigabyte_is_refused_before_any_body(self):
+        from channels.testing import ApplicationCommunicator
+
+        from chatsite.asgi import application
+        from tests.test_security_limits import post_scope
+
+        scope = post_scope("/rooms/lobby/uploads/", [(b"content-length", b"1073741824")])
+        communicator = ApplicationCommunicator(application, scope)
+        start = await communicator.receive_output(timeout=5)
+        assert start["status"] == 413
+        await communicator.receive_output(timeout=5)
+        await communicator.wait(timeout=5)
+
+    async def test_a_chunked_upload_is_cut_off_past_the_file_limit(self, settings):
+        from channels.testing import ApplicationCommunicator
+
+        from chatsite.asgi import application
+        from rooms.middleware import body_limit
+        from tests.test_security_limits import post_scope
+
+        settings.CHAT_MAX_UPLOAD_BYTES = 100_000
+        limit = body_limit("/rooms/lobby/uploads/")
+        assert limit > settings.CHAT_MAX_REQUEST_BYTES
+        communicator = ApplicationCommunicator(application, post_scope("/rooms/lobby/uploads/", []))
+        chunk = b"x" * 16384
+        for _ in range(limit // len(chunk) + 1):
+            await communicator.send_input(
+                {"type": "http.request", "body": chunk, "more_body": True}
+            )
+        start = await communicator.receive_output(timeout=5)
+        assert start["status"] == 413
+        await communicator.receive_output(timeout=5)
+        await communicator.wait(timeout=5)
+
+    def test_only_the_upload_path_has_the_larger_limit(self, settings):
+        from rooms.middleware import body_limit
+
+        assert body_limit("/rooms/lobby/uploads/") > settings.CHAT_MAX_UPLOAD_BYTES
+        for path in ("/rooms/lobby/messages/", "/rooms/lobby/uploads/x/", "/rooms/uploads/"):
+            assert body_limit(path) == settings.CHAT_MAX_REQUEST_BYTES
+
+
+@pytest.mark.server
+class TestUploadsUnderDaphne:
+    """daphne itself: an upload bigger than the body limit of other requests goes through; a
+    declared gigabyte is answered at once, and a chunked stream is cut off past the limit."""
+
+    @pytest.fixture
+    def server(self, live_database):
+        from tests.live import LiveServer
+
+        server = LiveServer(live_database, CHAT_MAX_UPLOAD_BYTES="2000000").start()
+        yield server
+        server.stop()
+
+    def test_a_megabyte_goes_through_and_a_gigabyte_does_not(self, server):
+        from tests.live import read_raw_answer, send_raw, sign_up_sync
+
+        alice = sign_up_sync(server.url, "alice")
+        assert alice.post("/rooms/", json={"slug": "general", "name": "G"}).status_code == 201
+        data = image_bytes("PNG", size=(1500, 1500), color="white")
+        noise = bytes(range(256)) * 4096  # a megabyte that compresses badly
+        big = alice.post("/rooms/general/uploads/", files={"file": ("n.bin", noise)})
+        assert big.status_code == 201, big.text
+        assert alice.post("/rooms/general/uploads/", files={"file": ("w.png", data)}).is_success
+
+        sock = send_raw(
+            server.port,
+            b"POST /rooms/general/uploads/ HTTP/1.1\nHost: 127.0.0.1\n"
+            b"Content-Type: multipart/form-data; boundary=x\nContent-Length: 1073741824\n",
+        )
+        status, headers = read_raw_answer(sock)  # answered before any of the body is sent
+        assert status == 413 and headers[b"x-content-type-options"] == b"nosniff"
+
+        sock = send_raw(
+            server.port,
+            b"POST /rooms/general/uploads/ HTTP/1.1\nHost: 127.0.0.1\n"
+            b"Content-Type: multipart/form-data; boundary=x\nTransfer-Encoding: chunked\n",
+        )
+        chunk = b"x" * 65536
+        try:
+            for _ in range(2_100_000 // len(chunk) + 1):
+                sock.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+        except OSError:
+            pass  # the server closed the connection: it stopped reading
+        status, _ = read_raw_answer(sock)
+        assert status == 413
+        # The other paths keep their limit.
+        too_big = alice.post("/rooms/general/messages/", json={"body": "x" * 70_000})
+        assert too_big.status_code == 413

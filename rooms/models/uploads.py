@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import Storage, storages
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Q, Sum
 from django.tasks import TaskResultStatus, task
 from django.utils import timezone
@@ -223,5 +223,4 @@ def schedule_upload_sweep() -> None:
     )
     if not waiting.exists():
         run_after = timezone.now() + timedelta(seconds=UPLOAD_SWEEP_INTERVAL_SECS)
-        with transaction.atomic():
-            sweep_uploads.using(run_after=run_after).enqueue()
+        sweep_uploads.using(run_after=run_after).enqueue()
