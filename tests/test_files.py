@@ -547,3 +547,53 @@ class TestUploadsUnderDaphne:
         # The other paths keep their limit.
         too_big = alice.post("/rooms/general/messages/", json={"body": "x" * 70_000})
         assert too_big.status_code == 413
+
+
+def s3_storage():
+    """The bucket of CHAT_TEST_S3_BUCKET (an S3-compatible service), if the run has one."""
+    import os
+
+    bucket = os.environ.get("CHAT_TEST_S3_BUCKET", "")
+    if not bucket:
+        pytest.skip("set CHAT_TEST_S3_BUCKET (and CHAT_S3_ENDPOINT_URL, AWS_*) to test a bucket")
+    pytest.importorskip("storages.backends.s3", reason='pip install -e ".[s3]"')
+    options = {
+        "bucket_name": bucket,
+        "endpoint_url": os.environ.get("CHAT_S3_ENDPOINT_URL") or None,
+        "location": f"test-{os.getpid()}",
+        "default_acl": "private",
+        "file_overwrite": False,
+    }
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+
+@pytest.fixture(params=["file system", "memory", "s3"])
+def storage_backend(request, settings, tmp_path):
+    """Each storage the site may keep files in, behind STORAGES["uploads"]."""
+    backends = {
+        "file system": lambda: {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "contract")},
+        },
+        "memory": lambda: {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+        "s3": s3_storage,
+    }
+    settings.STORAGES = {**settings.STORAGES, "uploads": backends[request.param]()}
+    return storages["uploads"]
+
+
+def test_every_storage_keeps_serves_and_removes_files_alike(storage_backend, as_bob, lobby):
+    """The storage contract: what the site asks of a backend, through Django's storage API."""
+    image = upload_file(as_bob, "lobby", "cat.png", image_bytes()).json()
+    pdf = upload_file(as_bob, "lobby", "doc.pdf", PDF_BYTES).json()
+    message = post_with(as_bob, "lobby", image["id"], pdf["id"])
+    uploads = [stored(image["id"]), stored(pdf["id"])]
+    names = [uploads[0].stored_name, uploads[0].thumbnail_name, uploads[1].stored_name]
+    assert all(storage_backend.exists(name) for name in names)
+    assert content(as_bob.get(pdf["url"])) == PDF_BYTES
+    assert Image.open(io.BytesIO(content(as_bob.get(image["url"])))).size == (64, 48)
+    assert content(as_bob.get(image["image"]["thumbnail_url"]))[:2] == b"\xff\xd8"
+
+    assert as_bob.delete(f"/rooms/lobby/messages/{message['id']}/").status_code == 200
+    remove_upload_files.call([upload.pk for upload in uploads])
+    assert not any(storage_backend.exists(name) for name in names)
