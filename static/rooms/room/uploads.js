@@ -49,7 +49,7 @@ function settle(file, state, text) {
 
 function add(blob) {
   const file = { element: template.clone(), request: null, state: "uploading", id: null };
-  const name = blob.name || "pasted file";
+  const name = blob.name || template.texts.pasted;
   file.element.classList.add("uploading");
   file.element.querySelector(".file-name").textContent = name;
   file.element.querySelector(".file-state").textContent = template.texts.uploading;
@@ -92,7 +92,7 @@ function add(blob) {
     }
   });
   request.addEventListener("error", () => {
-    settle(file, "refused", `${template.texts.refused}: network error`);
+    settle(file, "refused", `${template.texts.refused}: ${template.texts.networkError}`);
   });
   request.send(form);
   onChange();
