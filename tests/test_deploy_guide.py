@@ -373,6 +373,8 @@ async def serve_a_large_file(alice: httpx.AsyncClient, serve_pid: int, base_port
     )
     assert direct.status_code == 200 and direct.content == b""
     assert direct.headers["x-accel-redirect"].startswith("/_files/uploads/")
+    # nginx's file location is internal: its path, asked from outside, is nothing.
+    assert (await alice.get(direct.headers["x-accel-redirect"])).status_code == 404
     stranger = await asyncio.to_thread(
         httpx.get,
         f"http://127.0.0.1:{base_port}{url}",
