@@ -567,6 +567,22 @@ class TestUploadsUnderDaphne:
         assert too_big.status_code == 413
 
 
+def test_a_bucket_is_configured_from_the_environment():
+    import subprocess
+    import sys
+
+    from tests.live import ROOT, server_env
+
+    show = "from django.conf import settings; print(settings.STORAGES['uploads'])"
+    env = server_env({"CHAT_S3_BUCKET": "chat-files", "CHAT_S3_ENDPOINT_URL": "https://s3.test"})
+    out = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {show}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "storages.backends.s3.S3Storage" in out and "'chat-files'" in out
+    assert "https://s3.test" in out and "'default_acl': 'private'" in out
+
+
 def s3_storage():
     """The bucket of CHAT_TEST_S3_BUCKET (an S3-compatible service), if the run has one."""
     import os
