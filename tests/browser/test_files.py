@@ -37,7 +37,7 @@ def give(page, kind, selector, name, content_type, data):
     page.evaluate(GIVE_FILE, [kind, selector, name, content_type, base64.b64encode(data).decode()])
 
 
-def test_a_pasted_image_and_a_dropped_pdf_reach_the_other_person_live(browsing, user):
+def test_a_pasted_image_and_a_dropped_pdf_reach_the_other_person_live(browsing, user, artifacts):
     alice, bob = user("alice"), user("bob")
     make_room(alice, "general", bob)
     a = browsing.page_for(alice, "/rooms/general/")
@@ -67,6 +67,7 @@ def test_a_pasted_image_and_a_dropped_pdf_reach_the_other_person_live(browsing, 
     expect(document.locator(".file-name")).to_have_text("report.pdf")
     expect(document.locator(".file-type")).to_have_text("application/pdf")
     expect(document.locator(".file-size")).to_have_text(f"{len(PDF_BYTES)}\u00a0bytes")
+    b.screenshot(path=artifacts / "room-files-desktop-light.png")
 
     # The image opens full size, in a tab of its own.
     with b.context.expect_page() as opened:
