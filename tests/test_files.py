@@ -282,9 +282,15 @@ class TestAttachments:
         pdf = upload_file(as_bob, "lobby", "doc.pdf", PDF_BYTES).json()
         message = post_with(as_bob, "lobby", image["id"], pdf["id"], body="look")
         assert message["attachments"] == [image, pdf]
+        reversed_order = [
+            upload_file(as_bob, "lobby", f"{n}.txt", b"x").json() for n in ("first", "second")
+        ]
+        later = post_with(as_bob, "lobby", reversed_order[1]["id"], reversed_order[0]["id"])
+        assert later["attachments"] == reversed_order[::-1]  # as the post lists them
         history = as_bob.get("/rooms/lobby/messages/").json()["messages"]
-        assert history[-1]["attachments"] == [image, pdf]
-        event = lobby.events.order_by("-seq").first()
+        assert history[-2]["attachments"] == [image, pdf]
+        assert history[-1]["attachments"] == reversed_order[::-1]
+        event = lobby.events.get(message_id=message["id"])
         assert json.loads(event.data)["attachments"] == [image, pdf]
 
     def test_a_post_of_files_only_needs_no_text(self, as_bob, lobby):

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import Storage, storages
 from django.db import models
-from django.db.models import Q, Sum
+from django.db.models import Case, Q, Sum, When
 from django.tasks import TaskResultStatus, task
 from django.utils import timezone
 
@@ -65,7 +65,11 @@ class UploadQuerySet(models.QuerySet["Upload"]):
                 message__isnull=True,
                 discarded_at__isnull=True,
             )
-            .update(message=message)
+            .update(
+                message=message,
+                # Shown in the order the post lists them, not the order they finished uploading.
+                position=Case(*(When(pk=pk, then=n) for n, pk in enumerate(ids)), default=0),
+            )
         )
         if attached != len(ids):
             raise ValidationError("an attachment is not an unattached upload of yours in this room")
@@ -106,6 +110,8 @@ class Upload(models.Model):
     thumbnail_name = models.CharField(max_length=200, blank=True, default="")
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
+    # Its place among its message's files.
+    position = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     # Its message was deleted: no longer served; the worker removes bytes and row.
     discarded_at = models.DateTimeField(null=True, blank=True)
@@ -113,7 +119,7 @@ class Upload(models.Model):
     objects = UploadQuerySet.as_manager()
 
     class Meta:
-        ordering = ["id"]
+        ordering = ["position", "id"]
         indexes = [
             # Serves the sweep: uploads never attached, older than a day.
             models.Index(
