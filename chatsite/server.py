@@ -23,15 +23,20 @@ from typing import Any
 from daphne import http_protocol
 from django.conf import settings
 
-from rooms.middleware import security_headers
+from rooms.middleware import body_limit, security_headers, too_large_message
 
 
 class BodyLimitedRequest(http_protocol.WebRequest):
     refused = False
     received_bytes = 0
+    body_limit_bytes = 0
 
     def gotLength(self, length: int | None) -> None:
-        if length is not None and length > settings.CHAT_MAX_REQUEST_BYTES:
+        # The request line is read, the request not made yet: its path is the channel's.
+        raw_path = getattr(self.channel, "_path", b"") or b""
+        path = raw_path.split(b"?", 1)[0].decode("latin-1")
+        self.body_limit_bytes = body_limit(path)
+        if length is not None and length > self.body_limit_bytes:
             self.refuse()
             return
         super().gotLength(length)
@@ -40,7 +45,7 @@ class BodyLimitedRequest(http_protocol.WebRequest):
         if self.refused:
             return
         self.received_bytes += len(data)
-        if self.received_bytes > settings.CHAT_MAX_REQUEST_BYTES:
+        if self.received_bytes > (self.body_limit_bytes or settings.CHAT_MAX_REQUEST_BYTES):
             self.refuse()
             return
         super().handleContentChunk(data)
@@ -54,8 +59,8 @@ class BodyLimitedRequest(http_protocol.WebRequest):
         """Answer 413 at once and close the connection, reading no more of the body."""
         self.refused = True
         self.content = io.BytesIO()
-        limit = settings.CHAT_MAX_REQUEST_BYTES
-        body = json.dumps({"error": f"request body larger than {limit} bytes"}).encode()
+        limit = self.body_limit_bytes or settings.CHAT_MAX_REQUEST_BYTES
+        body = json.dumps({"error": too_large_message(limit)}).encode()
         secure = self.isSecure() or self.getHeader(b"x-forwarded-proto") == b"https"
         headers = [
             (b"content-type", b"application/json"),

@@ -259,6 +259,52 @@ CHAT_SIGNUPS_PER_HOUR = envint("CHAT_SIGNUPS_PER_HOUR", 5)
 CHAT_PASSWORD_RESETS_PER_HOUR = envint("CHAT_PASSWORD_RESETS_PER_HOUR", 5)
 DATA_UPLOAD_MAX_MEMORY_SIZE = CHAT_MAX_REQUEST_BYTES
 
+# Uploaded files (rooms/files/): the largest file (its request may be that much bigger than
+# CHAT_MAX_REQUEST_BYTES, on POST /rooms/<slug>/uploads/ only), what one person's files may
+# take in all, and the largest image in pixels (a decompression bomb is refused unread).
+CHAT_MAX_UPLOAD_BYTES = envint("CHAT_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)
+CHAT_UPLOAD_QUOTA_BYTES = envint("CHAT_UPLOAD_QUOTA_BYTES", 1024 * 1024 * 1024)
+CHAT_UPLOADS_PER_HOUR = envint("CHAT_UPLOADS_PER_HOUR", 100)
+CHAT_MAX_IMAGE_PIXELS = envint("CHAT_MAX_IMAGE_PIXELS", 40_000_000)
+# Set (by bin/serve, to the internal location of deploy/nginx.conf): a file's bytes are sent
+# by nginx after the site's access check (X-Accel-Redirect), so no Python process holds a
+# download. Empty: the site streams them itself (runserver, daphne alone, a bucket).
+CHAT_FILES_ACCEL_REDIRECT = os.environ.get("CHAT_FILES_ACCEL_REDIRECT", "").strip()
+if CHAT_FILES_ACCEL_REDIRECT and not (
+    CHAT_FILES_ACCEL_REDIRECT.startswith("/") and CHAT_FILES_ACCEL_REDIRECT.endswith("/")
+):
+    raise ImproperlyConfigured("CHAT_FILES_ACCEL_REDIRECT must start and end with /")
+
+# Where uploads are stored (Django's storage API): the file system under CHAT_MEDIA_ROOT by
+# default, an S3-compatible bucket with CHAT_S3_BUCKET (django-storages; pip install -e
+# ".[s3]"; credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the machine's
+# role). Files are never served from the storage's own URLs: rooms/files/views.py checks
+# who asks first.
+MEDIA_ROOT = os.environ.get("CHAT_MEDIA_ROOT", "").strip() or BASE_DIR / "media"
+CHAT_S3_BUCKET = os.environ.get("CHAT_S3_BUCKET", "").strip()
+if CHAT_S3_BUCKET:
+    _uploads_storage: dict[str, Any] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": CHAT_S3_BUCKET,
+            "endpoint_url": os.environ.get("CHAT_S3_ENDPOINT_URL", "").strip() or None,
+            "region_name": os.environ.get("CHAT_S3_REGION", "").strip() or None,
+            "location": os.environ.get("CHAT_S3_PREFIX", "").strip(),
+            "default_acl": "private",
+            "file_overwrite": False,
+        },
+    }
+else:
+    _uploads_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": MEDIA_ROOT},
+    }
+STORAGES = {
+    "default": _uploads_storage,
+    "uploads": _uploads_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
 # Browser-side protection. No inline script anywhere: scripts, styles, images and
 # connections (the event stream, the JSON endpoints) come from this site only.
 SECURE_CSP = {

@@ -17,6 +17,7 @@ from rooms.http import (
     BadRequest,
     active_user,
     answers_forms,
+    attachment_ids,
     bool_field,
     find_message,
     int_field,
@@ -203,7 +204,7 @@ def room_members(request: AuthenticatedRequest, slug: str) -> JsonResponse:
 
 @require_http_methods(["GET", "POST"])
 @answers_forms(done="room", back="room", failure="Your message was not sent")
-@json_endpoint(fields={"POST": ("body", "client_id")})
+@json_endpoint(fields={"POST": ("body", "client_id", "attachments")})
 def room_messages(request: AuthenticatedRequest, slug: str) -> JsonResponse:
     room = readable_room(request, slug)
     if request.method == "POST":
@@ -220,7 +221,11 @@ def room_messages(request: AuthenticatedRequest, slug: str) -> JsonResponse:
 
     # Read before the history, like the page does: the stream resumes from it.
     last_event_id = room.current_event_seq()
-    messages = Message.objects.filter(room=room).select_related("author", "room")
+    messages = (
+        Message.objects.filter(room=room)
+        .select_related("author", "room")
+        .prefetch_related("attachments")
+    )
     if after is not None:
         page = list(messages.filter(id__gt=after).order_by("id")[: limit + 1])
         has_more = len(page) > limit
@@ -243,13 +248,14 @@ def room_messages(request: AuthenticatedRequest, slug: str) -> JsonResponse:
 
 def _post_message(request: AuthenticatedRequest, room: Room) -> JsonResponse:
     payload = read_payload(request)
-    body = payload.get("body")
+    attachments = attachment_ids(payload)
+    body = payload.get("body", "" if attachments else None)
     if body is None:
         raise BadRequest("body is required")
     client_id = string_field(payload, "client_id").strip()
     if client_id:
         validate_client_id(client_id)
-    message, created = room.post_message(request.user, body, client_id)
+    message, created = room.post_message(request.user, body, client_id, attachments)
     if message.room_id != room.pk:
         return json_error(409, "client_id was already used for a message in another room")
     response = JsonResponse(message.as_event_data(), status=201)

@@ -28,9 +28,10 @@ from django.http import (
     JsonResponse,
     QueryDict,
 )
+from django.http.multipartparser import MultiPartParserError
 from django.urls import reverse
 
-from rooms.models import Access, Message, NotAllowed, Room
+from rooms.models import MAX_ATTACHMENTS_PER_MESSAGE, Access, Message, NotAllowed, Room, Upload
 
 View = Callable[..., HttpResponseBase]
 Payload = QueryDict | dict[str, Any]
@@ -76,6 +77,8 @@ def json_endpoint(
                 return json_error(404, str(exc) or "not found")
             except PermissionDenied as exc:
                 return json_error(403, str(exc) or "forbidden")
+            except MultiPartParserError as exc:
+                return json_error(400, f"the multipart body is not valid: {exc}")
             except (BadRequest, ValidationError) as exc:
                 message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
                 return json_error(400, message)
@@ -252,6 +255,22 @@ def int_field(payload: Payload, name: str) -> int | None:
     raise BadRequest(f"{name} must be an integer")
 
 
+def attachment_ids(payload: Payload) -> list[int]:
+    """A post's `attachments`: upload ids, a JSON list (a form repeats the field)."""
+    if isinstance(payload, QueryDict):
+        values: object = payload.getlist("attachments")
+    else:
+        values = payload.get("attachments") or []
+    if not isinstance(values, list) or len(values) > MAX_ATTACHMENTS_PER_MESSAGE:
+        raise BadRequest(
+            f"attachments must be a list of at most {MAX_ATTACHMENTS_PER_MESSAGE} upload ids"
+        )
+    ids = [int_field({"id": value}, "id") for value in values]
+    if None in ids:
+        raise BadRequest("attachments must be upload ids")
+    return [i for i in ids if i is not None]
+
+
 def int_param(request: HttpRequest, name: str, default: int | None = None) -> int | None:
     raw = request.GET.get(name)
     if raw is None or raw == "":
@@ -271,6 +290,18 @@ def readable_room(request: HttpRequest, slug: str) -> Room:
     if room is None or access is not Access.READ:
         raise Http404("no such room")
     return room
+
+
+def readable_upload(request: HttpRequest, slug: str, key: str) -> Upload:
+    """The uploaded file if the user may fetch it now (Upload.may_be_read_by, which asks
+    Room.access_for), else 404: to anyone who may not, a file is as good as missing, whether
+    they never could, were removed or banned since, or its message is gone."""
+    upload = (
+        Upload.objects.filter(key=key, room__slug=slug).select_related("room", "message").first()
+    )
+    if upload is None or not upload.may_be_read_by(request.user):
+        raise Http404("no such file")
+    return upload
 
 
 def find_message(room: Room, message_id: int) -> Message:

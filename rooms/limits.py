@@ -80,6 +80,7 @@ MEMBERSHIP_CHANGES = Limit(
     "CHAT_MEMBERSHIP_CHANGES_PER_HOUR", 3600, "joins and leaves", "person in room"
 )
 ACTIONS = Limit("CHAT_ACTIONS_PER_MINUTE", 60, "actions", "person")
+UPLOADS = Limit("CHAT_UPLOADS_PER_HOUR", 3600, "uploads", "person")
 ROOMS = Limit("CHAT_ROOMS_PER_HOUR", 3600, "new rooms", "person")
 ROOMS_PER_ADDRESS = Limit("CHAT_ROOMS_PER_HOUR_PER_ADDRESS", 3600, "new rooms", "address")
 SIGNUPS = Limit("CHAT_SIGNUPS_PER_HOUR", 3600, "sign-ups", "address")
@@ -92,6 +93,7 @@ ALL_LIMITS = (
     DMS,
     MEMBERSHIP_CHANGES,
     ACTIONS,
+    UPLOADS,
     ROOMS,
     ROOMS_PER_ADDRESS,
     SIGNUPS,

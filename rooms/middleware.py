@@ -1,6 +1,7 @@
 """Request-level guards that run around every view.
 
-RequestBodyLimitMiddleware refuses an oversized body with 413 before it is read;
+RequestBodyLimitMiddleware refuses an oversized body with 413 before it is read (the limit
+is CHAT_MAX_REQUEST_BYTES, or on the upload path a file's, see body_limit);
 RequestBodyLimitASGIMiddleware does the same at the ASGI layer, for every request
 (chatsite/server.py stops daphne from reading such a body in the first place).
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -63,31 +65,48 @@ class DatabaseUnavailableMiddleware:
         return None
 
 
-def too_large() -> JsonResponse:
-    limit = settings.CHAT_MAX_REQUEST_BYTES
-    return JsonResponse({"error": f"request body larger than {limit} bytes"}, status=413)
+# The one path whose body may be bigger: an upload (rooms/files/views.py), up to the largest
+# file plus its multipart framing and the CSRF field.
+UPLOAD_PATH = re.compile(r"^/rooms/[a-z0-9-]+/uploads/$")
+UPLOAD_FORM_OVERHEAD_BYTES = 16 * 1024
+
+
+def body_limit(path: str) -> int:
+    """The largest request body for this path: CHAT_MAX_REQUEST_BYTES, or an upload's."""
+    if UPLOAD_PATH.match(path):
+        return int(settings.CHAT_MAX_UPLOAD_BYTES) + UPLOAD_FORM_OVERHEAD_BYTES
+    return int(settings.CHAT_MAX_REQUEST_BYTES)
+
+
+def too_large_message(limit: int) -> str:
+    return f"request body larger than {limit} bytes"
+
+
+def too_large(limit: int) -> JsonResponse:
+    return JsonResponse({"error": too_large_message(limit)}, status=413)
 
 
 class RequestBodyLimitMiddleware:
-    """Refuse a request body over CHAT_MAX_REQUEST_BYTES with 413, before reading it."""
+    """Refuse a request body over its path's limit (body_limit) with 413, before reading it."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         length = request.META.get("CONTENT_LENGTH") or "0"
+        limit = body_limit(request.path)
         try:
-            too_big = int(length) > settings.CHAT_MAX_REQUEST_BYTES
+            too_big = int(length) > limit
         except ValueError:
             return JsonResponse({"error": "invalid Content-Length"}, status=400)
         if too_big:
-            return too_large()
+            return too_large(limit)
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         # A body without a Content-Length that turns out too big once read.
         if isinstance(exception, RequestDataTooBig):
-            return too_large()
+            return too_large(body_limit(request.path))
         return None
 
 
@@ -169,17 +188,17 @@ async def _send_json(send: Any, status: int, message: str) -> None:
 
 
 class RequestBodyLimitASGIMiddleware(HTTPMiddleware):
-    """Refuse a body over CHAT_MAX_REQUEST_BYTES with 413 before reading it: on its declared
-    Content-Length, or (sent chunked, without one) as soon as what came passes the limit."""
+    """Refuse a body over its path's limit (body_limit) with 413 before reading it: on its
+    declared Content-Length, or (sent chunked, without one) as soon as what came passes it."""
 
     async def handle(self, scope: Any, receive: Any, send: Any) -> None:
-        limit = settings.CHAT_MAX_REQUEST_BYTES
+        limit = body_limit(scope.get("path", ""))
         declared = _header(scope, b"content-length")
         if declared is not None:
             if not (declared.isdigit() and len(declared) < 19):
                 await _send_json(send, 400, "invalid Content-Length")
             elif int(declared) > limit:
-                await _send_json(send, 413, f"request body larger than {limit} bytes")
+                await _send_json(send, 413, too_large_message(limit))
             else:
                 await self.app(scope, receive, send)
             return
@@ -205,4 +224,4 @@ class RequestBodyLimitASGIMiddleware(HTTPMiddleware):
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await _send_json(send, 413, f"request body larger than {limit} bytes")
+                await _send_json(send, 413, too_large_message(limit))

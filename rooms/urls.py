@@ -1,6 +1,7 @@
 from django.urls import path
 
 from rooms import api, views
+from rooms.files import views as files
 from rooms.moderation import views as moderation
 
 # GET rooms/<slug>/events/ (the stream) is routed in chatsite/asgi.py, outside Django's
@@ -15,6 +16,10 @@ urlpatterns = [
     path("<slug:slug>/members/", api.room_members, name="room-members"),
     path("<slug:slug>/messages/", api.room_messages, name="room-messages"),
     path("<slug:slug>/messages/<int:message_id>/", api.room_message, name="room-message"),
+    # Files
+    path("<slug:slug>/uploads/", files.upload, name="room-uploads"),
+    path("<slug:slug>/files/<str:key>/", files.download, name="room-file"),
+    path("<slug:slug>/files/<str:key>/thumbnail/", files.thumbnail, name="room-file-thumbnail"),
     # Moderation
     path("<slug:slug>/moderation/", moderation.moderation_page, name="room-moderation"),
     path("<slug:slug>/members/<str:username>/", moderation.room_member, name="room-member"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -12,6 +13,7 @@ from django.shortcuts import render
 from rooms.api import HISTORY_PAGE_DEFAULT
 from rooms.http import AuthenticatedRequest, readable_room
 from rooms.models import (
+    MAX_ATTACHMENTS_PER_MESSAGE,
     MAX_MESSAGE_LENGTH,
     MAX_ROOM_NAME_LENGTH,
     Message,
@@ -50,6 +52,7 @@ def room_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     page = list(
         Message.objects.filter(room=room)
         .select_related("author", "room")
+        .prefetch_related("attachments")
         .order_by("-id")[:HISTORY_PAGE_DEFAULT]
     )
     page.reverse()
@@ -70,6 +73,8 @@ def room_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "notice": _notice(room, request.user),
             "mute": room.restriction_for(request.user, Restriction.MUTE),
             "max_message_length": MAX_MESSAGE_LENGTH,
+            "max_upload_bytes": settings.CHAT_MAX_UPLOAD_BYTES,
+            "max_attachments": MAX_ATTACHMENTS_PER_MESSAGE,
         },
     )
 

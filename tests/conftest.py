@@ -109,7 +109,7 @@ def as_carol(carol) -> Client:
 
 
 @pytest.fixture(autouse=True)
-def test_settings(settings):
+def test_settings(settings, tmp_path):
     # Hashing passwords properly is slow on purpose; tests make many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Tests post hundreds of messages as one person; test_security_limits.py tests the limit.
@@ -119,6 +119,14 @@ def test_settings(settings):
 
     for limit in ALL_LIMITS:
         setattr(settings, limit.setting, 0)
+    # Uploaded files of this test's own, on the file system (the default storage).
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "uploads": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "media")},
+        },
+    }
     # Counts of this test's own, whatever earlier tests (or runs, in Redis) counted.
     settings.CACHES = {
         "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}:"}

@@ -42,6 +42,38 @@ def post_message(client: Client, slug: str, payload: Any, **extra: Any) -> Any:
     return post_json(client, f"/rooms/{slug}/messages/", payload, **extra)
 
 
+def upload_file(
+    client: Client, slug: str, name: str, data: bytes, content_type: str = "", **extra: Any
+) -> Any:
+    """POST one file to the room's uploads, as a browser's multipart form does."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    file = SimpleUploadedFile(name, data, content_type=content_type or "application/octet-stream")
+    return client.post(f"/rooms/{slug}/uploads/", {"file": file}, **extra)
+
+
+def image_bytes(
+    format: str = "PNG", size: tuple[int, int] = (64, 48), color: str = "teal", **save: Any
+) -> bytes:
+    """A small image made with Pillow, in `format` (PNG, JPEG, GIF, WEBP)."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, format, **save)
+    return out.getvalue()
+
+
+# A tiny valid PDF: what a browser test drops and the tests upload as a document.
+PDF_BYTES = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
+
+
 async def wait_until(
     predicate: Callable[[], object], timeout: float, message: str | None = None, step: float = 0.05
 ) -> bool:

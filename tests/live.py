@@ -72,7 +72,8 @@ class LiveDatabase:
         """`database_url`/`redis_url` default to the test run's DATABASE_URL/REDIS_URL;
         an empty one means none (SQLite, in-process fan-out)."""
         self.directory = directory
-        self.env: dict[str, str] = {}
+        # Uploaded files of its own, beside it.
+        self.env: dict[str, str] = {"CHAT_MEDIA_ROOT": str(directory / "media")}
         self.pg_admin_url: str | None = None
         self.pg_name: str | None = None
         if database_url is None:
@@ -238,6 +239,25 @@ def server_env(extra: dict[str, str]) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+def send_raw(port: int, head: bytes, body: bytes = b"") -> Any:
+    """Open a connection to 127.0.0.1:port and send a request's head (lines joined by \\n) and
+    as much of a body as given; the socket is left open for more."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(head.replace(b"\n", b"\r\n") + b"\r\n" + body)
+    return sock
+
+
+def read_raw_answer(sock: Any) -> tuple[int, dict[bytes, bytes]]:
+    """The status and headers (lowercase names) of the answer, once the server closes."""
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    sock.close()
+    status = int(answer.split(b" ", 2)[1])
+    headers = dict(line.split(b": ", 1) for line in answer.split(b"\r\n\r\n")[0].split(b"\r\n")[1:])
+    return status, {name.lower(): value for name, value in headers.items()}
 
 
 class LiveServer:

@@ -181,6 +181,8 @@ async def test_the_deploy_guide_ends_with_a_working_site(tmp_path):
                     "DATABASE_URL": f"postgres://chat:change-me@127.0.0.1:{postgres.port}/chat",
                     "REDIS_URL": redis.url,
                     "DJANGO_STATIC_ROOT": str(tmp_path / "static"),
+                    "CHAT_MEDIA_ROOT": str(tmp_path / "media"),
+                    "CHAT_MAX_UPLOAD_BYTES": str(60 * MB),
                     "CHAT_LOG_FORMAT": "json",
                 },
             )
@@ -279,6 +281,9 @@ async def test_the_deploy_guide_ends_with_a_working_site(tmp_path):
             assert sorted(received) == sorted(acked)  # each once
             assert len(ends) >= 2, "the restarts did not end the stream"
 
+            # Files: nginx sends them after the site's check.
+            await serve_a_large_file(alice, serve.pid, base_port)
+
             # 10. A backup while the site runs.
             machine.run("sudo -u chat bin/manage backup /var/backups/chat/chat-manual.dump")
 
@@ -317,6 +322,65 @@ async def test_the_deploy_guide_ends_with_a_working_site(tmp_path):
             stop(serve)
         postgres.destroy()
         redis.kill()
+
+
+MB = 1024 * 1024
+
+
+def rss_bytes(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1)) * 1024  # type: ignore[union-attr]
+
+
+async def serve_a_large_file(alice: httpx.AsyncClient, serve_pid: int, base_port: int) -> None:
+    """A 50 MB upload is sent by nginx after the site's check (X-Accel-Redirect): no daphne
+    process grows by the file's size, and a Range request gets its part."""
+    data = os.urandom(50 * MB)
+    uploaded = await alice.post(
+        "/rooms/general/uploads/", files={"file": ("big.bin", data)}, timeout=120
+    )
+    assert uploaded.status_code == 201, uploaded.text[:300]
+    url = uploaded.json()["url"]
+    posted = await alice.post(
+        "/rooms/general/messages/", json={"body": "big", "attachments": [uploaded.json()["id"]]}
+    )
+    assert posted.status_code == 201, posted.text[:300]
+
+    daphnes = processes_of(serve_pid, "daphne")
+    before = {pid: rss_bytes(pid) for pid in daphnes}
+    downloaded = await alice.get(url, timeout=120)
+    assert downloaded.status_code == 200
+    assert downloaded.content == data
+    assert downloaded.headers["content-disposition"] == 'attachment; filename="big.bin"'
+    assert downloaded.headers["x-content-type-options"] == "nosniff"
+    assert downloaded.headers["content-security-policy"] == "default-src 'none'; sandbox"
+    assert downloaded.headers["cache-control"] == "private, no-cache"
+    assert "x-accel-redirect" not in downloaded.headers
+    grown = {pid: rss_bytes(pid) - before[pid] for pid in daphnes}
+    assert max(grown.values()) < 10 * MB, grown
+
+    ranged = await alice.get(url, headers={"Range": "bytes=1000-1999"})
+    assert ranged.status_code == 206
+    assert ranged.content == data[1000:2000]
+    assert ranged.headers["content-range"] == f"bytes 1000-1999/{50 * MB}"
+
+    # Asked directly, a process checks and names the file; it sends none of its bytes.
+    direct = await asyncio.to_thread(
+        httpx.get,
+        f"http://127.0.0.1:{base_port}{url}",
+        cookies={"sessionid": alice.cookies["sessionid"]},
+        headers={"X-Forwarded-Proto": "https", "Host": "127.0.0.1"},
+    )
+    assert direct.status_code == 200 and direct.content == b""
+    assert direct.headers["x-accel-redirect"].startswith("/_files/uploads/")
+    # nginx's file location is internal: its path, asked from outside, is nothing.
+    assert (await alice.get(direct.headers["x-accel-redirect"])).status_code == 404
+    stranger = await asyncio.to_thread(
+        httpx.get,
+        f"http://127.0.0.1:{base_port}{url}",
+        headers={"X-Forwarded-Proto": "https", "Host": "127.0.0.1"},
+    )
+    assert stranger.status_code == 404 and "x-accel-redirect" not in stranger.headers
 
 
 def make_certificate(tmp_path: Path) -> tuple[Path, Path]:

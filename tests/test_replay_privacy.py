@@ -1,5 +1,5 @@
 """Deleted means gone: history + replay = a fresh history load, and a replay never carries
-text that the history would not show the same person now.
+text, or a file's name or URL, that the history would not show the same person now.
 
 alice and bob write; mod (site staff) removes and restores; carol joined afterwards and
 reads. Runs on both stacks (SQLite in-process, PostgreSQL with Redis).
@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rooms import moderation
-from rooms.models import Message, Room, RoomEvent
+from rooms.models import Message, Room, RoomEvent, Upload
 from tests.helpers import Stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -29,8 +29,29 @@ def history(client, slug):
 
 
 def state_of(messages):
-    """What a page shows of each message."""
-    return {id: (m["body"], m["deleted"], m.get("removed", False)) for id, m in messages.items()}
+    """What a page shows of each message: its text, tombstone and files."""
+    return {
+        id: (
+            m["body"],
+            m["deleted"],
+            m.get("removed", False),
+            tuple((a["name"], a["url"]) for a in m.get("attachments", [])),
+        )
+        for id, m in messages.items()
+    }
+
+
+def attach_file(room, author, name):
+    """An upload of `author` in `room` (its bytes do not matter here), for a post to carry."""
+    upload = Upload.objects.create(
+        room=room,
+        uploader=author,
+        name=name,
+        size=1,
+        content_type="text/plain",
+        stored_name=f"uploads/{name}",
+    )
+    return [upload.pk]
 
 
 def apply(messages, events):
@@ -43,18 +64,23 @@ def apply(messages, events):
             if data["id"] in messages:
                 messages[data["id"]] = data
         elif event.type == "message_deleted" and data["id"] in messages:
-            messages[data["id"]] = {**messages[data["id"]], "body": "", "deleted": True}
+            gone = {"body": "", "deleted": True, "attachments": []}
+            messages[data["id"]] = {**messages[data["id"]], **gone}
         elif event.type == "message_removed" and data["id"] in messages:
-            messages[data["id"]] = {**messages[data["id"]], "body": "", "removed": True}
+            gone = {"body": "", "removed": True, "attachments": []}
+            messages[data["id"]] = {**messages[data["id"]], **gone}
     return messages
 
 
 def assert_no_text_beyond_the_present(events, present):
-    """Every body a replay carries is the one the history shows for that message now."""
+    """Every body and file a replay carries is one the history shows for that message now."""
     for event in events:
-        body = json.loads(event.data).get("body")
+        data = json.loads(event.data)
+        body = data.get("body")
         if body:
             assert body == present[event.json["id"]]["body"], (event.type, body)
+        for file in data.get("attachments", []):
+            assert file in present[event.json["id"]]["attachments"], (event.type, file)
 
 
 async def replay(slug, user, after, upto):
@@ -68,9 +94,11 @@ async def replay(slug, user, after, upto):
 def test_a_replay_from_zero_shows_deleted_removed_and_edited_messages_as_they_are_now(
     lobby, alice, bob, carol, mod, as_carol
 ):
-    doomed, _ = lobby.post_message(alice, "to delete")
+    doomed, _ = lobby.post_message(
+        alice, "to delete", attachments=attach_file(lobby, alice, "a.txt")
+    )
     doomed.erase()
-    spam, _ = lobby.post_message(bob, "spam spam")
+    spam, _ = lobby.post_message(bob, "spam spam", attachments=attach_file(lobby, bob, "b.txt"))
     moderation.remove_message(mod, spam, "spam")
     edited, _ = lobby.post_message(alice, "first")
     edited.edit("second")
@@ -78,7 +106,8 @@ def test_a_replay_from_zero_shows_deleted_removed_and_edited_messages_as_they_ar
 
     events = async_to_sync(replay)("lobby", carol, 0, lobby.current_event_seq())
     raw = b"".join(e.data.encode() for e in events)
-    for text in (b"to delete", b"spam spam", b"first"):
+    keys = Upload.objects.values_list("key", flat=True)
+    for text in (b"to delete", b"spam spam", b"first", b"a.txt", b"b.txt", *map(str.encode, keys)):
         assert text not in raw
     present, _ = history(as_carol, "lobby")
     assert present[edited.pk]["body"] == "second"
@@ -108,7 +137,7 @@ def test_a_removal_keeps_the_text_for_moderators_only(lobby, bob, mod, as_alice)
 # Operations on the room's messages, by index into what was posted so far.
 operations = st.lists(
     st.one_of(
-        st.tuples(st.just("post"), st.sampled_from(["alice", "bob"])),
+        st.tuples(st.just("post"), st.sampled_from(["alice", "bob"]), st.booleans()),
         st.tuples(st.sampled_from(["edit", "delete", "remove", "restore"]), st.integers(0, 30)),
     ),
     max_size=14,
@@ -133,9 +162,11 @@ def test_history_and_replay_equal_a_fresh_history_and_reveal_nothing_more(
     texts = iter(f"text-{k}-{uuid.uuid4().hex[:6]}" for k in range(1000))
 
     def run(ops):
-        for op, arg in ops:
+        for op, arg, *with_file in ops:
             if op == "post":
-                posted.append(room.post_message(people[arg], next(texts))[0])
+                author = people[arg]
+                files = attach_file(room, author, f"{next(texts)}.txt") if with_file[0] else None
+                posted.append(room.post_message(author, next(texts), attachments=files)[0])
                 continue
             if not posted:
                 continue

@@ -8,10 +8,10 @@ import pytest
 from django.contrib.auth.models import User
 
 from rooms import moderation
-from rooms.models import Restriction, Room
+from rooms.models import Restriction, Room, Upload
 from tests.asgi import asgi_client
 from tests.conftest import client_for
-from tests.helpers import Stream
+from tests.helpers import Stream, image_bytes, upload_file
 
 TABLE = Path(__file__).resolve().parent.parent / "docs" / "security.md"
 ROLES = ["anonymous", "non-member", "member", "muted", "banned", "room moderator", "staff"]
@@ -54,13 +54,14 @@ def test_the_table_covers_every_url_pattern():
     for pattern in room_urls.urlpatterns:
         route = "/rooms/" + str(pattern.pattern)
         route = route.replace("<slug:slug>", "{room}").replace("<int:message_id>", "{message}")
-        route = route.replace("<str:username>", "{username}")
+        route = route.replace("<str:username>", "{username}").replace("<str:key>", "{file}")
         assert any(
             re.fullmatch(
                 re.escape(route)
                 .replace(r"\{room\}", "(lobby|secret)")
                 .replace(r"\{message\}", r"\{message\}")
-                .replace(r"\{username\}", "[a-z]+"),
+                .replace(r"\{username\}", "[a-z]+")
+                .replace(r"\{file\}", r"\{(lobby|secret)_file\}"),
                 path,
             )
             for path in documented
@@ -85,8 +86,20 @@ def world(moderators_group):
         room.add_member(people["dave"], role="moderator")
         moderation.restrict(alice, room, people["mia"], Restriction.MUTE)
         moderation.restrict(alice, room, people["ben"], Restriction.BAN)
-    message, _ = lobby.post_message(people["bob"], "the message")
+    # bob's picture in each room; the lobby's is on "the message".
+    pictures = {}
+    for room in (lobby, secret):
+        upload = upload_file(client_for(people["bob"]), room.slug, "a.png", image_bytes())
+        assert upload.status_code == 201, upload.content
+        pictures[room.slug] = upload.json()["id"]
+    message, _ = lobby.post_message(people["bob"], "the message", attachments=[pictures["lobby"]])
+    secret.post_message(people["bob"], "a picture", attachments=[pictures["secret"]])
     return people, message
+
+
+def file_keys():
+    """{lobby_file} and {secret_file} of the table: bob's pictures."""
+    return {f"{u.room.slug}_file": u.key for u in Upload.objects.select_related("room")}
 
 
 def request(client, method, path, payload):
@@ -114,7 +127,8 @@ def test_the_documented_answer(world, method, path, payload, role, expected):
     people, message = world
     user = people[USERNAMES[role]] if role != "anonymous" else None
     payload = payload.replace("{message}", str(message.pk))
-    response = request(client_for(user), method, path.format(message=message.pk), payload)
+    path = path.format(message=message.pk, **file_keys())
+    response = request(client_for(user), method, path, payload)
     assert response.status_code == expected, getattr(response, "content", b"")[:300]
 
 

@@ -430,22 +430,14 @@ class TestBodySizeUnderDaphne:
         server.stop()
 
     def send(self, server, head, body=b""):
-        import socket
+        from tests.live import send_raw
 
-        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-        sock.sendall(head.replace(b"\n", b"\r\n") + b"\r\n" + body)
-        return sock
+        return send_raw(server.port, head, body)
 
     def read_answer(self, sock):
-        answer = b""
-        while chunk := sock.recv(65536):  # until the server closes the connection
-            answer += chunk
-        sock.close()
-        status = int(answer.split(b" ", 2)[1])
-        headers = dict(
-            line.split(b": ", 1) for line in answer.split(b"\r\n\r\n")[0].split(b"\r\n")[1:]
-        )
-        return status, {name.lower(): value for name, value in headers.items()}
+        from tests.live import read_raw_answer
+
+        return read_raw_answer(sock)
 
     def test_a_declared_length_without_a_body_is_answered_at_once(self, server):
         sock = self.send(

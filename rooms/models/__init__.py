@@ -1,8 +1,9 @@
 """The room app's data: rooms and members (rooms.py), messages (messages.py), each room's
-event log (log.py), moderation (moderation.py), and what they share (common.py).
+event log (log.py), moderation (moderation.py), uploaded files (uploads.py), and what they
+share (common.py).
 
 Import models from here. The modules depend on each other in one direction only:
-common <- moderation <- log <- messages <- rooms.
+common <- moderation <- log <- uploads <- messages <- rooms.
 """
 
 from rooms.models.common import (
@@ -27,8 +28,10 @@ from rooms.models.moderation import (
     Restriction,
 )
 from rooms.models.rooms import Access, Membership, Room
+from rooms.models.uploads import MAX_ATTACHMENTS_PER_MESSAGE, Upload
 
 __all__ = [
+    "MAX_ATTACHMENTS_PER_MESSAGE",
     "MAX_CLIENT_ID_LENGTH",
     "MAX_MESSAGE_LENGTH",
     "MAX_REASON_LENGTH",
@@ -45,6 +48,7 @@ __all__ = [
     "Restriction",
     "Room",
     "RoomEvent",
+    "Upload",
     "UserEvent",
     "clean_message_body",
     "encode_event_data",

@@ -19,6 +19,7 @@ from rooms.models.common import (
     encode_event_data,
 )
 from rooms.models.log import RoomEvent
+from rooms.models.uploads import Upload
 
 
 class Message(models.Model):
@@ -88,7 +89,14 @@ class Message(models.Model):
             "deleted": self.is_deleted,
             "removed": self.is_removed,
             "client_id": self.client_id or None,
+            "attachments": self.attachments_data(),
         }
+
+    def attachments_data(self) -> list[dict[str, Any]]:
+        """Its files, as long as it shows them: a tombstone shows none."""
+        if self.is_removed or self.is_deleted:
+            return []
+        return [upload.as_data(self.room.slug) for upload in self.attachments.all()]
 
     def check_author_can_change(self, user: Any) -> None:
         """Raise NotAllowed unless `user` may edit or delete this message now."""
@@ -112,7 +120,8 @@ class Message(models.Model):
 
         The text is erased from the message and from every event of the log that carried
         it, in the same transaction: nothing (history, replay, admin, a backup taken later)
-        can show it again. Deleting a message in the admin does exactly this too.
+        can show it again. Its files are no longer served, and the worker deletes them.
+        Deleting a message in the admin does exactly this too.
         """
         with transaction.atomic():
             self.body = ""
@@ -123,6 +132,7 @@ class Message(models.Model):
                 {"id": self.pk, "room": self.room.slug, "deleted": True},
             )
             RoomEvent.objects.redact(self.pk, encode_event_data(self.as_event_data()))
+            Upload.objects.discard_of(self)
 
     def record_change(
         self, type: str, fields: list[str], data: dict[str, Any] | None = None

@@ -31,6 +31,7 @@ from rooms.models.common import (
 from rooms.models.log import RoomEvent, UserEvent, next_position
 from rooms.models.messages import Message
 from rooms.models.moderation import Restriction
+from rooms.models.uploads import Upload
 
 
 class RoomQuerySet(models.QuerySet["Room"]):
@@ -369,12 +370,17 @@ class Room(models.Model):
         )
         events.publish_user_on_commit(logged)
 
-    def post_message(self, author: Any, body: str, client_id: str = "") -> tuple[Message, bool]:
+    def post_message(
+        self, author: Any, body: str, client_id: str = "", attachments: list[int] | None = None
+    ) -> tuple[Message, bool]:
         """Store a message and its event. Return (message, created).
 
         With a client_id the post is idempotent: a retry returns the first message.
+        `attachments` are ids of the author's uploads to this room; with some, the text may
+        be empty.
         """
-        body = clean_message_body(body)
+        blank = isinstance(body, str) and not body.strip()
+        body = "" if attachments and blank else clean_message_body(body)
         if client_id:
             existing = Message.objects.filter(author=author, client_id=client_id).first()
             if existing is not None:
@@ -389,6 +395,8 @@ class Room(models.Model):
                 message = Message.objects.create(
                     room=self, author=author, body=body, client_id=client_id, state_seq=seq
                 )
+                if attachments:
+                    Upload.objects.attach(message, attachments)
                 self.append_event(
                     EventType.MESSAGE_POSTED,
                     message.as_event_data(),

@@ -222,7 +222,7 @@ class StreamConsumer(AsyncHttpConsumer):
         key = getattr(self.scope.get("session"), "session_key", None) or ""
         return session_digest(key)
 
-    async def run(self, subscriber: Subscriber, user: Any, go: Any) -> None:
+    async def run(self, user: Any, go: Any) -> None:
         """Send what `go` sends until the stream ends; then say why, and log it."""
         self.record = access_log.StreamRecord(self.scope, user, self.name)
         reason = "client"  # unless it ends otherwise, the client went away
@@ -292,7 +292,7 @@ class RoomEventsConsumer(StreamConsumer):
             await self.send_body(b"")
             return
         try:
-            await self.run(subscriber, user, self.send_events(subscriber, channel, current, head))
+            await self.run(user, self.send_events(subscriber, channel, current, head))
         finally:
             hub.unsubscribe(subscriber)
 
@@ -403,20 +403,22 @@ class UserEventsConsumer(StreamConsumer):
             # After subscribing: what the log holds up to `current` is read from it, what
             # comes later is collected by the hub meanwhile.
             current, rooms = await starting_point(user.pk)
-        except (OperationalError, InterfaceError) as exc:
+        except asyncio.CancelledError:
             hub.unsubscribe_user(subscriber)
-            logger.warning("user stream of %s: database unavailable: %s", user.pk, exc)
+            raise
+        except Exception as exc:
+            # The database is restarting (reading the head or the rooms failed): the client
+            # retries, as on any 503.
+            hub.unsubscribe_user(subscriber)
+            logger.warning("user stream of %s: could not start: %s", user.pk, exc)
             metrics.DATABASE_ERRORS.labels("stream").inc()
             await self.error(503, DATABASE_UNAVAILABLE)
             return
-        except BaseException:
-            hub.unsubscribe_user(subscriber)
-            raise
         # The response begins once the stream is live: a page that sees it open knows that
         # every event from then on reaches it.
         await self.send_head()
         try:
-            await self.run(subscriber, user, self.send_events(subscriber, current, rooms))
+            await self.run(user, self.send_events(subscriber, current, rooms))
         finally:
             hub.unsubscribe_user(subscriber)
 

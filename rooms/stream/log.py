@@ -55,7 +55,8 @@ def _present(fetched: list[_Row]) -> list[tuple[int, LoggedEvent]]:
     }
     present: dict[int, str] = {}
     if stale:
-        for message in Message.objects.filter(pk__in=stale).select_related("room", "author"):
+        messages = Message.objects.filter(pk__in=stale).select_related("room", "author")
+        for message in messages.prefetch_related("attachments"):
             present[message.pk] = encode_event_data(message.as_event_data())
     return [
         (

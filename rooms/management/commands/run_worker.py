@@ -1,4 +1,5 @@
-"""The task worker: django-tasks-db's `db_worker`, after a sweep of expired mutes and bans.
+"""The task worker: django-tasks-db's `db_worker`, after a sweep of expired mutes and bans
+and of uploaded files that can no longer be shown.
 
 Takes all of db_worker's options (`--batch`, `--interval`, `--no-reload`, ...).
 """
@@ -10,6 +11,7 @@ from typing import Any
 
 from django_tasks_db.management.commands import db_worker
 
+from rooms.models import uploads
 from rooms.moderation import expiry
 
 logger = logging.getLogger(__name__)
@@ -18,7 +20,8 @@ logger = logging.getLogger(__name__)
 class Command(db_worker.Command):
     help = (
         "Run the background task worker (django-tasks-db's db_worker). First end the mutes and "
-        "bans that expired while no worker ran, and keep the periodic sweep scheduled."
+        "bans that expired while no worker ran, and the uploads that can no longer be shown; "
+        "keep both periodic sweeps scheduled."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -26,4 +29,8 @@ class Command(db_worker.Command):
         if ended:
             logger.info("ended %d expired mutes and bans at start-up", ended)
         expiry.schedule_sweep()
+        removed = uploads.sweep_uploads_now()
+        if removed:
+            logger.info("removed %d uploads never attached or of deleted messages", removed)
+        uploads.schedule_upload_sweep()
         super().handle(*args, **options)

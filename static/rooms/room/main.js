@@ -7,6 +7,7 @@
 //   stream.js    the event source, the connection state, what each event does
 //   posting.js   what keeps the viewer from posting: the notice, the composer on or off
 //   outbox.js    the composer; one's posts sent with a client_id, pending, failed, retried
+//   uploads.js   files for the next post: attach, paste, drop, each uploaded with progress
 //   actions.js   edit, delete, report; moderators remove and restore
 // Joining (for a reader who is not a member) is the shared form helper's.
 import { sendAsJson } from "../forms.js";

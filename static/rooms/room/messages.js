@@ -11,6 +11,7 @@ import { me } from "./page.js";
 
 const list = document.getElementById("messages");
 const template = fromTemplate(document.getElementById("message-template"));
+const attachmentTemplate = fromTemplate(document.getElementById("attachment-template"));
 const byId = new Map(); // message id -> element
 let oldest = null; // the smallest message id shown: the history shown is contiguous from it
 // client_id -> the element of one's own post still pending, taken off the outbox (or null).
@@ -35,6 +36,47 @@ function renderBody(element, text) {
   element.append(document.createTextNode(text.slice(last)));
 }
 
+// "1.2 MB", as the server's filesizeformat writes it.
+function formatSize(bytes) {
+  const units = [["GB", 2 ** 30], ["MB", 2 ** 20], ["KB", 2 ** 10]];
+  for (const [unit, size] of units) {
+    if (bytes >= size) return `${(bytes / size).toFixed(1)}\u00a0${unit}`;
+  }
+  return `${bytes}\u00a0bytes`;
+}
+
+// A message's files: thumbnails that open full size, documents with a download link. Every
+// name, size and type is set as text; links go to the site's own file URLs only.
+function renderAttachments(element, attachments) {
+  const list = element.querySelector(".attachments");
+  list.replaceChildren();
+  for (const file of attachments) {
+    const item = attachmentTemplate.clone();
+    const image = item.querySelector(".attachment-image");
+    const link = item.querySelector(".attachment-file");
+    if (file.image) {
+      item.classList.add("is-image");
+      link.remove();
+      image.href = file.url;
+      image.title = file.name;
+      const img = image.querySelector("img");
+      img.src = file.image.thumbnail_url;
+      img.alt = file.name;
+      img.width = file.image.width;
+      img.height = file.image.height;
+    } else {
+      item.classList.add("is-file");
+      image.remove();
+      link.href = file.url;
+      link.querySelector(".file-name").textContent = file.name;
+      link.querySelector(".file-size").textContent = formatSize(file.size);
+      link.querySelector(".file-type").textContent = file.content_type;
+    }
+    list.append(item);
+  }
+  list.hidden = attachments.length === 0;
+}
+
 function applyMessage(element, message) {
   element.dataset.id = message.id ?? "";
   element.dataset.author = message.author;
@@ -47,6 +89,7 @@ function applyMessage(element, message) {
   showMessageTime(time);
   element.querySelector(".edited").hidden = !message.edited || Boolean(message.deleted);
   const body = element.querySelector(".body");
+  renderAttachments(element, message.deleted || message.removed ? [] : message.attachments || []);
   if (message.deleted) {
     body.textContent = template.texts.deleted;
     closeEditor(element);
@@ -152,6 +195,7 @@ function showTombstone(element, cls, text) {
   element.querySelector(".body").textContent = text;
   element.querySelector(".body").hidden = false;
   element.querySelector(".edited").hidden = true;
+  renderAttachments(element, []);
   closeEditor(element);
 }
 

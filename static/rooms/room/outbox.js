@@ -6,13 +6,15 @@ import { requestJson } from "../api.js";
 import { afterInsert, atBottom, scrollToBottom } from "./history.js";
 import * as messages from "./messages.js";
 import { announce, me, messagesUrl } from "./page.js";
+import * as uploads from "./uploads.js";
 
 const RETRY_EVERY_MS = 5000;
 const MAX_COMPOSER_PX = 200;
 
 const composer = document.getElementById("composer"); // absent until one joins the room
 const input = document.getElementById("composer-input");
-const outbox = new Map(); // client_id -> {body, element, state: waiting, sending or failed}
+// client_id -> {body, attachments (upload ids), element, state: waiting, sending or failed}
+const outbox = new Map();
 
 function newClientId() {
   if (crypto.randomUUID) return crypto.randomUUID();
@@ -38,7 +40,9 @@ async function send(clientId) {
   entry.element.querySelector(".retry").hidden = true;
   entry.element.classList.remove("failed");
   try {
-    const message = await requestJson("POST", messagesUrl, { body: entry.body, client_id: clientId });
+    const payload = { body: entry.body, client_id: clientId };
+    if (entry.attachments.length) payload.attachments = entry.attachments;
+    const message = await requestJson("POST", messagesUrl, payload);
     const wasAtBottom = atBottom();
     messages.upsert(message);
     afterInsert(wasAtBottom, false);
@@ -72,7 +76,7 @@ function autosize() {
 }
 
 // Show one's post at once, pending, in the outbox; return its client_id.
-function addPending(body) {
+function addPending(body, attachments) {
   const clientId = newClientId();
   const element = messages.newMessageElement({ id: null, author: me, body, created: new Date().toISOString() });
   element.classList.add("pending");
@@ -82,7 +86,7 @@ function addPending(body) {
     entry.state = "waiting";
     send(clientId);
   });
-  outbox.set(clientId, { body, element, state: "waiting" });
+  outbox.set(clientId, { body, attachments, element, state: "waiting" });
   messages.appendPending(element);
   scrollToBottom();
   return clientId;
@@ -112,12 +116,20 @@ export function start({ canSend }) {
   composer.addEventListener("submit", (event) => {
     event.preventDefault();
     const body = input.value.trim();
-    if (!body) return;
-    const clientId = addPending(body);
+    if (uploads.uploading()) {
+      announce(uploads.stillUploadingText);
+      return;
+    }
+    const attachments = uploads.readyIds();
+    if (!body && !attachments.length) return;
+    const clientId = addPending(body, attachments);
     input.value = "";
+    uploads.clear();
     autosize();
     send(clientId);
   });
+  // With files ready the text may be empty.
+  uploads.start({ changed: () => { input.required = !uploads.readyIds().length; } });
   input.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
