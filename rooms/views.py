@@ -9,7 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import render
 
-from rooms.api import HISTORY_PAGE_DEFAULT
+from rooms.api import HISTORY_PAGE_DEFAULT, history_around
 from rooms.http import AuthenticatedRequest, readable_room
 from rooms.models import (
     MAX_MESSAGE_LENGTH,
@@ -44,19 +44,27 @@ def room_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     # The id current *before* the history is read: the stream resumes from it, so an
     # event committed between this render and the stream's connect is not lost.
     last_event_id = room.current_event_seq()
-    page = list(
-        Message.objects.filter(room=room)
-        .select_related("author", "room")
-        .order_by("-id")[:HISTORY_PAGE_DEFAULT]
-    )
-    page.reverse()
+    around = _around(request, room)
+    if around is not None:
+        # A search result: open at that message, with history on both sides of it.
+        page, has_more, has_newer = history_around(room, around, HISTORY_PAGE_DEFAULT)
+    else:
+        page = list(
+            Message.objects.filter(room=room)
+            .select_related("author", "room")
+            .order_by("-id")[:HISTORY_PAGE_DEFAULT]
+        )
+        page.reverse()
+        has_more, has_newer = len(page) == HISTORY_PAGE_DEFAULT, False
     return render(
         request,
         "rooms/room.html",
         {
             "room": room,
             "messages_page": page,
-            "has_more": len(page) == HISTORY_PAGE_DEFAULT,
+            "has_more": has_more,
+            "has_newer": has_newer,
+            "around": around,
             "last_event_id": last_event_id,
             "is_member": room.is_member(request.user),
             "can_moderate": room.can_moderate(request.user),
@@ -65,6 +73,14 @@ def room_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "max_message_length": MAX_MESSAGE_LENGTH,
         },
     )
+
+
+def _around(request: AuthenticatedRequest, room: Room) -> int | None:
+    """The message ?around=<id> asks the page to open at, if it is one of this room's."""
+    raw = request.GET.get("around", "")
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        return None
+    return Message.objects.filter(room=room, pk=int(raw)).values_list("pk", flat=True).first()
 
 
 # The reasons a member cannot write that the room page explains above its composer.
