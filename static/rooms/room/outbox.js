@@ -3,7 +3,7 @@
 // stays, marked "not sent yet" with a Retry button, and goes again when the stream
 // reconnects, the browser is back online, or every few seconds.
 import { requestJson } from "../api.js";
-import { afterInsert, atBottom, scrollToBottom } from "./history.js";
+import { afterInsert, atBottom, reload, scrollToBottom, showingLatest } from "./history.js";
 import * as messages from "./messages.js";
 import { announce, me, messagesUrl } from "./page.js";
 
@@ -113,6 +113,8 @@ export function start({ canSend }) {
     event.preventDefault();
     const body = input.value.trim();
     if (!body) return;
+    // Opened at an older message: one's post goes at the present, so go there first.
+    if (!showingLatest()) reload().catch((err) => console.warn("could not load the present", err));
     const clientId = addPending(body);
     input.value = "";
     autosize();
