@@ -72,7 +72,8 @@ def search(
     message `before`. Raise QueryError for a query that cannot be searched."""
     query = parse(text)
     # Rooms that may be readable: public ones and those the person is a member of. This
-    # only narrows the search; the rule itself is asked of every room a result comes from.
+    # only narrows the search; the rule itself (Room.access_for_rooms, which access_for
+    # asks) is asked of every room a result comes from.
     rooms = Room.objects.visible_to(user)
     if query.rooms:
         rooms = rooms.filter(slug__in=query.rooms)
@@ -84,13 +85,10 @@ def search(
         ids = backend().newest(query, conditions, params, limit + 1)
         found = Message.objects.select_related("room", "author").in_bulk(ids)
         page = [found[pk] for pk in ids if pk in found]
-        unreadable = set()
-        for message in page:
-            room = message.room
-            if room.pk not in checked:
-                checked[room.pk] = room.access_for(user) is Access.READ
-            if not checked[room.pk]:
-                unreadable.add(room.pk)
+        unchecked = {m.room_id: m.room for m in page if m.room_id not in checked}
+        for room_id, access in Room.access_for_rooms(list(unchecked.values()), user).items():
+            checked[room_id] = access is Access.READ
+        unreadable = {m.room_id for m in page if not checked[m.room_id]}
         if not unreadable:
             results = [Result(m, snippet_parts(m.body, query)) for m in page[:limit]]
             more = len(page) > limit
