@@ -240,6 +240,32 @@ class TestResults:
                 break
         assert seen == bodies[::-1]
 
+    def test_pages_are_whole_however_far_apart_the_matches_are(
+        self, lobby, as_alice, as_bob, monkeypatch
+    ):
+        # PostgreSQL walks the newest ids, then older and older ranges through its index:
+        # make them tiny so that the matches of one page lie in many of them.
+        from rooms.search.backends import postgresql
+
+        monkeypatch.setattr(postgresql, "RECENT_WINDOW", 2)
+        monkeypatch.setattr(postgresql, "INDEX_WINDOW", 3)
+        expected: list[str] = []
+        for i in range(40):
+            body = f"sparse {i}" if i % 7 == 0 else f"dense {i}"
+            say(as_alice, "lobby", body)
+            if i % 7 == 0:
+                expected.insert(0, body)
+        seen, before = [], None
+        for _ in range(10):
+            params = {"q": "sparse", "limit": 4, **({"before": before} if before else {})}
+            page = as_bob.get("/search/", params).json()
+            seen += [r["message"]["body"] for r in page["results"]]
+            before = page["next"]
+            if before is None:
+                break
+        assert seen == expected
+        assert found(as_bob, "dense", limit=3) == ["dense 39", "dense 38", "dense 37"]
+
     def test_the_page_shows_results_with_links_to_the_message(self, lobby, as_alice, as_bob):
         message = say(as_alice, "lobby", "the page of results")
         page = as_bob.get("/search/", {"q": "results"}, HTTP_ACCEPT="text/html")

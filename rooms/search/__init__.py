@@ -82,7 +82,7 @@ def search(
     checked: dict[int, bool] = {}
     while room_ids and authors != []:
         conditions, params = _conditions(query, room_ids, authors, before)
-        ids = backend().newest(query, conditions, params, limit + 1)
+        ids = backend().newest(query, conditions, params, limit + 1, before)
         found = Message.objects.select_related("room", "author").in_bulk(ids)
         page = [found[pk] for pk in ids if pk in found]
         unchecked = {m.room_id: m.room for m in page if m.room_id not in checked}

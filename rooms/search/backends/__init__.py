@@ -22,10 +22,15 @@ class SearchBackend(Protocol):
         ...
 
     def newest(
-        self, query: Query, conditions: list[str], params: list[Any], limit: int
+        self,
+        query: Query,
+        conditions: list[str],
+        params: list[Any],
+        limit: int,
+        before: int | None = None,
     ) -> list[int]:
         """The ids of the newest `limit` messages (aliased m) that match the query's words
-        and meet every condition, newest first."""
+        and meet every condition, newest first. The conditions hold `m.id < before`."""
         ...
 
 

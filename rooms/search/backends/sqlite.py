@@ -31,7 +31,12 @@ class SQLiteBackend:
         return f"SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH %s", [self.match_expression(query)]
 
     def newest(
-        self, query: Query, conditions: list[str], params: list[Any], limit: int
+        self,
+        query: Query,
+        conditions: list[str],
+        params: list[Any],
+        limit: int,
+        before: int | None = None,
     ) -> list[int]:
         where = " AND ".join(conditions) or "1"
         if query.terms:
