@@ -1,4 +1,5 @@
-// Keyboard shortcuts of every page: "/" goes to the search box in the header.
+// Keyboard shortcuts of every page: "/" goes to the search box in the header (or to the
+// search page where the header has no room for the box).
 const search = document.getElementById("header-search-input");
 
 function typingSomewhere(target) {
@@ -11,6 +12,11 @@ if (search) {
     if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
     if (typingSomewhere(event.target)) return;
     event.preventDefault();
+    if (search.offsetParent === null) {
+      // The box is not shown (a narrow screen): the search page has one.
+      window.location.assign(search.form.action);
+      return;
+    }
     search.focus();
     search.select();
   });
