@@ -47,6 +47,11 @@ COLUMNS = {
         "net_cpu_per_delivery_us", "room_stream_net_cpu_per_delivery_us",
     ],
     "replay": ["clients", "missed", "exactly_once", "in_order", "duplicates", "p50_ms", "max_ms"],
+    "search": ["query", "person_rooms", "requests", "results", "p50_ms", "p99_ms", "max_ms"],
+    "search-index": [
+        "messages", "rooms", "users", "insert_s", "build_s", "db_before_mb", "db_after_mb",
+    ],
+    "search-post": ["index", "posters", "ok", "p50_ms", "p99_ms", "cpu_per_post_ms"],
     "overload": [
         "subscribers", "offered_per_s", "delivered_per_s", "posts_ok", "post_errors",
         "post_p99_ms", "p50_ms", "p99_ms", "max_ms", "duplicates", "backwards",
@@ -57,6 +62,8 @@ COLUMNS = {
 
 def columns(row: dict[str, Any]) -> list[str]:
     scenario = row["scenario"]
+    if scenario.startswith("search"):
+        return COLUMNS[scenario]
     for key in ("fanout", "connections", "replay", "overload", "lobby", "userfanout"):
         if scenario == key or (scenario.startswith("replay") and key == "replay"):
             return COLUMNS[key]

@@ -4,13 +4,17 @@ fanout: N streams in one room get messages POSTed at a steady rate; connections:
 to many idle streams; replay: clients reconnect with Last-Event-ID after missing messages;
 post: posters with and without a fan-out going on; overload: more deliveries offered than
 the process pushed in the fan-out, some streams not reading; lobby and userfanout: the
-room list with unread counts, and the user stream (bench/userstream.py).
+room list with unread counts, and the user stream (bench/userstream.py); search: a generated
+history of 1,000,000 messages (bench/search_data.py), the index's build time and size, search
+times for a person in 50 rooms, and POST latency with the index maintained and without.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,8 +23,18 @@ from bench import report, userstream
 from bench.client import Counter, Poster, Stream, close_streams, open_streams
 from bench.servers import Ceiling, Server, Site
 from tests.helpers import wait_until
+from tests.live import ROOT, server_env
 
-SCENARIOS = ("fanout", "connections", "replay", "post", "overload", "lobby", "userfanout")
+SCENARIOS = (
+    "fanout",
+    "connections",
+    "replay",
+    "post",
+    "overload",
+    "lobby",
+    "userfanout",
+    "search",
+)
 
 
 async def settle(server: Server, max_secs: float = 30) -> None:
@@ -461,3 +475,88 @@ class Bench:
                 "cpu_s": cpu,
             }
         )
+
+    async def search_data(self, *args: str) -> dict[str, Any]:
+        """Run bench/search_data.py on the site's database; its JSON answer."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.search_data",
+            *args,
+            cwd=ROOT,
+            env=server_env(self.site.database.env),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await asyncio.wait_for(process.communicate(), 3600)
+        assert process.returncode == 0, f"bench.search_data {args} failed"
+        result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+        return result
+
+    async def search(self) -> None:
+        import httpx
+
+        messages = 100_000 if self.args.quick else 1_000_000
+        data = await self.search_data("fill", "--messages", str(messages), "--person", "bench0")
+        queries = data.pop("queries")
+        self.record({"scenario": "search-index", "server": "site", **data})
+        await settle(self.site)
+        requests = 60 if self.args.quick else 200
+        # bench0 may read 50 rooms: 6 public and 40 private generated ones, the 4 of prepare().
+        headers = {"Cookie": f"sessionid={self.site.sessions[0].id}", "Accept": "application/json"}
+        url = f"http://127.0.0.1:{self.site.ports[0]}/search/"
+        async with httpx.AsyncClient(timeout=60, headers=headers) as client:
+            for kind, texts in queries.items():
+                for q in texts:  # once each, unmeasured: the first read of its pages
+                    assert (await client.get(url, params={"q": q})).status_code == 200
+                latencies, found = [], []
+                for k in range(requests):
+                    t = time.monotonic()
+                    response = await client.get(url, params={"q": texts[k % len(texts)]})
+                    latencies.append(time.monotonic() - t)
+                    assert response.status_code == 200, response.text
+                    found.append(len(response.json()["results"]))
+                self.record(
+                    {
+                        "scenario": "search",
+                        "server": "site",
+                        "query": kind,
+                        "person_rooms": data["person_rooms"],
+                        "requests": requests,
+                        "results": sum(found) / len(found),
+                        "p50_ms": pct(latencies, 50) * 1000,
+                        "p99_ms": pct(latencies, 99) * 1000,
+                        "max_ms": max(latencies) * 1000,
+                    }
+                )
+        # POSTs with the index maintained and without, side by side: rounds alternate, so
+        # that a busy machine weighs on both alike (on PostgreSQL bringing the column back
+        # rewrites the table, 30 s or so each time: fewer rounds there).
+        secs = 3.0 if self.args.quick else 5.0
+        order = ["on", "off"] * (5 if self.site.stack == "sqlite" else 3)
+        state = "on"
+        rounds: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
+        for wanted in order:
+            if wanted != state:
+                await self.search_data("index", wanted)
+                state = wanted
+            await settle(self.site)
+            result = await self.post_burst(self.site, 1, secs)
+            rounds[wanted].append(result)
+            self.record({"scenario": "search-post", "server": "site", "index": wanted, **result})
+        if state == "off":
+            await self.search_data("index", "on")
+        for wanted, results in rounds.items():
+            self.record(
+                {
+                    "scenario": "search-post",
+                    "server": "site",
+                    "index": f"{wanted} (median of rounds)",
+                    "posters": 1,
+                    "ok": sum(r["ok"] for r in results),
+                    "p50_ms": sorted(r["p50_ms"] for r in results)[len(results) // 2],
+                    "p99_ms": sorted(r["p99_ms"] for r in results)[len(results) // 2],
+                    "cpu_per_post_ms": sorted(r["cpu_per_post_ms"] for r in results)[
+                        len(results) // 2
+                    ],
+                }
+            )

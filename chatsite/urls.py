@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from rooms import accounts, api, views
 from rooms.limits import PASSWORD_RESETS, rate_limited
+from rooms.search.views import search_view
 
 urlpatterns = [
     path("", views.lobby, name="lobby"),
@@ -23,6 +24,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("rooms/", include("rooms.urls")),
     path("dms/", api.direct_messages, name="dms"),
+    path("search/", search_view, name="search"),
 ]
 
 # With DEBUG on, serve static files from daphne run directly too (as `runserver` does), so

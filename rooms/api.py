@@ -212,12 +212,25 @@ def room_messages(request: AuthenticatedRequest, slug: str) -> JsonResponse:
 
     before = int_param(request, "before")
     after = int_param(request, "after")
+    around = int_param(request, "around")
     limit = int_param(request, "limit", HISTORY_PAGE_DEFAULT)
     assert limit is not None
-    if before is not None and after is not None:
-        raise BadRequest("give before or after, not both")
+    if sum(cursor is not None for cursor in (before, after, around)) > 1:
+        raise BadRequest("give one of before, after and around")
     if not 1 <= limit <= HISTORY_PAGE_MAX:
         raise BadRequest(f"limit must be between 1 and {HISTORY_PAGE_MAX}")
+    if around is not None:
+        message = find_message(room, around)
+        last_event_id = room.current_event_seq()  # before the history, as below
+        page, has_more, has_newer = history_around(room, message.pk, limit)
+        return JsonResponse(
+            {
+                "messages": [message.as_event_data() for message in page],
+                "has_more": has_more,
+                "has_newer": has_newer,
+                "last_event_id": last_event_id,
+            }
+        )
 
     # Read before the history, like the page does: the stream resumes from it.
     last_event_id = room.current_event_seq()
@@ -244,6 +257,22 @@ def room_messages(request: AuthenticatedRequest, slug: str) -> JsonResponse:
             "last_event_id": last_event_id,
         }
     )
+
+
+def history_around(room: Room, message_id: int, limit: int) -> tuple[list[Message], bool, bool]:
+    """A page of `limit` messages with the message `message_id` in its middle (a search
+    result opened in its room), oldest first; whether older ones and newer ones exist."""
+    messages = (
+        Message.objects.filter(room=room)
+        .select_related("author", "room")
+        .prefetch_related("attachments")
+    )
+    older_count = (limit + 1) // 2  # the message itself among them
+    newer_count = limit - older_count
+    older = list(messages.filter(id__lte=message_id).order_by("-id")[: older_count + 1])
+    newer = list(messages.filter(id__gt=message_id).order_by("id")[: newer_count + 1])
+    page = older[:older_count][::-1] + newer[:newer_count]
+    return page, len(older) > older_count, len(newer) > newer_count
 
 
 def _post_message(request: AuthenticatedRequest, room: Room) -> JsonResponse:

@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import render
 
-from rooms.api import HISTORY_PAGE_DEFAULT
+from rooms.api import HISTORY_PAGE_DEFAULT, history_around
 from rooms.http import AuthenticatedRequest, readable_room
 from rooms.models import (
     MAX_ATTACHMENTS_PER_MESSAGE,
@@ -49,20 +49,28 @@ def room_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     # event committed between this render and the stream's connect is not lost.
     last_event_id = room.current_event_seq()
     position = current_position()
-    page = list(
-        Message.objects.filter(room=room)
-        .select_related("author", "room")
-        .prefetch_related("attachments")
-        .order_by("-id")[:HISTORY_PAGE_DEFAULT]
-    )
-    page.reverse()
+    around = _around(request, room)
+    if around is not None:
+        # A search result: open at that message, with history on both sides of it.
+        page, has_more, has_newer = history_around(room, around, HISTORY_PAGE_DEFAULT)
+    else:
+        page = list(
+            Message.objects.filter(room=room)
+            .select_related("author", "room")
+            .prefetch_related("attachments")
+            .order_by("-id")[:HISTORY_PAGE_DEFAULT]
+        )
+        page.reverse()
+        has_more, has_newer = len(page) == HISTORY_PAGE_DEFAULT, False
     return render(
         request,
         "rooms/room.html",
         {
             "room": room,
             "messages_page": page,
-            "has_more": len(page) == HISTORY_PAGE_DEFAULT,
+            "has_more": has_more,
+            "has_newer": has_newer,
+            "around": around,
             "last_event_id": last_event_id,
             "position": position,
             "last_read": room.memberships.filter(user=request.user)
@@ -77,6 +85,14 @@ def room_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "max_attachments": MAX_ATTACHMENTS_PER_MESSAGE,
         },
     )
+
+
+def _around(request: AuthenticatedRequest, room: Room) -> int | None:
+    """The message ?around=<id> asks the page to open at, if it is one of this room's."""
+    raw = request.GET.get("around", "")
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        return None
+    return Message.objects.filter(room=room, pk=int(raw)).values_list("pk", flat=True).first()
 
 
 # The reasons a member cannot write that the room page explains above its composer.

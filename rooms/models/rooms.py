@@ -193,13 +193,39 @@ class Room(models.Model):
         and for outsiders of a private room; BANNED (403) for those who could otherwise
         read it but are banned from it; READ for everyone else.
         """
+        return Room.access_for_rooms([self], user)[self.pk]
+
+    @staticmethod
+    def access_for_rooms(rooms: list[Room], user: Any) -> dict[int, Access]:
+        """access_for, for several rooms at once (by room id), in two queries: the rule
+        itself, which access_for asks for one room. Search asks it of the rooms of a page of
+        results."""
         if not user.is_authenticated or not user.is_active:
-            return Access.HIDDEN
-        if self.private and not self.is_member(user):
-            return Access.HIDDEN
-        if self.restriction_for(user, Restriction.BAN) is not None:
-            return Access.BANNED
-        return Access.READ
+            return {room.pk: Access.HIDDEN for room in rooms}
+        private = [room.pk for room in rooms if room.private]
+        members = (
+            set(
+                Membership.objects.filter(room_id__in=private, user=user).values_list(
+                    "room_id", flat=True
+                )
+            )
+            if private
+            else set()
+        )
+        banned = set(
+            Restriction.objects.active()
+            .filter(room_id__in=[room.pk for room in rooms], user=user, kind=Restriction.BAN)
+            .values_list("room_id", flat=True)
+        )
+        access = {}
+        for room in rooms:
+            if room.private and room.pk not in members:
+                access[room.pk] = Access.HIDDEN
+            elif room.pk in banned:
+                access[room.pk] = Access.BANNED
+            else:
+                access[room.pk] = Access.READ
+        return access
 
     def can_read(self, user: Any) -> bool:
         return self.access_for(user) is Access.READ

@@ -12,7 +12,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet, Value
+from django.db.models import Q, QuerySet, Value
+from django.db.models.expressions import RawSQL
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -30,6 +31,7 @@ from rooms.models import (
     Restriction,
 )
 from rooms.moderation.rules import may_read_whole_dms, messages_staff_may_read
+from rooms.search import QueryError, matching_ids
 
 
 class ModerationForm(forms.Form):
@@ -174,6 +176,26 @@ class MessageAdmin(ModeratorActionsMixin, admin.ModelAdmin[Message]):
             lambda m, data: moderation.erase_message(request.user, m, data.get("reason")),
             permission=self.has_erase_permission,
         )
+
+    search_help_text = (
+        'Words of the text (full-text, removed messages included: "a phrase", -without),'
+        " or a username or room slug."
+    )
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Message], search_term: str
+    ) -> tuple[QuerySet[Message], bool]:
+        """Search the text with the site's full-text index (rooms/search/), removed
+        messages included, or find a person's or a room's messages by name."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        by_name = Q(author__username__iexact=term) | Q(room__slug__iexact=term)
+        try:
+            sql, params = matching_ids(term)
+        except QueryError:
+            return queryset.filter(by_name), False
+        return queryset.filter(Q(pk__in=RawSQL(sql, params)) | by_name), False
 
     @admin.display(description="text")
     def excerpt(self, message: Message) -> str:

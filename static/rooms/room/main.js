@@ -3,7 +3,8 @@
 // One module per job, wired here:
 //   page.js      the page's settings (its data attributes) and its live region
 //   messages.js  render a message, keep the list in id order, group runs by one author
-//   history.js   older pages as one scrolls up, the scroll position, reload after a reset
+//   history.js   older pages as one scrolls up (newer ones too when opened at a message),
+//                the scroll position, reload after a reset
 //   stream.js    the event source, the connection state, what each event does
 //   posting.js   what keeps the viewer from posting: the notice, the composer on or off
 //   outbox.js    the composer; one's posts sent with a client_id, pending, failed, retried
@@ -15,6 +16,7 @@ import * as actions from "./actions.js";
 import * as history from "./history.js";
 import * as messages from "./messages.js";
 import * as outbox from "./outbox.js";
+import { around } from "./page.js";
 import * as posting from "./posting.js";
 import * as stream from "./stream.js";
 
@@ -35,5 +37,6 @@ if (joinForm) {
 }
 
 posting.start();
-history.openAtBottom();
+if (around) history.openAt(around);
+else history.openAtBottom();
 if (window.matchMedia("(hover: hover) and (pointer: fine)").matches) outbox.focus();

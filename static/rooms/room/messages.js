@@ -127,6 +127,17 @@ export function oldestId() {
   return oldest;
 }
 
+// The largest message id shown (null if none).
+export function newestId() {
+  let newest = null;
+  for (const id of byId.keys()) if (newest === null || id > newest) newest = id;
+  return newest;
+}
+
+export function element(id) {
+  return byId.get(id) ?? null;
+}
+
 // Insert or update a message from the server; keep the list in id order.
 export function upsert(message) {
   let element = byId.get(message.id);

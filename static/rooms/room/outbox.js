@@ -3,7 +3,7 @@
 // stays, marked "not sent yet" with a Retry button, and goes again when the stream
 // reconnects, the browser is back online, or every few seconds.
 import { requestJson } from "../api.js";
-import { afterInsert, atBottom, scrollToBottom } from "./history.js";
+import { afterInsert, atBottom, reload, scrollToBottom, showingLatest } from "./history.js";
 import * as messages from "./messages.js";
 import { announce, me, messagesUrl } from "./page.js";
 import * as uploads from "./uploads.js";
@@ -122,6 +122,8 @@ export function start({ canSend }) {
     }
     const attachments = uploads.readyIds();
     if (!body && !attachments.length) return;
+    // Opened at an older message: one's post goes at the present, so go there first.
+    if (!showingLatest()) reload().catch((err) => console.warn("could not load the present", err));
     const clientId = addPending(body, attachments);
     input.value = "";
     uploads.clear();

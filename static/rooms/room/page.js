@@ -7,6 +7,8 @@ export const eventsUrl = room.dataset.eventsUrl;
 export const lastEventId = Number(room.dataset.lastEventId) || 0;
 export const maxLength = Number(room.dataset.maxLength);
 export const siteModerator = room.dataset.siteModerator === "true";
+// The message the page opened at (?around=<id>, a search result), or null.
+export const around = Number(room.dataset.around) || null;
 
 const announcer = document.getElementById("announcer");
 

@@ -25,6 +25,10 @@ const LABELS = {
 // What each event of the room does on this page, by event type.
 const HANDLERS = {
   message(message) {
+    if (!history.showingLatest() && !messages.has(message.id)) {
+      history.newerArrived(); // it comes with the newer pages, in its place
+      return;
+    }
     const wasAtBottom = history.atBottom();
     const { isNew } = messages.upsert(message);
     const fromOthers = message.author !== me;
