@@ -45,10 +45,12 @@ def lobby(request: AuthenticatedRequest) -> HttpResponse:
 @login_required
 def room_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     room = readable_room(request, slug)
-    # The id current *before* the history is read: the stream resumes from it, so an
-    # event committed between this render and the stream's connect is not lost.
-    last_event_id = room.current_event_seq()
+    # The ids current *before* the history is read: the streams resume from them, so an
+    # event committed between this render and the stream's connect is not lost. The user's
+    # site position first: every event after it comes on the user stream, and those up to
+    # the room's seq read next are in the history (the page skips them by seq).
     position = current_position()
+    last_event_id = room.current_event_seq()
     around = _around(request, room)
     if around is not None:
         # A search result: open at that message, with history on both sides of it.

@@ -384,9 +384,15 @@ class Room(models.Model):
                 user_id, UserEventType.ROOM_LEFT, {"room": self.slug, "reason": reason}
             )
 
-    def append_user_event(self, user_id: int, type: str, data: dict[str, Any]) -> None:
-        """Add an event about this room to the user's own log; publish it on commit."""
-        logged = UserLoggedEvent(next_position(), user_id, self.pk, type, encode_event_data(data))
+    def append_user_event(
+        self, user_id: int, type: str, data: dict[str, Any], position: int | None = None
+    ) -> None:
+        """Add an event about this room to the user's own log; publish it on commit.
+
+        `position` is one from next_position() when the event had to know it first."""
+        if position is None:
+            position = next_position()
+        logged = UserLoggedEvent(position, user_id, self.pk, type, encode_event_data(data))
         UserEvent.objects.create(
             user_id=user_id,
             position=logged.position,
@@ -445,14 +451,18 @@ class Room(models.Model):
             moved = Membership.objects.filter(room=self, user=user, last_read__lt=up_to).update(
                 last_read=up_to
             )
+            # The event's position before the state it carries: a message committed before
+            # this position is counted in it, one after it comes later on the stream.
+            position = next_position() if moved else None
             state = read_states(user, self.pk).get(self.pk)
             if state is None:
                 raise NotAllowed("join the room first", reason="not a member")
-            if moved:
+            if position is not None:
                 self.append_user_event(
                     user.pk,
                     UserEventType.READ,
                     {"room": self.slug, **state._asdict()},
+                    position=position,
                 )
         return state
 

@@ -65,9 +65,10 @@ def session_key(scope: dict[str, Any]) -> str | None:
 
 
 def _connect(
-    scope: dict[str, Any], slug: str
-) -> tuple[Any, bool, tuple[int, str, int] | tuple[int, str] | None]:
-    """Load the session's user and check the room, in one trip to a DB thread.
+    scope: dict[str, Any], slug: str | None = None
+) -> tuple[Any, bool, tuple[int, str, int] | tuple[int, str] | bool | None]:
+    """Load the session's user and check the room (if any: the user stream has none), in
+    one trip to a DB thread.
 
     Return the user, whether the session turned out stale (Django flushed it: the response
     should delete the cookie, as channels' session middleware would), and the access.
@@ -78,7 +79,7 @@ def _connect(
     scope["user"] = user
     if not user.is_authenticated:
         return user, session.modified, None
-    return user, False, _check_access(user, slug)
+    return user, False, _check_access(user, slug) if slug is not None else True
 
 
 def _check_access(user: Any, slug: str) -> tuple[int, str, int] | tuple[int, str]:
@@ -355,17 +356,6 @@ class RoomEventsConsumer(StreamConsumer):
         return after
 
 
-def _connect_user(scope: dict[str, Any]) -> tuple[Any, bool, bool | None]:
-    """Load the session's user (one trip to a DB thread), as _connect without a room."""
-    session = session_store(session_key(scope))
-    user = auth.get_user(SimpleNamespace(session=session))  # type: ignore[arg-type]
-    scope["session"] = session
-    scope["user"] = user
-    if not user.is_authenticated:
-        return user, session.modified, None
-    return user, False, True
-
-
 def _starting_point(user_id: int) -> tuple[int, set[int]]:
     """The newest committed position, then the rooms the user stream follows now.
 
@@ -379,7 +369,6 @@ def _starting_point(user_id: int) -> tuple[int, set[int]]:
     return position, set(Room.objects.followed_by(user).values_list("pk", flat=True))
 
 
-connect_user = database_sync_to_async(_connect_user)
 starting_point = database_sync_to_async(_starting_point)
 read_for_user = database_sync_to_async(log.read_for_user)
 
@@ -393,7 +382,7 @@ class UserEventsConsumer(StreamConsumer):
     """
 
     async def stream(self) -> None:
-        opened = await self.open(connect_user(self.scope), send_head=False)
+        opened = await self.open(connect(self.scope), send_head=False)
         if opened is None:
             return
         user, _ = opened
