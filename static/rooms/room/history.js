@@ -67,7 +67,8 @@ async function loadOlder() {
   if (hasMore && scroller.scrollTop < LOAD_OLDER_WITHIN_PX) loadOlder();
 }
 
-// Reload the latest page after a reset: what we had may be stale.
+// Reload the latest page after a reset: what we had may be stale. Return the room's last
+// event id as the page was read (the answer's last_event_id).
 export async function reload() {
   const page = await requestJson("GET", `${messagesUrl}?limit=${PAGE_SIZE}`);
   const keep = new Set(page.messages.map((m) => m.id));
@@ -77,6 +78,7 @@ export async function reload() {
   hasMore = page.has_more;
   showHistoryEnd();
   scrollToBottom();
+  return Number(page.last_event_id) || 0;
 }
 
 // Open at the newest message, and fill a screen that the first page does not.

@@ -8,13 +8,18 @@
 //   posting.js   what keeps the viewer from posting: the notice, the composer on or off
 //   outbox.js    the composer; one's posts sent with a client_id, pending, failed, retried
 //   actions.js   edit, delete, report; moderators remove and restore
-// Joining (for a reader who is not a member) is the shared form helper's.
+//   reading.js   the "New messages" line, the read position moved as one reads
+// Joining (for a reader who is not a member) is the shared form helper's; the sidebar
+// (../sidebar.js) opens the user stream that a member's page takes its events from.
 import { sendAsJson } from "../forms.js";
+import * as sidebar from "../sidebar.js";
 import * as actions from "./actions.js";
 import * as history from "./history.js";
 import * as messages from "./messages.js";
 import * as outbox from "./outbox.js";
+import { slug } from "./page.js";
 import * as posting from "./posting.js";
+import * as reading from "./reading.js";
 import * as stream from "./stream.js";
 
 messages.adoptRendered();
@@ -22,6 +27,8 @@ history.start({ onJump: outbox.focus });
 stream.connect({ onBack: outbox.flush });
 outbox.start({ canSend: stream.isOpen });
 actions.start();
+sidebar.whileReading((room) => room === slug && reading.isReading());
+sidebar.start();
 
 // A reader of a public room joins it: the page reloads with the composer.
 const joinForm = document.getElementById("join-form");
@@ -34,5 +41,6 @@ if (joinForm) {
 }
 
 posting.start();
+reading.start(); // the "New messages" line goes in before the history opens at the bottom
 history.openAtBottom();
 if (window.matchMedia("(hover: hover) and (pointer: fine)").matches) outbox.focus();

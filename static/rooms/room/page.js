@@ -7,6 +7,11 @@ export const eventsUrl = room.dataset.eventsUrl;
 export const lastEventId = Number(room.dataset.lastEventId) || 0;
 export const maxLength = Number(room.dataset.maxLength);
 export const siteModerator = room.dataset.siteModerator === "true";
+export const slug = room.dataset.slug;
+// A member's read position; empty for a reader who is not a member.
+export const isMember = room.dataset.lastRead !== "";
+export const lastRead = Number(room.dataset.lastRead) || 0;
+export const readUrl = room.dataset.readUrl;
 
 const announcer = document.getElementById("announcer");
 
