@@ -12,7 +12,7 @@ import time
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.helpers import make_room, message, post, wait_live
 
@@ -23,7 +23,7 @@ ROOMS = ["north", "south", "east", "west", "attic"]
 OPEN_IN_TABS = ROOMS[:4]  # four tabs show a room each, four the lobby; the attic is open nowhere
 
 
-def sidebar_link(page: Page, slug: str) -> object:
+def sidebar_link(page: Page, slug: str) -> Locator:
     return page.locator(f"#sidebar a[data-slug='{slug}']")
 
 
