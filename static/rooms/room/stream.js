@@ -98,8 +98,11 @@ function followShared(onBack) {
   const reload = async () => {
     if (reloading) return;
     reloading = true;
+    const before = applied;
     const seq = await reloadHistory();
-    applied = Math.max(applied, seq);
+    // The history is the room as of `seq`: go on from there, or from what came meanwhile.
+    // A room behind what we had applied is another room's past (a restored database).
+    if (seq) applied = seq < before ? seq : Math.max(applied, seq);
     reloading = false;
   };
   live.listen({
