@@ -178,7 +178,8 @@ function render() {
   toggleCount.hidden = total === 0;
 }
 
-// The drawer on phones: the toggle opens it; Escape, a click outside or the toggle close it.
+// The drawer on phones: the toggle opens it; Escape, a click outside, the focus leaving it or
+// the toggle close it.
 function setOpen(open) {
   sidebar.classList.toggle("open", open);
   toggle.setAttribute("aria-expanded", String(open));
@@ -192,6 +193,11 @@ function startDrawer() {
       setOpen(false);
       toggle.focus();
     }
+  });
+  sidebar.addEventListener("focusout", (event) => {
+    // Tabbing out of the open drawer closes it (it would cover what has the focus).
+    const next = event.relatedTarget;
+    if (sidebar.classList.contains("open") && next && !sidebar.contains(next) && next !== toggle) setOpen(false);
   });
   document.addEventListener("click", (event) => {
     if (!sidebar.classList.contains("open")) return;

@@ -8,6 +8,9 @@ import * as messages from "./messages.js";
 import { isMember, lastRead, readUrl, slug } from "./page.js";
 
 const MARK_AFTER_MS = 300; // a burst of messages, or of scroll events, is one request
+// And a look now and then, for what no event tells (the layout settling at the bottom, a
+// window that got the focus unnoticed): no request unless there is something new to mark.
+const CHECK_EVERY_MS = 2000;
 
 const scroller = document.getElementById("history");
 const dividerTemplate = document.getElementById("unread-divider");
@@ -52,6 +55,8 @@ export function start() {
   scroller.addEventListener("scroll", () => { if (history.atBottom()) markSoon(); }, { passive: true });
   document.addEventListener("visibilitychange", markSoon);
   window.addEventListener("focus", markSoon);
+  window.addEventListener("resize", markSoon);
+  setInterval(() => { if (isReading()) markSoon(); }, CHECK_EVERY_MS);
   live.listen({
     event: ({ event, data }) => {
       // Read in another tab or device: nothing to send for what is read already.
