@@ -53,11 +53,16 @@ def room_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
         .order_by("-id")[:HISTORY_PAGE_DEFAULT]
     )
     page.reverse()
+    # A DM has no name of its own: the page names it by the other people in it.
+    others = [n for n in room.member_names() if n != request.user.get_username()]
     return render(
         request,
         "rooms/room.html",
         {
             "room": room,
+            "room_title": (", ".join(others) or request.user.get_username())
+            if room.is_dm
+            else room.name,
             "messages_page": page,
             "has_more": len(page) == HISTORY_PAGE_DEFAULT,
             "last_event_id": last_event_id,

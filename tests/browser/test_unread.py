@@ -94,6 +94,7 @@ def test_bobs_sidebar_counts_alices_news_live_and_reading_clears_it_everywhere(
     writer.get_by_role("button", name="Start conversation").click()
     expect(writer).to_have_url(re.compile(r"/rooms/[^/]+/$"))
     expect(link(writer, "bob")).to_have_attribute("aria-current", "page")
+    expect(writer.locator("#room-title")).to_have_text("bob")  # named by the other person
     wait_live(writer)
     send(writer, "dm: hi bob")
     send(writer, "dm: got a minute?")
@@ -128,6 +129,9 @@ def test_bobs_sidebar_counts_alices_news_live_and_reading_clears_it_everywhere(
         expect_count(lobby, name, 0)
         expect_count(reader, name, 0)
         expect(lobby).to_have_title(f"({left}) Rooms · Chat" if left else "Rooms · Chat")
+
+    expect(reader.locator("#room-title")).to_have_text("alice")
+    expect(reader).to_have_title("alice · Chat")
 
     # The line stays while bob is in the room, however much more comes.
     dm_slug = writer.url.rstrip("/").rsplit("/", 1)[1]
