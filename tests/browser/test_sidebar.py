@@ -98,3 +98,35 @@ def test_without_shared_workers_each_tab_has_a_stream_of_its_own(browsing, user,
     expect(message(room, "in general")).to_have_count(1)
     for tab in (room, lobby):
         expect(tab.locator("#sidebar a[data-slug=random] .unread-number")).to_have_text("1")
+
+
+def test_rooms_joined_and_lost_come_and_go_live_and_a_lost_room_says_no_access(
+    browsing, user, server
+):
+    alice, bob = user("alice"), user("bob")
+    make_room(alice, "plans", private=True, name="Plans")
+    assert alice.post("/rooms/plans/members/", json={"username": "bob"}).status_code == 201
+    make_room(alice, "general", name="General")
+    context = browsing.context()
+    context.add_cookies(
+        [{"name": n, "value": v, "url": server.url} for n, v in bob.cookies.items()]
+    )
+    room, lobby = context.new_page(), context.new_page()
+    room.goto("/rooms/plans/")
+    lobby.goto("/")
+    wait_live(room)
+    for tab in (room, lobby):
+        expect(tab.locator("#sidebar a[data-slug]")).to_have_count(1)
+
+    assert bob.post("/rooms/general/join/").status_code == 201  # from elsewhere
+    for tab in (room, lobby):
+        expect(tab.locator("#sidebar a[data-slug=general] .sidebar-name")).to_have_text("General")
+
+    # The owner takes bob out of the private room: its page says so, and it leaves his lists.
+    assert alice.delete("/rooms/plans/members/bob/").status_code == 200
+    expect(room.locator("#conn")).to_have_attribute("data-state", "closed")
+    expect(room.locator("#conn")).to_have_text("No access")
+    expect(room.locator("#composer-input")).to_be_disabled()
+    for tab in (room, lobby):
+        expect(tab.locator("#sidebar a[data-slug=plans]")).to_have_count(0)
+        expect(tab.locator("#sidebar a[data-slug=general]")).to_have_count(1)

@@ -44,6 +44,9 @@ async function mark() {
 }
 
 // The line stays where it was put until the page is left.
+// LIMITATION: it is placed among the messages rendered (the latest page); when more unread
+// ones lie above them, it sits above the first one shown, and the page still opens at the
+// bottom.
 function showDivider() {
   const divider = dividerTemplate.content.firstElementChild.cloneNode(true);
   messages.placeMarker(divider, lastRead);
