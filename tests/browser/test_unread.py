@@ -139,3 +139,60 @@ def test_bobs_sidebar_counts_alices_news_live_and_reading_clears_it_everywhere(
     expect(message(reader, "dm: one more thing")).to_have_count(1, timeout=LIVE_MS)
     assert around_divider(reader) == [None, "dm: hi bob"]
     expect_count(lobby, "alice", 0)  # read in the tab that shows it
+
+
+# The tab's visibility as the test says (window.__hidden), for document.visibilityState.
+VISIBILITY = """
+Object.defineProperty(document, "visibilityState", {
+  configurable: true, get: () => (window.__hidden ? "hidden" : "visible"),
+});
+"""
+
+
+def set_hidden(page: Page, hidden: bool) -> None:
+    page.evaluate(
+        """hidden => {
+            window.__hidden = hidden;
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        hidden,
+    )
+
+
+def test_a_room_is_read_only_while_its_tab_is_visible_and_at_the_end(browsing, user, server):
+    alice, bob = user("alice"), user("bob")
+    make_room(alice, "plans", bob, name="Plans")
+    for i in range(30):  # enough that the history scrolls
+        post(alice, f"earlier {i}\n" * 3, "plans")
+    context = browsing.context()
+    context.add_init_script(VISIBILITY)
+    context.add_cookies(
+        [{"name": n, "value": v, "url": server.url} for n, v in bob.cookies.items()]
+    )
+    room, lobby = context.new_page(), context.new_page()
+    room.goto("/rooms/plans/")
+    lobby.goto("/")
+    wait_live(room)
+    expect_count(lobby, "Plans", 0)  # read on opening: visible, at the end
+
+    # A hidden tab does not read what comes.
+    set_hidden(room, True)
+    post(alice, "while bob looks away", "plans")
+    expect(message(room, "while bob looks away")).to_have_count(1, timeout=LIVE_MS)
+    expect_count(lobby, "Plans", 1)
+    expect_count(room, "Plans", 1)
+    room.wait_for_timeout(2500)  # longer than the page's periodic look
+    expect_count(lobby, "Plans", 1)
+    set_hidden(room, False)
+    expect_count(lobby, "Plans", 0)
+    expect_count(room, "Plans", 0)
+
+    # Scrolled up, neither: the jump to the end reads it.
+    room.locator("#history").evaluate("el => { el.scrollTop = 0; }")
+    post(alice, "while bob reads back", "plans")
+    expect(room.get_by_role("button", name="New messages")).to_be_visible(timeout=LIVE_MS)
+    expect_count(lobby, "Plans", 1)
+    room.wait_for_timeout(2500)
+    expect_count(lobby, "Plans", 1)
+    room.get_by_role("button", name="New messages").click()
+    expect_count(lobby, "Plans", 0)
