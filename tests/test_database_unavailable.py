@@ -84,3 +84,21 @@ async def test_a_stream_gets_503_when_the_session_cannot_be_loaded(bob, lobby, m
         assert stream.headers[b"retry-after"] == b"1"
         await stream.read_to_end()
         assert json.loads(stream.body) == {"error": "database unavailable, retry"}
+
+
+@pytest.mark.parametrize("failing", ["load_position", "starting_point"])
+async def test_a_user_stream_gets_503_when_it_cannot_start(bob, lobby, monkeypatch, failing):
+    from rooms.stream import log
+    from rooms.stream.hub import hub
+
+    async def unavailable(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(log if failing == "load_position" else consumer, failing, unavailable)
+    async with Stream(None, bob) as stream:
+        assert stream.status == 503
+        assert stream.headers[b"retry-after"] == b"1"
+        await stream.read_to_end()
+        assert json.loads(stream.body) == {"error": "database unavailable, retry"}
+        assert hub.stream_count() == 0
+        assert hub.user_streams[bob.pk] == 0

@@ -89,17 +89,22 @@ def test_a_dm_lists_with_its_people_and_unread(alice, bob, as_alice, as_bob):
 @pytest.mark.django_db(transaction=True)
 async def test_being_put_in_a_dm_reaches_the_user_stream_and_its_messages_flow(alice, bob):
     alices = await sync_to_async(client_for)(alice)
-    async with Stream(None, bob) as stream:
+    async with Stream(None, bob) as bobs, Stream(None, alice) as alice_stream:
         await wait_for_user_streams(bob.pk)
+        await wait_for_user_streams(alice.pk)
         response = await sync_to_async(post_json)(alices, "/dms/", {"usernames": ["bob"]})
         slug = response.json()["slug"]
         await sync_to_async(post_message)(alices, slug, {"body": "psst"})
-        events = await stream.read_until(lambda events: any(e.type == "message" for e in events))
-    joined = [e.json for e in events if e.type == "room_joined"]
-    assert [(j["room"], j["kind"], j["members"]) for j in joined] == [
-        (slug, "dm", ["alice", "bob"])
-    ]
-    assert events[-1].json["data"]["body"] == "psst"
+        for stream in (bobs, alice_stream):
+            events = await stream.read_until(
+                lambda events: any(e.type == "message" for e in events)
+            )
+            # Each of them, the first added as much as the last, learns the whole DM.
+            joined = [e.json for e in events if e.type == "room_joined"]
+            assert [(j["room"], j["kind"], j["members"]) for j in joined] == [
+                (slug, "dm", ["alice", "bob"])
+            ]
+            assert events[-1].json["data"]["body"] == "psst"
 
 
 @pytest.mark.django_db
@@ -112,3 +117,40 @@ def test_dms_are_rate_limited(alice, bob, as_alice, settings):
         for name in ("u1", "u2", "u3")
     ]
     assert statuses == [201, 201, 429]
+
+
+@pytest.mark.django_db
+def test_staff_read_a_dm_only_where_it_was_reported(alice, bob, mod, as_alice, lobby):
+    slug = post_json(as_alice, "/dms/", {"usernames": ["bob"]}).json()["slug"]
+    post_message(as_alice, slug, {"body": "private words"})
+    reported = post_message(client_for(bob), slug, {"body": "rude words"}).json()
+    post_message(as_alice, slug, {"body": "more private words"})
+    lobby.post_message(alice, "public words")
+    as_mod = client_for(mod)
+
+    def admin_text(url: str) -> str:
+        response = as_mod.get(url)
+        assert response.status_code == 200
+        return response.content.decode()
+
+    messages = admin_text("/admin/rooms/message/")
+    assert "public words" in messages and "private words" not in messages
+    # Staff who may read the event log read no DM's part of it.
+    from django.contrib.auth.models import Permission
+
+    mod.user_permissions.add(Permission.objects.get(codename="view_roomevent"))
+    events = admin_text("/admin/rooms/roomevent/")
+    assert "lobby" in events and slug not in events
+    assert as_mod.get(f"/admin/rooms/message/{reported['id']}/change/").status_code == 302
+
+    report = post_json(
+        as_alice, f"/rooms/{slug}/messages/{reported['id']}/report/", {"reason": "rude"}
+    )
+    assert report.status_code == 201
+    messages = admin_text("/admin/rooms/message/")
+    assert "rude words" in messages and "private words" not in messages
+    reports = admin_text(f"/admin/rooms/report/{report.json()['id']}/change/")
+    assert "rude words" in reports and "private words" not in reports
+
+    superuser = User.objects.create_superuser("root", password="root-password-1")
+    assert "private words" in client_for(superuser).get("/admin/rooms/message/").content.decode()

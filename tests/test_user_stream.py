@@ -190,3 +190,23 @@ async def test_a_room_its_user_was_banned_from_while_away_is_not_replayed(rooms,
         await sync_to_async(rooms["two"].post_message)(alice, "end")
         events = await resumed.read_until(lambda events: any("end" in e.data for e in events))
     assert [e.json["room"] for e in events if "seq" in e.json] == ["two"]
+
+
+async def test_logging_out_or_a_new_password_ends_user_streams(rooms, alice, bob):
+    async with Stream(None, bob) as laptop, Stream(None, bob) as phone:
+        await wait_for_user_streams(bob.pk, 2)
+        response = await sync_to_async(laptop.client.post)("/accounts/logout/")
+        assert response.status_code == 302
+        await laptop.read_to_end(timeout=2)
+        assert laptop.events[-1].type == "revoked"
+        await sync_to_async(rooms["one"].post_message)(alice, "still on the phone")
+        (event,) = await phone.read_events(1)
+        assert event.json["data"]["body"] == "still on the phone"
+
+        def change_password() -> None:
+            bob.set_password("a-brand-new-passphrase-7")
+            bob.save()
+
+        await sync_to_async(change_password)()
+        await phone.read_to_end(timeout=2)
+        assert phone.events[-1].type == "revoked"

@@ -63,8 +63,16 @@ class RoomQuerySet(models.QuerySet["Room"]):
                     dm_key=key,
                     owner=None,
                 )
+                # Every member first, so that each one's room_joined names them all.
+                Membership.objects.bulk_create(
+                    [Membership(room=room, user=user) for user in people.values()]
+                )
                 for user in people.values():
-                    room.add_member(user)
+                    room.append_event(
+                        EventType.MEMBER_JOINED,
+                        {"room": room.slug, "user": user.get_username()},
+                        subject=user.pk,
+                    )
         except IntegrityError:
             # The same people started the same DM at the same moment: theirs won.
             return self.get(dm_key=key), False

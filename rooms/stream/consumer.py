@@ -222,7 +222,7 @@ class StreamConsumer(AsyncHttpConsumer):
         key = getattr(self.scope.get("session"), "session_key", None) or ""
         return session_digest(key)
 
-    async def run(self, subscriber: Subscriber, user: Any, go: Any) -> None:
+    async def run(self, user: Any, go: Any) -> None:
         """Send what `go` sends until the stream ends; then say why, and log it."""
         self.record = access_log.StreamRecord(self.scope, user, self.name)
         reason = "client"  # unless it ends otherwise, the client went away
@@ -241,6 +241,33 @@ class StreamConsumer(AsyncHttpConsumer):
             await self.send_body(b"")
         finally:
             self.record.closed(reason)
+
+    async def live(self, subscriber: Subscriber, last_sent: int) -> str:
+        """Write what the hub hands the subscriber, skipping ids at or below `last_sent`
+        (the replay sent them), until the stream must end; return why."""
+        while True:
+            await subscriber.wait()
+            if subscriber.closed_reason is not None:
+                return subscriber.closed_reason
+            chunks: list[bytes] = []
+            frames = subscriber.frames
+            while frames:
+                seq, frame = frames.popleft()
+                if frame is RECHECK:
+                    # An event that may have taken this reader's access went out just now:
+                    # ask the access rule again before sending anything that follows it.
+                    await self.write(chunks)
+                    chunks = []
+                    if not await may_still_read(subscriber.room_id, subscriber.user_id):
+                        return "revoked"
+                    continue
+                if seq is not None:
+                    if seq <= last_sent:
+                        continue  # replay already sent it
+                    last_sent = seq
+                    self.record.events += 1
+                chunks.append(frame)
+            await self.write(chunks)
 
 
 class RoomEventsConsumer(StreamConsumer):
@@ -265,7 +292,7 @@ class RoomEventsConsumer(StreamConsumer):
             await self.send_body(b"")
             return
         try:
-            await self.run(subscriber, user, self.send_events(subscriber, channel, current, head))
+            await self.run(user, self.send_events(subscriber, channel, current, head))
         finally:
             hub.unsubscribe(subscriber)
 
@@ -287,29 +314,7 @@ class RoomEventsConsumer(StreamConsumer):
         if last_sent != current or head > current:
             last_sent = await self.replay(last_sent, subscriber, head)
 
-        while True:
-            await subscriber.wait()
-            if subscriber.closed_reason is not None:
-                return subscriber.closed_reason
-            chunks: list[bytes] = []
-            frames = subscriber.frames
-            while frames:
-                seq, frame = frames.popleft()
-                if frame is RECHECK:
-                    # An event that may have taken this reader's access went out just now:
-                    # ask the access rule again before sending anything that follows it.
-                    await self.write(chunks)
-                    chunks = []
-                    if not await may_still_read(subscriber.room_id, subscriber.user_id):
-                        return "revoked"
-                    continue
-                if seq is not None:
-                    if seq <= last_sent:
-                        continue  # replay already sent it
-                    last_sent = seq
-                    self.record.events += 1
-                chunks.append(frame)
-            await self.write(chunks)
+        return await self.live(subscriber, last_sent)
 
     async def replay(self, after: int, subscriber: Subscriber, upto: int) -> int:
         """Send every event after `after` from the log; return the last seq sent.
@@ -398,20 +403,22 @@ class UserEventsConsumer(StreamConsumer):
             # After subscribing: what the log holds up to `current` is read from it, what
             # comes later is collected by the hub meanwhile.
             current, rooms = await starting_point(user.pk)
-        except (OperationalError, InterfaceError) as exc:
+        except asyncio.CancelledError:
             hub.unsubscribe_user(subscriber)
-            logger.warning("user stream of %s: database unavailable: %s", user.pk, exc)
+            raise
+        except Exception as exc:
+            # The database is restarting (reading the head or the rooms failed): the client
+            # retries, as on any 503.
+            hub.unsubscribe_user(subscriber)
+            logger.warning("user stream of %s: could not start: %s", user.pk, exc)
             metrics.DATABASE_ERRORS.labels("stream").inc()
             await self.error(503, DATABASE_UNAVAILABLE)
             return
-        except BaseException:
-            hub.unsubscribe_user(subscriber)
-            raise
         # The response begins once the stream is live: a page that sees it open knows that
         # every event from then on reaches it.
         await self.send_head()
         try:
-            await self.run(subscriber, user, self.send_events(subscriber, current, rooms))
+            await self.run(user, self.send_events(subscriber, current, rooms))
         finally:
             hub.unsubscribe_user(subscriber)
 
@@ -435,18 +442,4 @@ class UserEventsConsumer(StreamConsumer):
         hub.site.start(subscriber, rooms, current)
         last_sent = max(last_sent, current)
 
-        while True:
-            await subscriber.wait()
-            if subscriber.closed_reason is not None:
-                return subscriber.closed_reason
-            chunks: list[bytes] = []
-            frames = subscriber.frames
-            while frames:
-                position, frame = frames.popleft()
-                if position is not None:
-                    if position <= last_sent:
-                        continue
-                    last_sent = position
-                    self.record.events += 1
-                chunks.append(frame)
-            await self.write(chunks)
+        return await self.live(subscriber, last_sent)

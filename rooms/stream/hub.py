@@ -19,6 +19,7 @@ from typing import Any
 from rooms import metrics
 from rooms.event_types import LoggedEvent, Recheck, UserLoggedEvent
 from rooms.stream import log
+from rooms.stream.ordered import OrderedChannel
 from rooms.stream.site import SiteChannel, UserSubscriber
 from rooms.stream.sse import HEARTBEAT_FRAME, encode_frame
 from rooms.stream.subscriber import RECHECK, Subscriber
@@ -26,66 +27,39 @@ from rooms.stream.subscriber import RECHECK, Subscriber
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_SECS = 15
-# How often to re-read the log for a missing seq before giving up on it (it is always
-# committed before any later seq is published, so one read almost always finds it).
-GAP_FILL_ATTEMPTS = 5
-GAP_FILL_RETRY_SECS = 0.2
 
 
-class RoomChannel:
+class RoomChannel(OrderedChannel[LoggedEvent]):
     """The open streams of one room in this process, and the last seq handed to them."""
 
     def __init__(self, room_id: int) -> None:
+        super().__init__()
         self.room_id = room_id
         self.subscribers: set[Subscriber] = set()
-        # Seq of the last event handed to subscribers; None until read from the log.
-        self.head: int | None = None
-        # The newest seq known to be committed: from a publish, or read from the log.
-        self.target = 0
-        # Events that arrived ahead of a hole, by seq.
-        self.pending: dict[int, LoggedEvent] = {}
-        self.filling = False
         self.ready = asyncio.Event()
+
+    def __str__(self) -> str:
+        return f"room {self.room_id}"
 
     async def load(self) -> None:
         try:
             self.head = await log.load_head(self.room_id)
         finally:
             self.ready.set()
-        self._drain()
+        self.drain()
 
-    def offer(self, event: LoggedEvent) -> None:
-        if self.head is not None and event.seq <= self.head:
-            return  # already delivered (or before this channel opened: streams replay it)
-        self.pending[event.seq] = event
-        self.target = max(self.target, event.seq)
-        self._drain()
+    def number(self, event: LoggedEvent) -> int:
+        return event.seq
 
-    def catch_up(self, committed: int) -> None:
-        """Deliver whatever the log holds up to `committed` that was never offered."""
-        self.target = max(self.target, committed)
-        self._drain()
+    async def read(self, after: int, before: int) -> list[LoggedEvent]:
+        events: list[LoggedEvent] = await log.load_events(self.room_id, after, before)
+        return events
 
-    def _drain(self) -> None:
-        if self.head is None:
-            return
-        self._deliver_pending()
-        if self.head < self.target and not self.filling:
-            self.filling = True
-            # A context of its own: offer() may run in a callback that carries the context of
-            # the thread that published (a request's), whose asgiref state must not leak
-            # into the hub's DB trips.
-            asyncio.get_running_loop().create_task(self._fill_gaps(), context=contextvars.Context())
+    def failed(self) -> None:
+        for subscriber in list(self.subscribers):
+            subscriber.close("error")
 
-    def _deliver_pending(self) -> None:
-        assert self.head is not None
-        for seq in [s for s in self.pending if s <= self.head]:
-            del self.pending[seq]
-        while self.head + 1 in self.pending:
-            self._deliver(self.pending.pop(self.head + 1))
-
-    def _deliver(self, event: LoggedEvent) -> None:
-        self.head = event.seq
+    def deliver(self, event: LoggedEvent) -> None:
         frame = encode_frame(event.seq, event.type, event.data)
         log.recent.add(self.room_id, event, frame)
         recheck, subject = event.recheck, event.subject
@@ -98,48 +72,6 @@ class RoomChannel:
                 recheck == Recheck.SUBJECT and subscriber.user_id == subject
             ):
                 subscriber.push(None, RECHECK)
-
-    async def _fill_gaps(self) -> None:
-        """Read what is missing between the head and the target from the log."""
-        attempts = 0
-        try:
-            while self.head is not None and self.head < self.target:
-                upto = min(self.pending) if self.pending else self.target + 1
-                rows = await log.load_events(self.room_id, self.head, upto)
-                for event in rows:
-                    if event.seq == self.head + 1:
-                        self._deliver(event)
-                self._deliver_pending()
-                if rows:
-                    attempts = 0
-                    continue
-                if self.head >= self.target:
-                    break
-                attempts += 1
-                if attempts < GAP_FILL_ATTEMPTS:
-                    await asyncio.sleep(GAP_FILL_RETRY_SECS)
-                    continue
-                # Should not happen: a seq is only published once every earlier one committed.
-                # Move on rather than stall the room; a stream that reconnects reads the log.
-                skip_to = (min(self.pending) if self.pending else self.target + 1) - 1
-                logger.error(
-                    "room %s: seq %s..%s missing from the log; skipping them",
-                    self.room_id,
-                    self.head + 1,
-                    skip_to,
-                )
-                self.head = skip_to
-                self._deliver_pending()
-                attempts = 0
-        except Exception:
-            logger.exception("room %s: reading the log failed; closing its streams", self.room_id)
-            # The streams resume from their last id on reconnect, which reads the log.
-            for subscriber in list(self.subscribers):
-                subscriber.close("error")
-            self.pending.clear()
-            self.target = self.head or 0
-        finally:
-            self.filling = False
 
 
 class Hub:

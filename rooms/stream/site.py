@@ -14,21 +14,15 @@ process, the same bytes for every user stream it goes to.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import json
-import logging
 
 from rooms import metrics
 from rooms.event_types import LoggedEvent, UserEventType, UserLoggedEvent
 from rooms.stream import log
 from rooms.stream.log import SiteEvent, position_of
+from rooms.stream.ordered import OrderedChannel
 from rooms.stream.sse import encode_frame
 from rooms.stream.subscriber import MAX_QUEUED_FRAMES, Subscriber
-
-logger = logging.getLogger(__name__)
-
-GAP_FILL_ATTEMPTS = 5
-GAP_FILL_RETRY_SECS = 0.2
 
 
 def encode_room_frame(event: LoggedEvent) -> bytes:
@@ -50,20 +44,20 @@ class UserSubscriber(Subscriber):
         self.backlog: list[SiteEvent] | None = []
 
 
-class SiteChannel:
+class SiteChannel(OrderedChannel[SiteEvent]):
     """Every event of the site, handed to this process's user streams in position order."""
 
     def __init__(self) -> None:
-        self.head: int | None = None
-        self.target = 0
-        self.pending: dict[int, SiteEvent] = {}
-        self.filling = False
+        super().__init__()
         self.loading: asyncio.Task[None] | None = None
         # user id -> their open user streams; room id -> the user streams following it.
         self.users: dict[int, set[UserSubscriber]] = {}
         self.followers: dict[int, set[UserSubscriber]] = {}
         # Streams still reading where they start from: they get every event meanwhile.
         self.starting: set[UserSubscriber] = set()
+
+    def __str__(self) -> str:
+        return "site"
 
     # Subscribing, on the loop.
 
@@ -85,7 +79,7 @@ class SiteChannel:
         except Exception:
             self.loading = None  # the next stream tries again
             raise
-        self._drain()
+        self.drain()
 
     def start(self, subscriber: UserSubscriber, rooms: set[int], after: int) -> None:
         """The stream has sent everything up to position `after`, following `rooms` as they
@@ -122,33 +116,25 @@ class SiteChannel:
     # Events, on the loop: from the fan-out backend, in any order.
 
     def offer(self, event: SiteEvent) -> None:
-        if not self.users:
-            return
-        position = position_of(event)
-        if self.head is not None and position <= self.head:
-            return
-        self.pending[position] = event
-        self.target = max(self.target, position)
-        self._drain()
+        if self.users:
+            super().offer(event)
 
     def catch_up(self, committed: int) -> None:
         if self.users and self.head is not None:
-            self.target = max(self.target, committed)
-            self._drain()
+            super().catch_up(committed)
 
-    def _drain(self) -> None:
-        if self.head is None:
-            return
-        for position in [p for p in self.pending if p <= self.head]:
-            del self.pending[position]
-        while self.head + 1 in self.pending:
-            self._deliver(self.pending.pop(self.head + 1))
-        if self.head < self.target and not self.filling:
-            self.filling = True
-            asyncio.get_running_loop().create_task(self._fill_gaps(), context=contextvars.Context())
+    def number(self, event: SiteEvent) -> int:
+        return position_of(event)
 
-    def _deliver(self, event: SiteEvent) -> None:
-        self.head = position_of(event)
+    async def read(self, after: int, before: int) -> list[SiteEvent]:
+        events: list[SiteEvent] = await log.load_site(after, before)
+        return events
+
+    def failed(self) -> None:
+        for subscriber in self.subscribers():
+            subscriber.close("error")
+
+    def deliver(self, event: SiteEvent) -> None:
         for subscriber in self.starting:
             backlog = subscriber.backlog
             if backlog is not None:
@@ -196,49 +182,3 @@ class SiteChannel:
             followers.discard(subscriber)
             if not followers:
                 del self.followers[room_id]
-
-    async def _fill_gaps(self) -> None:
-        """Read what is missing between the head and the target from the log."""
-        attempts = 0
-        try:
-            while self.head is not None and self.head < self.target:
-                upto = min(self.pending) if self.pending else self.target + 1
-                rows = await log.load_site(self.head, upto)
-                for event in rows:
-                    if self.head is not None and position_of(event) == self.head + 1:
-                        self._deliver(event)
-                self._drain_pending()
-                if rows:
-                    attempts = 0
-                    continue
-                if self.head is None or self.head >= self.target:
-                    break
-                attempts += 1
-                if attempts < GAP_FILL_ATTEMPTS:
-                    await asyncio.sleep(GAP_FILL_RETRY_SECS)
-                    continue
-                skip_to = (min(self.pending) if self.pending else self.target + 1) - 1
-                logger.error(
-                    "site: positions %s..%s missing from the log; skipping them",
-                    self.head + 1,
-                    skip_to,
-                )
-                self.head = skip_to
-                self._drain_pending()
-                attempts = 0
-        except Exception:
-            logger.exception("site: reading the log failed; closing the user streams")
-            for subscriber in self.subscribers():
-                subscriber.close("error")
-            self.pending.clear()
-            self.target = self.head or 0
-        finally:
-            self.filling = False
-
-    def _drain_pending(self) -> None:
-        if self.head is None:
-            return
-        for position in [p for p in self.pending if p <= self.head]:
-            del self.pending[position]
-        while self.head + 1 in self.pending:
-            self._deliver(self.pending.pop(self.head + 1))
