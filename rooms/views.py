@@ -69,6 +69,7 @@ def room_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
         "rooms/room.html",
         {
             "room": room,
+            "room_title": _title(room, request.user),
             "messages_page": page,
             "has_more": has_more,
             "has_newer": has_newer,
@@ -87,6 +88,14 @@ def room_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "max_attachments": MAX_ATTACHMENTS_PER_MESSAGE,
         },
     )
+
+
+def _title(room: Room, user: Any) -> str:
+    """A room's name; a DM has none of its own: the page names it by the other people in it."""
+    if not room.is_dm:
+        return room.name
+    others = [name for name in room.member_names() if name != user.get_username()]
+    return ", ".join(others) or user.get_username()
 
 
 def _around(request: AuthenticatedRequest, room: Room) -> int | None:

@@ -1,5 +1,8 @@
-// The lobby: join a public room, create a room.
+// The lobby: join a public room, create a room; the sidebar, live.
 import { sendAsJson } from "./forms.js";
+import * as sidebar from "./sidebar.js";
+
+sidebar.start();
 
 for (const form of document.querySelectorAll("form.join")) {
   const button = form.querySelector("[data-join]");

@@ -163,16 +163,21 @@ def test_a_lost_answer_is_reconciled_and_a_failed_post_has_a_retry_button(browsi
     assert shown(page) == server_view(alice)
 
 
-def test_a_reset_reloads_the_history_in_place_and_carries_on_live(browsing, user):
+@pytest.mark.parametrize("reader", ["member", "reader"])
+def test_a_reset_reloads_the_history_in_place_and_carries_on_live(browsing, user, reader):
     """An event id the server does not know (a restored database, say) gets `reset`: the
-    page reloads its history without reloading itself, then takes live events again."""
+    page reloads its history without reloading itself, then takes live events again.
+
+    A member's page follows the user stream from its site position, a reader's the room's
+    stream from the room's id: both are from the future here."""
     alice, bob = user("alice"), user("bob")
     make_room(alice, "general", bob)
     post(bob, "first")
     post(bob, "second")
+    viewer = alice if reader == "member" else user("carol")
     context = browsing.context()
     context.add_cookies(
-        [{"name": n, "value": v, "url": browsing.server.url} for n, v in alice.cookies.items()]
+        [{"name": n, "value": v, "url": browsing.server.url} for n, v in viewer.cookies.items()]
     )
 
     def from_the_future(route):
@@ -183,6 +188,7 @@ def test_a_reset_reloads_the_history_in_place_and_carries_on_live(browsing, user
         html = response.text()
         assert 'data-last-event-id="' in html
         html = html.replace('data-last-event-id="', 'data-last-event-id="999999', 1)
+        html = html.replace('data-position="', 'data-position="999999')
         # ... and a stale page: the second message is missing from what it rendered.
         html = html.replace(">second</div>", ">stale text</div>", 1)
         route.fulfill(response=response, body=html)

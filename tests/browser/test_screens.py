@@ -63,6 +63,9 @@ TEXT = [
 ]
 
 
+SIDEBAR_TEXT = [".sidebar-heading", ".sidebar-name", ".sidebar .help", ".new-dm label"]
+
+
 def check_layout(page: Page) -> None:
     width = page.viewport_size["width"]
     assert page.evaluate("document.documentElement.scrollWidth") <= width
@@ -134,6 +137,19 @@ def test_room_page_screens(browsing, user, artifacts, size, scheme):
     page.get_by_role("button", name="New messages").click()
     expect(message(page, "one more thing")).to_be_in_viewport()
     expect(page.get_by_role("button", name="New messages")).to_be_hidden()
+
+    # The sidebar: a column beside the room on a desktop, a drawer on a phone.
+    if size == "phone":
+        page.get_by_role("button", name="Rooms and direct messages").click()
+    sidebar = page.locator("#sidebar")
+    expect(sidebar).to_be_in_viewport()
+    expect(sidebar.locator("a[aria-current=page] .sidebar-name")).to_have_text("Design review")
+    for selector, ratio in page.evaluate(CONTRAST, SIDEBAR_TEXT):
+        assert ratio >= 4.5, f"{selector}: contrast {ratio} < 4.5"
+    page.screenshot(path=artifacts / f"room-{size}-{scheme}-sidebar.png")
+    if size == "phone":
+        page.keyboard.press("Escape")
+        expect(sidebar).to_be_hidden()
 
     # The other pages, for the eye.
     for name, path in [("lobby", "/"), ("members", "/rooms/design-review/people/")]:

@@ -105,7 +105,8 @@ export function newerArrived() {
   jump.hidden = false;
 }
 
-// Reload the latest page after a reset: what we had may be stale.
+// Reload the latest page after a reset: what we had may be stale. Return the room's last
+// event id as the page was read (the answer's last_event_id).
 export async function reload() {
   const page = await requestJson("GET", `${messagesUrl}?limit=${PAGE_SIZE}`);
   const keep = new Set(page.messages.map((m) => m.id));
@@ -120,6 +121,7 @@ export async function reload() {
   }
   showHistoryEnd();
   scrollToBottom();
+  return Number(page.last_event_id) || 0;
 }
 
 // Open at the newest message, and fill a screen that the first page does not.

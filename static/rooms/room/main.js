@@ -10,14 +10,18 @@
 //   outbox.js    the composer; one's posts sent with a client_id, pending, failed, retried
 //   uploads.js   files for the next post: attach, paste, drop, each uploaded with progress
 //   actions.js   edit, delete, report; moderators remove and restore
-// Joining (for a reader who is not a member) is the shared form helper's.
+//   reading.js   the "New messages" line, the read position moved as one reads
+// Joining (for a reader who is not a member) is the shared form helper's; the sidebar
+// (../sidebar.js) opens the user stream that a member's page takes its events from.
 import { sendAsJson } from "../forms.js";
+import * as sidebar from "../sidebar.js";
 import * as actions from "./actions.js";
 import * as history from "./history.js";
 import * as messages from "./messages.js";
 import * as outbox from "./outbox.js";
-import { around } from "./page.js";
+import { around, slug } from "./page.js";
 import * as posting from "./posting.js";
+import * as reading from "./reading.js";
 import * as stream from "./stream.js";
 
 messages.adoptRendered();
@@ -25,6 +29,8 @@ history.start({ onJump: outbox.focus });
 stream.connect({ onBack: outbox.flush });
 outbox.start({ canSend: stream.isOpen });
 actions.start();
+sidebar.whileReading((room) => room === slug && reading.isReading());
+sidebar.start();
 
 // A reader of a public room joins it: the page reloads with the composer.
 const joinForm = document.getElementById("join-form");
@@ -37,6 +43,7 @@ if (joinForm) {
 }
 
 posting.start();
+reading.start(); // the "New messages" line goes in before the history opens
 if (around) history.openAt(around);
 else history.openAtBottom();
 if (window.matchMedia("(hover: hover) and (pointer: fine)").matches) outbox.focus();

@@ -14,6 +14,7 @@ const template = fromTemplate(document.getElementById("message-template"));
 const attachmentTemplate = fromTemplate(document.getElementById("attachment-template"));
 const byId = new Map(); // message id -> element
 let oldest = null; // the smallest message id shown: the history shown is contiguous from it
+let newest = null; // the largest
 // client_id -> the element of one's own post still pending, taken off the outbox (or null).
 let claimPending = () => null;
 
@@ -127,10 +128,7 @@ export function oldestId() {
   return oldest;
 }
 
-// The largest message id shown (null if none).
 export function newestId() {
-  let newest = null;
-  for (const id of byId.keys()) if (newest === null || id > newest) newest = id;
   return newest;
 }
 
@@ -148,7 +146,22 @@ export function upsert(message) {
   byId.set(message.id, element);
   placeInOrder(element, message.id);
   if (oldest === null || message.id < oldest) oldest = message.id;
+  if (newest === null || message.id > newest) newest = message.id;
   return { element, isNew };
+}
+
+// Put `marker` (the "New messages" line) before the first message after id `afterId` that
+// someone else wrote; return whether there was one.
+export function placeMarker(marker, afterId) {
+  for (const element of list.querySelectorAll(".message")) {
+    const id = Number(element.dataset.id);
+    if (id > afterId && element.dataset.author !== me) {
+      element.before(marker);
+      regroup(element);
+      return true;
+    }
+  }
+  return false;
 }
 
 // One's own post, before the server has it: at the end, without an id.
@@ -183,8 +196,10 @@ function timeOf(element) {
 }
 
 function regroup(element) {
-  if (!element || element.parentNode !== list) return;
-  const previous = element.previousElementSibling;
+  // Not a message: the "New messages" line (reading.js).
+  if (!element || element.parentNode !== list || !element.classList.contains("message")) return;
+  let previous = element.previousElementSibling;
+  if (previous && !previous.classList.contains("message")) previous = null; // a fresh start
   const gap = previous ? timeOf(element) - timeOf(previous) : NaN;
   element.classList.toggle(
     "continued",
@@ -242,7 +257,11 @@ export function dropAllBut(keep, newest) {
   }
   regroupAll();
   oldest = null;
-  for (const id of byId.keys()) if (oldest === null || id < oldest) oldest = id;
+  newest = null;
+  for (const id of byId.keys()) {
+    if (oldest === null || id < oldest) oldest = id;
+    if (newest === null || id > newest) newest = id;
+  }
 }
 
 // The messages the server rendered: keyed, their times local, their links clickable.
@@ -251,6 +270,7 @@ export function adoptRendered() {
     const id = Number(element.dataset.id);
     byId.set(id, element);
     if (oldest === null || id < oldest) oldest = id;
+    if (newest === null || id > newest) newest = id;
     showMessageTime(element.querySelector(".time"));
     if (!element.classList.contains("deleted") && !element.classList.contains("removed")) {
       const body = element.querySelector(".body");

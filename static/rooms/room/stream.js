@@ -1,11 +1,16 @@
 // The room's live events: the connection state in the header (live, reconnecting, offline,
-// no access), and what each event does to the page, applied once and in id order
-// (../events.js).
+// no access), and what each event does to the page, applied once and in seq order.
+//
+// A member's page takes them from the user stream (../live.js: one stream per browser for
+// every room, shared by the tabs), picking this room's; a reader who is not a member follows
+// the room's own stream (../events.js), as the user stream carries member rooms only.
 import { followRoom, ignore } from "../events.js";
+import * as live from "../live.js";
 import * as history from "./history.js";
 import * as messages from "./messages.js";
-import { announce, eventsUrl, lastEventId, me, room } from "./page.js";
+import { announce, eventsUrl, isMember, lastEventId, me, room, slug } from "./page.js";
 import * as posting from "./posting.js";
+import * as reading from "./reading.js";
 
 // A first connect that has not opened by then (the server is down as the page loads)
 // shows as reconnecting: the event source reports errors only once it has been open.
@@ -34,6 +39,7 @@ const HANDLERS = {
     const fromOthers = message.author !== me;
     if (isNew && fromOthers) announce(`${message.author}: ${message.body}`);
     history.afterInsert(wasAtBottom, isNew && fromOthers);
+    reading.markSoon();
   },
   message_edited(message) {
     // Only messages on screen: an edit to an older one must not open a gap in the history.
@@ -53,7 +59,7 @@ const HANDLERS = {
   member_left: ignore,
 };
 
-let source = null;
+let source = null; // the room's own stream, for a reader who is not a member
 
 function setConnection(state) {
   if (conn.dataset.state === "closed") return;
@@ -67,27 +73,83 @@ function lostConnection() {
 }
 
 export function isOpen() {
+  if (isMember) return live.connectionState() === "live";
   return source !== null && source.readyState === 1;
 }
 
-// Connect from the id the page was rendered at. onBack: called when the stream opens and
-// when the browser is back online, the moments to send what is waiting.
-export function connect({ onBack }) {
+function reloadHistory() {
+  return history.reload().catch((err) => {
+    console.warn("could not reload history", err);
+    return 0;
+  });
+}
+
+function revoked() {
+  setConnection("offline");
+  conn.dataset.state = "closed";
+  label.textContent = LABELS.closed;
+  announce("You no longer have access to this room.");
+  posting.revoke();
+}
+
+// This room's events out of the user stream, each once and in seq order from the seq the
+// page was rendered at. A hole in the seqs (events the stream could not give this tab) or a
+// resync (a reset, or a tab that came after the shared stream's memory) reloads the
+// history, as a reset of the room's stream does.
+function followShared(onBack) {
+  let applied = lastEventId;
+  let reloading = false;
+  const reload = async () => {
+    if (reloading) return;
+    reloading = true;
+    const before = applied;
+    const seq = await reloadHistory();
+    // The history is the room as of `seq`: go on from there, or from what came meanwhile.
+    // A room behind what we had applied is another room's past (a restored database).
+    if (seq) applied = seq < before ? seq : Math.max(applied, seq);
+    reloading = false;
+  };
+  live.listen({
+    event: ({ event, data }) => {
+      if (data.room !== slug) return;
+      if (event === "room_left") {
+        revoked(); // left in another tab, removed, or banned
+        return;
+      }
+      if (typeof data.seq !== "number" || data.seq <= applied) return;
+      if (data.seq > applied + 1 && !reloading) reload();
+      applied = data.seq;
+      const handler = HANDLERS[event];
+      if (handler) handler(data.data);
+    },
+    state: (state) => {
+      if (state === "live") {
+        setConnection("live");
+        onBack();
+      } else if (state === "reconnecting") lostConnection();
+      else if (state === "closed") revoked();
+    },
+    resync: reload,
+  });
+}
+
+function followOwn(onBack) {
   source = followRoom(eventsUrl, lastEventId, HANDLERS, {
     onOpen: () => {
       setConnection("live");
       onBack();
     },
     onError: lostConnection,
-    onReset: () => history.reload().catch((err) => console.warn("could not reload history", err)),
-    onRevoked: () => {
-      setConnection("offline");
-      conn.dataset.state = "closed";
-      label.textContent = LABELS.closed;
-      announce("You no longer have access to this room.");
-      posting.revoke();
-    },
+    onReset: reloadHistory,
+    onRevoked: revoked,
   });
+}
+
+// Connect from the id the page was rendered at. onBack: called when the stream opens and
+// when the browser is back online, the moments to send what is waiting.
+export function connect({ onBack }) {
+  if (isMember) followShared(onBack);
+  else followOwn(onBack);
   setTimeout(() => {
     if (conn.dataset.state === "connecting") lostConnection();
   }, FIRST_CONNECT_MS);
