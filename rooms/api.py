@@ -184,7 +184,7 @@ def _write_post(
         raise NotLoggedIn
     if isinstance(payload, BadRequest):
         raise payload
-    room = readable_room(request, slug)
+    room = readable_room(request, slug, for_writer=True)
     message, created = _post_message(request, room, payload)
     if message.room_id != room.pk:
         raise NotAllowed("client_id was already used for a message in another room", status=409)

@@ -273,10 +273,17 @@ def int_param(request: HttpRequest, name: str, default: int | None = None) -> in
     return int(raw)
 
 
-def readable_room(request: HttpRequest, slug: str) -> Room:
+def readable_room(request: HttpRequest, slug: str, *, for_writer: bool = False) -> Room:
     """The room if the user may read it (Room.access_for): 404 if they may not even know it
-    exists (private rooms look missing to outsiders), 403 if they are banned from it."""
-    room = Room.objects.filter(slug=slug).first()
+    exists (private rooms look missing to outsiders), 403 if they are banned from it.
+
+    `for_writer`: read with the user's standing, locked, in one query (a post, in the
+    writer's transaction: RoomQuerySet.for_writer)."""
+    room = (
+        Room.objects.for_writer(slug, request.user)
+        if for_writer
+        else Room.objects.filter(slug=slug).first()
+    )
     access = room.access_for(request.user) if room is not None else Access.HIDDEN
     if access is Access.BANNED:
         raise PermissionDenied("you are banned from this room")

@@ -28,15 +28,13 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, Error, OperationalError, connections, transaction
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 # The most functions one transaction holds: bounds how long one batch keeps the others waiting.
 MAX_BATCH_JOBS = 64
@@ -60,7 +58,7 @@ class Writer:
         self.commits = 0
         self.committed_jobs = 0
 
-    def submit(self, work: Callable[[], T]) -> concurrent.futures.Future[T]:
+    def submit[T](self, work: Callable[[], T]) -> concurrent.futures.Future[T]:
         """Queue `work`; the future is resolved once the transaction holding it committed."""
         job = _Job(work)
         self.start()
@@ -141,7 +139,7 @@ class Writer:
                 job.future.set_exception(value)
 
 
-def _run_alone(work: Callable[[], T]) -> T:
+def _run_alone[T](work: Callable[[], T]) -> T:
     with transaction.atomic():
         return work()
 
@@ -158,7 +156,7 @@ def get_writer() -> Writer:
         return _writer
 
 
-async def write(work: Callable[[], T]) -> T:
+async def write[T](work: Callable[[], T]) -> T:
     """Run `work` in a transaction of the writer's; return its result once that committed.
 
     `work` runs in another thread, on the writer's connection: it must not touch the event
