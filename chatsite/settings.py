@@ -84,19 +84,23 @@ INSTALLED_APPS = [
     "rooms",
 ]
 
+# Each runs in async mode without a thread of its own (rooms/middleware.py: Django's
+# security, CSP, clickjacking, session, common, CSRF, authentication and messages
+# middleware, with their I/O-free hooks on the event loop), so that the async message post
+# needs no thread of its own.
 MIDDLEWARE = [
     # First: it notes the view, the user and the address for the request's log line.
     "rooms.access_log.RequestLogMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "rooms.middleware.SecurityMiddleware",
+    "rooms.middleware.ContentSecurityPolicyMiddleware",
     # Above the body limit, so that its 413 cannot be framed either.
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "rooms.middleware.XFrameOptionsMiddleware",
     "rooms.middleware.RequestBodyLimitMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "rooms.middleware.SessionMiddleware",
+    "rooms.middleware.CommonMiddleware",
+    "rooms.middleware.CsrfViewMiddleware",
+    "rooms.middleware.AuthenticationMiddleware",
+    "rooms.middleware.MessageMiddleware",
     "rooms.middleware.DatabaseUnavailableMiddleware",
     # Last: it answers locked-out login attempts.
     "axes.middleware.AxesMiddleware",
