@@ -39,6 +39,10 @@ logger = logging.getLogger(__name__)
 # The most functions one transaction holds: bounds how long one batch keeps the others waiting.
 MAX_BATCH_JOBS = 64
 
+# LIMITATION: the queue itself is not bounded: under more posts than the writer can commit,
+# they wait (each holding only its request's coroutine) and their latency grows, as they
+# queued for SQLite's write lock before. A bound would answer the excess with a 503.
+
 
 @dataclass
 class _Job:
