@@ -150,7 +150,7 @@ async def room_messages(request: HttpRequest, slug: str) -> HttpResponseBase:
     """
     if request.method == "POST" and not is_browser_form(request):
         return await _post_message_through_writer(request, slug)
-    return await sync_to_async(_room_messages, thread_sensitive=True)(request, slug)
+    return await sync_to_async(_room_messages, thread_sensitive=True)(request, slug=slug)
 
 
 async def _post_message_through_writer(request: HttpRequest, slug: str) -> HttpResponseBase:

@@ -317,3 +317,14 @@ def test_the_writers_post_reads_the_standing_with_the_room(alice, bob, carol, lo
         False,
         None,
     )
+
+
+def test_a_browsers_own_form_post_is_answered_with_the_room_page(as_bob, lobby):
+    # Without JavaScript the form's post is a 303 back to the room (the sync way, not the
+    # writer's), whatever the answer: the message, or the refusal shown on the page.
+    response = as_bob.post("/rooms/lobby/messages/", {"body": "no script"}, HTTP_ACCEPT="text/html")
+    assert response.status_code == 303
+    assert response["Location"] == "/rooms/lobby/"
+    assert Message.objects.get().body == "no script"
+    refused = as_bob.post("/rooms/lobby/messages/", {"body": ""}, HTTP_ACCEPT="text/html")
+    assert (refused.status_code, refused["Location"]) == (303, "/rooms/lobby/")
