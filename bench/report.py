@@ -37,6 +37,15 @@ COLUMNS = {
         "opened", "held", "failed", "rss_per_stream_kb", "cpu_per_stream_ms", "at10", "atN",
     ],
     "post": ["posters", "ok", "errors", "msgs_per_s", "p50_ms", "p99_ms", "cpu_per_post_ms"],
+    "lobby": [
+        "rooms", "messages_per_room", "all_unread", "unread_total", "p50_ms", "p99_ms",
+        "cpu_per_request_ms",
+    ],
+    "userfanout": [
+        "users", "rooms_per_user", "received", "expected", "duplicates", "backwards",
+        "p50_ms", "p99_ms", "cpu_per_delivery_us", "room_stream_cpu_per_delivery_us",
+        "net_cpu_per_delivery_us", "room_stream_net_cpu_per_delivery_us",
+    ],
     "replay": ["clients", "missed", "exactly_once", "in_order", "duplicates", "p50_ms", "max_ms"],
     "overload": [
         "subscribers", "offered_per_s", "delivered_per_s", "posts_ok", "post_errors",
@@ -48,7 +57,7 @@ COLUMNS = {
 
 def columns(row: dict[str, Any]) -> list[str]:
     scenario = row["scenario"]
-    for key in ("fanout", "connections", "replay", "overload"):
+    for key in ("fanout", "connections", "replay", "overload", "lobby", "userfanout"):
         if scenario == key or (scenario.startswith("replay") and key == "replay"):
             return COLUMNS[key]
     return COLUMNS["post"]

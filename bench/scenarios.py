@@ -3,7 +3,8 @@
 fanout: N streams in one room get messages POSTed at a steady rate; connections: a ramp
 to many idle streams; replay: clients reconnect with Last-Event-ID after missing messages;
 post: posters with and without a fan-out going on; overload: more deliveries offered than
-the process pushed in the fan-out, some streams not reading.
+the process pushed in the fan-out, some streams not reading; lobby and userfanout: the
+room list with unread counts, and the user stream (bench/userstream.py).
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import report
+from bench import report, userstream
 from bench.client import Counter, Poster, Stream, close_streams, open_streams
 from bench.servers import Ceiling, Server, Site
 from tests.helpers import wait_until
 
-SCENARIOS = ("fanout", "connections", "replay", "post", "overload")
+SCENARIOS = ("fanout", "connections", "replay", "post", "overload", "lobby", "userfanout")
 
 
 async def settle(server: Server, max_secs: float = 30) -> None:
@@ -51,6 +52,12 @@ class Bench:
         row = {**self.meta, **row}
         self.rows.append(row)
         report.append(row, self.args.results)
+
+    async def lobby(self) -> None:
+        await userstream.lobby(self)
+
+    async def userfanout(self) -> None:
+        await userstream.userfanout(self)
 
     def port(self, server: Server, i: int) -> int:
         return server.ports[i % len(server.ports)]

@@ -87,6 +87,7 @@ class Server:
         self.ports: list[int] = []
         # Set up by `prepare`: one per user.
         self.sessions: list[Session] = []
+        self.prepared_usernames: list[str] = []
 
     @property
     def pids(self) -> list[int]:
@@ -149,6 +150,7 @@ class Site(Server):
     def __init__(self, workdir: Path, stack: str) -> None:
         super().__init__(workdir)
         self.stack = stack
+        self.env: dict[str, str] = {}
         if stack == "postgres":
             self.database = LiveDatabase(
                 workdir,
@@ -176,6 +178,7 @@ class Site(Server):
                 "CHAT_MAX_STREAMS_PER_USER": "1000000",
             }
         )
+        self.env = env  # what the site runs with (bench/userstream.py writes with it too)
         for _ in range(2 if self.stack == "postgres" else 1):
             port = free_port()
             if server_cmd == "uvicorn":
@@ -204,6 +207,7 @@ class Site(Server):
         """Sign up `users` people over HTTP; the first creates the rooms, all join them."""
         base = f"http://127.0.0.1:{self.ports[0]}"
         self.sessions = []
+        self.prepared_usernames = [f"bench{i}" for i in range(users)]
         for i in range(users):
             client = sign_up_sync(base, f"bench{i}", PASSWORD)
             try:

@@ -22,7 +22,7 @@ from rooms.middleware import (  # noqa: E402
     RequestBodyLimitASGIMiddleware,
     SecurityHeadersASGIMiddleware,
 )
-from rooms.stream.consumer import RoomEventsConsumer  # noqa: E402
+from rooms.stream.consumer import RoomEventsConsumer, UserEventsConsumer  # noqa: E402
 
 # Under daphne, refuse an oversized body before daphne reads it (chatsite/server.py).
 server.install()
@@ -39,6 +39,7 @@ routes = ProtocolTypeRouter(
                 # DB trip as its access check, and answers a database outage with a 503: see
                 # rooms/stream/consumer.py.
                 path("rooms/<slug:slug>/events/", RoomEventsConsumer.as_asgi()),
+                path("events/", UserEventsConsumer.as_asgi()),
                 # URLRouter routes to ASGI apps; django-stubs types re_path for views.
                 # Each request of Django's is timed, counted and logged (rooms/access_log.py).
                 re_path(r"", RequestLogASGIMiddleware(django_application)),  # type: ignore[arg-type]

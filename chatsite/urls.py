@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
 
-from rooms import accounts, views
+from rooms import accounts, api, views
 from rooms.limits import PASSWORD_RESETS, rate_limited
 
 urlpatterns = [
@@ -22,6 +22,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("rooms/", include("rooms.urls")),
+    path("dms/", api.direct_messages, name="dms"),
 ]
 
 # With DEBUG on, serve static files from daphne run directly too (as `runserver` does), so

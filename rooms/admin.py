@@ -30,6 +30,7 @@ from rooms.moderation.admin import (
     ReadOnlyAdmin,
     changelist_link,
 )
+from rooms.moderation.rules import may_read_whole_dms
 
 User = get_user_model()
 
@@ -69,6 +70,7 @@ class RoomAdmin(ModeratorActionsMixin, admin.ModelAdmin[Room]):
     list_display = [
         "slug",
         "name",
+        "kind",
         "private",
         "owner",
         "locked",
@@ -77,7 +79,7 @@ class RoomAdmin(ModeratorActionsMixin, admin.ModelAdmin[Room]):
         "created_at",
         "messages_link",
     ]
-    list_filter = ["private", "locked", "archived"]
+    list_filter = ["kind", "private", "locked", "archived"]
     search_fields = ["slug", "name"]
     list_select_related = ["owner"]
     raw_id_fields = ["owner"]
@@ -228,3 +230,10 @@ class RoomEventAdmin(ReadOnlyAdmin):
     search_fields = ["room__slug"]
     list_select_related = ["room"]
     show_full_result_count = False
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        # A DM's log carries its text: private to its people (rules.messages_staff_may_read).
+        events = super().get_queryset(request)
+        if may_read_whole_dms(request.user):
+            return events
+        return events.exclude(room__kind=Room.KIND_DM)

@@ -7,6 +7,7 @@ import functools
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
@@ -22,6 +23,7 @@ from rooms.http import (
     answers_forms,
     bool_field,
     find_message,
+    int_field,
     int_param,
     is_browser_form,
     json_endpoint,
@@ -33,6 +35,7 @@ from rooms.http import (
 )
 from rooms.models import (
     MAX_ROOM_NAME_LENGTH,
+    Membership,
     Message,
     NotAllowed,
     Restriction,
@@ -42,7 +45,9 @@ from rooms.models import (
     validate_client_id,
     validate_room_slug,
 )
+from rooms.models.rooms import read_states
 
+MAX_DM_PEOPLE = 8
 HISTORY_PAGE_DEFAULT = 50
 HISTORY_PAGE_MAX = 200
 POST_MESSAGE_FIELDS = ("body", "client_id")
@@ -63,9 +68,7 @@ SLUG_NOT_AVAILABLE = "this slug is not available"
 @limits.rate_limited(limits.ROOMS, limits.ROOMS_PER_ADDRESS)
 def rooms_collection(request: AuthenticatedRequest) -> JsonResponse:
     if request.method == "GET":
-        member_of = set(request.user.memberships.values_list("room_id", flat=True))
-        rooms = Room.objects.visible_to(request.user).select_related("owner")
-        return JsonResponse({"rooms": [r.as_data(r.pk in member_of) for r in rooms]})
+        return JsonResponse({"rooms": _rooms_of(request.user)})
 
     payload = read_payload(request)
     slug = string_field(payload, "slug").strip()
@@ -91,6 +94,71 @@ def rooms_collection(request: AuthenticatedRequest) -> JsonResponse:
             return json_error(409, SLUG_NOT_AVAILABLE)
         return json_error(409, "a room with this slug already exists")
     return JsonResponse(room.as_data(True), status=201)
+
+
+def _rooms_of(user: Any) -> list[dict[str, Any]]:
+    """Every room the user may see, and where they stand in those they are a member of.
+
+    Three queries whatever the number of rooms: the rooms, the read states (read_states),
+    and the people of the user's DMs.
+    """
+    rooms = list(Room.objects.visible_to(user).select_related("owner"))
+    states = read_states(user)
+    people: dict[int, list[str]] = {}
+    dms = [room.pk for room in rooms if room.is_dm]
+    if dms:
+        for room_id, username in (
+            Membership.objects.filter(room__in=dms)
+            .order_by("user__username")
+            .values_list("room_id", "user__username")
+        ):
+            people.setdefault(room_id, []).append(username)
+    listed = []
+    for room in rooms:
+        state = states.get(room.pk)
+        data = room.as_data(state is not None, people.get(room.pk))
+        if state is not None:
+            data.update(state._asdict())
+        listed.append(data)
+    return listed
+
+
+@require_POST
+@json_endpoint(fields={"POST": ("usernames",)})
+@limits.rate_limited(limits.DMS)
+def direct_messages(request: AuthenticatedRequest) -> JsonResponse:
+    """POST /dms/ {"usernames": [...]}: the DM with exactly these people (1 to 8 others),
+    201 if it is new, 200 if it existed."""
+    usernames = read_payload(request).get("usernames")
+    if not isinstance(usernames, list) or not all(isinstance(name, str) for name in usernames):
+        raise BadRequest("usernames must be a list of usernames")
+    wanted = {name.strip() for name in usernames if name.strip()}
+    wanted.discard(request.user.get_username())
+    if not wanted:
+        raise BadRequest("name at least one other person")
+    if len(wanted) > MAX_DM_PEOPLE:
+        raise BadRequest(f"a direct message is with at most {MAX_DM_PEOPLE} other people")
+    found = list(get_user_model().objects.filter(username__in=wanted, is_active=True))
+    unknown = sorted(wanted - {user.get_username() for user in found})
+    if unknown:
+        raise BadRequest(f"no such user: {', '.join(unknown)}")
+    room, created = Room.objects.direct_message(request.user, found)
+    data = room.as_data(True)
+    data.update(read_states(request.user, room.pk)[room.pk]._asdict())
+    return JsonResponse(data, status=201 if created else 200)
+
+
+@require_POST
+@json_endpoint(fields={"POST": ("up_to",)})
+@limits.rate_limited(limits.READ_MARKS)
+def mark_read(request: AuthenticatedRequest, slug: str) -> JsonResponse:
+    """POST /rooms/<slug>/read/ {"up_to": <message id>}: move the read position forward."""
+    room = readable_room(request, slug)
+    up_to = int_field(read_payload(request), "up_to")
+    if up_to is None:
+        raise BadRequest("up_to is required")
+    state = room.mark_read(request.user, up_to)
+    return JsonResponse({"room": room.slug, **state._asdict()})
 
 
 @require_POST
@@ -130,6 +198,8 @@ def room_members(request: AuthenticatedRequest, slug: str) -> JsonResponse:
         return JsonResponse(
             {"members": [{"username": m.user.get_username(), "role": m.role} for m in members]}
         )
+    if room.is_dm:
+        return json_error(409, "nobody can be added to a direct message: start a new one")
     if room.owner_id != request.user.pk:
         raise PermissionDenied("only the room's owner can add members")
     user = active_user(read_payload(request).get("username"))

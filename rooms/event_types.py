@@ -78,3 +78,24 @@ class LoggedEvent(NamedTuple):
     # The user the event is about (joins, leaves, roles, mutes, bans).
     subject: int | None = None
     recheck: str = Recheck.NOBODY
+    # The event's site-wide position (the user stream's id), and its room's slug.
+    position: int = 0
+    room: str = ""
+
+
+class UserEventType(models.TextChoices):
+    """Events of one user's own, on their user stream only (UserEvent)."""
+
+    ROOM_JOINED = "room_joined", "joined a room, or was added to a direct message"
+    ROOM_LEFT = "room_left", "left a room, or lost access to it"
+    READ = "read", "read position moved"
+
+
+class UserLoggedEvent(NamedTuple):
+    """One UserEvent as it travels to the user streams."""
+
+    position: int
+    user_id: int
+    room_id: int
+    type: str
+    data: str

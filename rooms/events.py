@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.module_loading import import_string
 
-from rooms.event_types import LoggedEvent
+from rooms.event_types import LoggedEvent, UserLoggedEvent
 
 if TYPE_CHECKING:
     from django.contrib.sessions.backends.base import SessionBase
@@ -32,6 +32,9 @@ class FanoutBackend(Protocol):
         Called from any thread after the transaction committed; must not raise or block
         for long: the event is already safe in the log, and streams catch up from there.
         """
+
+    def publish_user(self, event: UserLoggedEvent) -> None:
+        """Deliver a committed user event to that user's open user streams, in every process."""
 
     def revoke_user(self, user_id: int) -> None:
         """Close every open stream of the user, in every process."""
@@ -64,6 +67,11 @@ def publish_on_commit(room_id: int, event: LoggedEvent) -> None:
     after a lost publish, read from the log.
     """
     transaction.on_commit(lambda: get_backend().publish(room_id, event), robust=True)
+
+
+def publish_user_on_commit(event: UserLoggedEvent) -> None:
+    """Hand a user's own event to their user streams once its transaction commits."""
+    transaction.on_commit(lambda: get_backend().publish_user(event), robust=True)
 
 
 def revoke_user_on_commit(user_id: int) -> None:

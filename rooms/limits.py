@@ -84,8 +84,12 @@ ROOMS = Limit("CHAT_ROOMS_PER_HOUR", 3600, "new rooms", "person")
 ROOMS_PER_ADDRESS = Limit("CHAT_ROOMS_PER_HOUR_PER_ADDRESS", 3600, "new rooms", "address")
 SIGNUPS = Limit("CHAT_SIGNUPS_PER_HOUR", 3600, "sign-ups", "address")
 PASSWORD_RESETS = Limit("CHAT_PASSWORD_RESETS_PER_HOUR", 3600, "password reset requests", "address")
+READ_MARKS = Limit("CHAT_READ_MARKS_PER_MINUTE", 60, "read marks", "person")
+DMS = Limit("CHAT_DMS_PER_HOUR", 3600, "direct messages started", "person")
 ALL_LIMITS = (
     EDITS,
+    READ_MARKS,
+    DMS,
     MEMBERSHIP_CHANGES,
     ACTIONS,
     ROOMS,

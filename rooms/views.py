@@ -19,6 +19,7 @@ from rooms.models import (
     Restriction,
     Room,
 )
+from rooms.models.log import current_position
 
 
 @login_required
@@ -34,6 +35,7 @@ def lobby(request: AuthenticatedRequest) -> HttpResponse:
                 room for room in rooms if room.pk not in member_of and not room.archived
             ],
             "max_name_length": MAX_ROOM_NAME_LENGTH,
+            "position": current_position(),
         },
     )
 
@@ -44,6 +46,7 @@ def room_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     # The id current *before* the history is read: the stream resumes from it, so an
     # event committed between this render and the stream's connect is not lost.
     last_event_id = room.current_event_seq()
+    position = current_position()
     page = list(
         Message.objects.filter(room=room)
         .select_related("author", "room")
@@ -58,6 +61,10 @@ def room_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "messages_page": page,
             "has_more": len(page) == HISTORY_PAGE_DEFAULT,
             "last_event_id": last_event_id,
+            "position": position,
+            "last_read": room.memberships.filter(user=request.user)
+            .values_list("last_read", flat=True)
+            .first(),
             "is_member": room.is_member(request.user),
             "can_moderate": room.can_moderate(request.user),
             "notice": _notice(room, request.user),

@@ -17,6 +17,7 @@ from django.test import Client
 
 from rooms.models import Room
 from rooms.stream.hub import hub
+from rooms.stream.site import SiteChannel
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -45,9 +46,11 @@ def fresh_hub():
     """Each test runs on its own event loop: start with no open streams."""
     hub.loop = None
     hub.rooms = {}
+    hub.site = SiteChannel()
     yield
     hub.loop = None
     hub.rooms = {}
+    hub.site = SiteChannel()
 
 
 @pytest.fixture

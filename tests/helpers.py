@@ -74,6 +74,18 @@ async def wait_for_subscribers(room_id: int, count: int = 1, timeout: float = 5)
     await wait_until(subscribed, timeout, "the streams did not subscribe", step=0.01)
 
 
+async def wait_for_user_streams(user_id: int, count: int = 1, timeout: float = 5) -> None:
+    """Wait until `count` user streams of the user have read where they start from: from
+    then on every event after it reaches them live."""
+    from rooms.stream.hub import hub
+
+    def started() -> bool:
+        streams = hub.site.users.get(user_id, set())
+        return len([s for s in streams if s.backlog is None]) >= count
+
+    await wait_until(started, timeout, "the user streams did not start", step=0.01)
+
+
 @dataclass
 class Poster:
     """Posts `count` messages with client_ids, alternating servers, retrying each one with the
@@ -131,7 +143,7 @@ class Stream(SSEClient):
 
     def __init__(
         self,
-        slug: str,
+        slug: str | None,
         user: User | None,
         *,
         last_event_id: str | None = None,
@@ -141,7 +153,8 @@ class Stream(SSEClient):
         headers = [(b"host", b"testserver")]
         if last_event_id is not None:
             headers.append((b"last-event-id", last_event_id.encode("latin-1")))
-        path = f"/rooms/{slug}/events/"
+        # No slug: the user stream, GET /events/.
+        path = f"/rooms/{slug}/events/" if slug is not None else "/events/"
         self.scope: dict[str, Any] = {
             "type": "http",
             "asgi": {"version": "3.0"},

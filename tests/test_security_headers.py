@@ -36,6 +36,7 @@ def test_every_state_changing_request_needs_the_csrf_token(alice, lobby, method,
     message, _ = lobby.post_message(alice, "hello")
     client = client_for(alice, enforce_csrf=True)
     before = state()
+    payload = payload.replace("{message}", str(message.pk))
     body = json.dumps(json.loads(payload)) if payload else ""
     response = getattr(client, method.lower())(
         path.format(message=message.pk), body, content_type="application/json"

@@ -193,26 +193,28 @@ def test_a_post_through_the_writer_thread_answers_like_inline(settings, bob, lob
 
 
 @pytest.mark.django_db
-def test_a_post_costs_seven_queries_and_two_savepoints(as_bob, lobby):
+def test_a_post_costs_eight_queries_and_two_savepoints(as_bob, lobby):
     # The session, the user, the room with bob's role, ban and mute (one query), the key's
-    # earlier message, the next seq (UPDATE ... RETURNING), the message, its event; and two
-    # savepoints with their releases (the writer's, or here the inline transaction's, and
-    # the post's own). One query fewer without a client_id. (Before the writer: 12 queries
-    # and one savepoint, 14 statements, with a client_id.)
+    # earlier message, the room's next seq and the site's next position (each an UPDATE ...
+    # RETURNING), the message, its event; and two savepoints with their releases (the
+    # writer's, or here the inline transaction's, and the post's own). One query fewer
+    # without a client_id. (Before the writer: 12 queries and one savepoint, 14 statements,
+    # with a client_id, before the site-wide position added its UPDATE.)
     with CaptureQueriesContext(connection) as queries:
         response = post(as_bob, "lobby", {"body": "counted", "client_id": "c-1"})
     assert response.status_code == 201
     statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
     assert [s for s in statements if s not in ("SAVEPOINT", "RELEASE")] == [
         *["SELECT"] * 4,
-        "UPDATE",
-        "INSERT",
-        "INSERT",
+        "UPDATE",  # the seq
+        "INSERT",  # the message
+        "UPDATE",  # the position
+        "INSERT",  # the event
     ], statements
-    assert len(statements) == 11
+    assert len(statements) == 12
     with CaptureQueriesContext(connection) as queries:
         assert post(as_bob, "lobby", {"body": "no key"}).status_code == 201
-    assert len(queries.captured_queries) == 10
+    assert len(queries.captured_queries) == 11
 
 
 # Through the async middleware chain (Django's AsyncClient runs the handler in async mode,

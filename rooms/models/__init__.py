@@ -18,7 +18,7 @@ from rooms.models.common import (
     validate_client_id,
     validate_room_slug,
 )
-from rooms.models.log import RoomEvent
+from rooms.models.log import EventCounter, RoomEvent, UserEvent
 from rooms.models.messages import Message
 from rooms.models.moderation import (
     SYSTEM_ACTOR_NAME,
@@ -36,6 +36,7 @@ __all__ = [
     "MAX_SLOW_MODE_SECONDS",
     "SYSTEM_ACTOR_NAME",
     "Access",
+    "EventCounter",
     "Membership",
     "Message",
     "ModerationAction",
@@ -44,6 +45,7 @@ __all__ = [
     "Restriction",
     "Room",
     "RoomEvent",
+    "UserEvent",
     "clean_message_body",
     "encode_event_data",
     "has_hidden_characters",

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
 from rooms.event_types import SNAPSHOT_TYPES, EventType, Recheck
@@ -49,6 +50,9 @@ class RoomEvent(models.Model):
     subject = models.PositiveBigIntegerField(null=True, blank=True)
     # Whose open streams must check their access again once this event is delivered.
     recheck = models.CharField(max_length=8, choices=Recheck.choices, blank=True, default="")
+    # The event's place among all events of the site, in commit order (next_position): the
+    # id of the user stream (GET /events/), which carries every room of its user.
+    position = models.PositiveBigIntegerField(unique=True)
 
     objects = RoomEventQuerySet.as_manager()
 
@@ -56,6 +60,10 @@ class RoomEvent(models.Model):
         constraints = [
             # Serves replay: room = X and seq > last_event_id ORDER BY seq.
             models.UniqueConstraint(fields=["room", "seq"], name="roomevent_unique_room_seq"),
+        ]
+        indexes = [
+            # Serves the user stream's replay: these rooms, after this position.
+            models.Index(fields=["room", "position"], name="roomevent_room_position"),
         ]
 
     def __str__(self) -> str:
@@ -65,3 +73,62 @@ class RoomEvent(models.Model):
         if self.pk is not None:
             raise ValidationError("room events are append-only")
         super().save(*args, **kwargs)
+
+
+class UserEvent(models.Model):
+    """An event for one user's streams only: they joined or left a room (or lost access to
+    it), were added to a direct message, or moved their read position. Append-only, numbered
+    from the same site-wide positions as room events, so that the user stream replays both
+    in one order."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveBigIntegerField(unique=True)
+    type = models.CharField(max_length=32)
+    # The room the event is about, by id: the stream starts or stops following it.
+    room = models.ForeignKey("rooms.Room", on_delete=models.CASCADE, related_name="+")
+    data = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "position"], name="userevent_user_position")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}@{self.position} {self.type}"
+
+
+class EventCounter(models.Model):
+    """One row: the newest site-wide event position handed out (next_position)."""
+
+    value = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"position {self.value}"
+
+
+def next_position() -> int:
+    """Hand out the next site-wide event position. Must run inside the writing transaction.
+
+    The UPDATE takes the counter's row lock until commit (on SQLite, writers are serialized
+    anyway), so positions are handed out in commit order with no holes: a rolled-back
+    transaction gives its position back. A stream that sees position n+2 before n+1 knows
+    n+1 is still coming, as with a room's seqs.
+    """
+    table = connection.ops.quote_name(EventCounter._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET value = value + 1 WHERE id = 1 RETURNING value")
+        row = cursor.fetchone()
+    if row is not None:
+        return int(row[0])
+    # The row is gone (a test flushed the tables): start again after the newest position.
+    newest = max(
+        RoomEvent.objects.aggregate(m=models.Max("position"))["m"] or 0,
+        UserEvent.objects.aggregate(m=models.Max("position"))["m"] or 0,
+    )
+    EventCounter.objects.create(pk=1, value=newest + 1)
+    return newest + 1
+
+
+def current_position() -> int:
+    """The newest committed position (0 before the first event)."""
+    value = EventCounter.objects.filter(pk=1).values_list("value", flat=True).first()
+    return int(value or 0)

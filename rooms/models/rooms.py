@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
@@ -15,7 +16,13 @@ from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
 from rooms import events
-from rooms.event_types import EventType, LoggedEvent, who_may_lose_access
+from rooms.event_types import (
+    EventType,
+    LoggedEvent,
+    UserEventType,
+    UserLoggedEvent,
+    who_may_lose_access,
+)
 from rooms.models.common import (
     MAX_ROOM_NAME_LENGTH,
     NotAllowed,
@@ -23,7 +30,7 @@ from rooms.models.common import (
     encode_event_data,
     validate_room_slug,
 )
-from rooms.models.log import RoomEvent
+from rooms.models.log import RoomEvent, UserEvent, next_position
 from rooms.models.messages import Message
 from rooms.models.moderation import Restriction
 
@@ -77,6 +84,51 @@ class RoomQuerySet(models.QuerySet["Room"]):
         )
         return room
 
+    def direct_message(self, creator: Any, others: list[Any]) -> tuple[Room, bool]:
+        """The direct message between `creator` and `others` (1 to 8 other people): the
+        existing one for exactly that set of people, or a new one. Return (room, created).
+
+        A DM is a private room of kind "dm" with no owner; its members are all added in the
+        transaction that creates it, and nobody can join it afterwards.
+        """
+        people = {creator.pk: creator, **{user.pk: user for user in others}}
+        key = dm_key(people)
+        existing = self.filter(dm_key=key).first()
+        if existing is not None:
+            return existing, False
+        try:
+            with transaction.atomic():
+                room = self.create(
+                    slug=f"dm-{secrets.token_hex(6)}",
+                    name="",
+                    private=True,
+                    kind=Room.KIND_DM,
+                    dm_key=key,
+                    owner=None,
+                )
+                # Every member first, so that each one's room_joined names them all.
+                Membership.objects.bulk_create(
+                    [Membership(room=room, user=user) for user in people.values()]
+                )
+                for user in people.values():
+                    room.append_event(
+                        EventType.MEMBER_JOINED,
+                        {"room": room.slug, "user": user.get_username()},
+                        subject=user.pk,
+                    )
+        except IntegrityError:
+            # The same people started the same DM at the same moment: theirs won.
+            return self.get(dm_key=key), False
+        return room, True
+
+    def followed_by(self, user: Any) -> RoomQuerySet:
+        """The rooms a user stream of this user carries: those they are a member of and may
+        read (Room.access_for answers READ for a member unless they are banned)."""
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        banned = Restriction.objects.active().filter(user=user, kind=Restriction.BAN)
+        return self.filter(memberships__user=user).exclude(pk__in=banned.values("room_id"))
+
     def visible_to(self, user: Any) -> RoomQuerySet:
         """Rooms the user may read: every public room, and private rooms they belong to."""
         if not user.is_authenticated:
@@ -96,16 +148,33 @@ class Standing:
     mute_id: int | None
 
 
+def dm_key(people: dict[int, Any]) -> str:
+    """What identifies a DM: the ids of its people, sorted."""
+    return ",".join(str(pk) for pk in sorted(people))
+
+
 class Room(models.Model):
+    KIND_ROOM = "room"
+    KIND_DM = "dm"
+    KIND_CHOICES = [(KIND_ROOM, "room"), (KIND_DM, "direct message")]
+
     # Set by RoomQuerySet.for_writer: the standing of the person who is posting.
     standing: Standing | None = None
 
     slug = models.SlugField(max_length=50, unique=True, validators=[validate_room_slug])
     name = models.CharField(max_length=MAX_ROOM_NAME_LENGTH)
     private = models.BooleanField(default=False)
+    # None for a direct message: nobody owns one.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_rooms"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="owned_rooms",
+        null=True,
+        blank=True,
     )
+    kind = models.CharField(max_length=8, choices=KIND_CHOICES, default=KIND_ROOM)
+    # A DM's people (dm_key()): one DM per set of people.
+    dm_key = models.CharField(max_length=200, unique=True, null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     # Read-only for everyone but moderators.
     locked = models.BooleanField(default=False)
@@ -140,18 +209,31 @@ class Room(models.Model):
             "slow_mode_seconds": self.slow_mode_seconds,
         }
 
-    def as_data(self, member: bool) -> dict[str, Any]:
-        """The room as GET /rooms/ lists it to someone who is (or is not) a member."""
+    def as_data(self, member: bool, members: list[str] | None = None) -> dict[str, Any]:
+        """The room as GET /rooms/ lists it to someone who is (or is not) a member; a DM
+        with its people (`members`, read here unless given)."""
         return {
             "slug": self.slug,
             "name": self.name,
             "private": self.private,
-            "owner": self.owner.get_username(),
+            "owner": self.owner.get_username() if self.owner is not None else None,
+            "kind": self.kind,
             "member": member,
             **self.settings_data(),
             "url": self.get_absolute_url(),
             "events_url": f"{self.get_absolute_url()}events/",
+            **({"members": members or self.member_names()} if self.is_dm else {}),
         }
+
+    def member_names(self) -> list[str]:
+        """A DM's people, by username (the page names a DM by the others among them)."""
+        return list(
+            self.memberships.order_by("user__username").values_list("user__username", flat=True)
+        )
+
+    @property
+    def is_dm(self) -> bool:
+        return self.kind == Room.KIND_DM
 
     @property
     def channel(self) -> str:
@@ -327,6 +409,8 @@ class Room(models.Model):
             message_id,
             subject,
             who_may_lose_access(type, private=self.private, became_private=became_private),
+            next_position(),
+            self.slug,
         )
         event = RoomEvent.objects.create(
             room=self,
@@ -336,9 +420,38 @@ class Room(models.Model):
             message_id=message_id,
             subject=subject,
             recheck=logged.recheck,
+            position=logged.position,
         )
         events.publish_on_commit(self.pk, logged)
+        if subject is not None:
+            self._tell_subject(type, subject)
         return event
+
+    def _tell_subject(self, type: str, user_id: int) -> None:
+        """Tell the user an event is about, on their user stream, whether they now follow
+        this room there: joined (or unbanned while a member), or left (or banned)."""
+        member_again = (
+            type == EventType.USER_UNBANNED and self.memberships.filter(user=user_id).exists()
+        )
+        if type == EventType.MEMBER_JOINED or member_again:
+            self.append_user_event(user_id, UserEventType.ROOM_JOINED, self.as_data(True))
+        elif type in (EventType.MEMBER_LEFT, EventType.USER_BANNED):
+            reason = "left" if type == EventType.MEMBER_LEFT else "banned"
+            self.append_user_event(
+                user_id, UserEventType.ROOM_LEFT, {"room": self.slug, "reason": reason}
+            )
+
+    def append_user_event(self, user_id: int, type: str, data: dict[str, Any]) -> None:
+        """Add an event about this room to the user's own log; publish it on commit."""
+        logged = UserLoggedEvent(next_position(), user_id, self.pk, type, encode_event_data(data))
+        UserEvent.objects.create(
+            user_id=user_id,
+            position=logged.position,
+            type=type,
+            room=self,
+            data=logged.data,
+        )
+        events.publish_user_on_commit(logged)
 
     def post_message(self, author: Any, body: str, client_id: str = "") -> tuple[Message, bool]:
         """Store a message and its event. Return (message, created).
@@ -377,10 +490,32 @@ class Room(models.Model):
             return Message.objects.get(author=author, client_id=client_id), False
         return message, True
 
+    def mark_read(self, user: Any, up_to: int) -> ReadState:
+        """Move the user's read position here forward to message `up_to` (never back), and
+        tell their other tabs and devices on their user stream."""
+        with transaction.atomic():
+            if not Message.objects.filter(room=self, pk=up_to).exists():
+                raise NotAllowed("up_to is not a message of this room", status=400)
+            moved = Membership.objects.filter(room=self, user=user, last_read__lt=up_to).update(
+                last_read=up_to
+            )
+            state = read_states(user, self.pk).get(self.pk)
+            if state is None:
+                raise NotAllowed("join the room first", reason="not a member")
+            if moved:
+                self.append_user_event(
+                    user.pk,
+                    UserEventType.READ,
+                    {"room": self.slug, **state._asdict()},
+                )
+        return state
+
     def add_member(self, user: Any, role: str = "member") -> tuple[Membership, bool]:
         with transaction.atomic():
+            # What was written before someone joined is not news to them.
+            latest = self.messages.order_by("-id").values_list("id", flat=True).first() or 0
             membership, created = Membership.objects.get_or_create(
-                room=self, user=user, defaults={"role": role}
+                room=self, user=user, defaults={"role": role, "last_read": latest}
             )
             if created:
                 self.append_event(
@@ -404,6 +539,50 @@ class Room(models.Model):
         return True
 
 
+# Unread messages are counted up to this many per room ("999+" beyond): the count of a room
+# someone never reads stays cheap however long its history grows.
+MAX_UNREAD_COUNTED = 1000
+
+
+class ReadState(NamedTuple):
+    """Where a member stands in a room: the newest message they read, how many messages
+    after it are unread (others', not deleted or removed; at most MAX_UNREAD_COUNTED), and
+    the room's newest message."""
+
+    last_read: int
+    unread: int
+    latest: int
+
+
+def read_states(user: Any, room_id: int | None = None) -> dict[int, ReadState]:
+    """The user's ReadState in every room they are a member of (or in one), by room id.
+
+    One query whatever the number of rooms: per membership, a count of at most
+    MAX_UNREAD_COUNTED messages after the read position, walked on the (room, id) index.
+    """
+    message = connection.ops.quote_name(Message._meta.db_table)
+    membership = connection.ops.quote_name(Membership._meta.db_table)
+    sql = f"""
+        SELECT m.room_id, m.last_read,
+            (SELECT COUNT(*) FROM (
+                SELECT 1 FROM {message} x
+                WHERE x.room_id = m.room_id AND x.id > m.last_read AND x.author_id <> %s
+                    AND x.deleted_at IS NULL AND x.removed_at IS NULL
+                LIMIT {MAX_UNREAD_COUNTED}
+            ) unread),
+            (SELECT MAX(y.id) FROM {message} y WHERE y.room_id = m.room_id)
+        FROM {membership} m
+        WHERE m.user_id = %s {"AND m.room_id = %s" if room_id is not None else ""}
+    """
+    params = [user.pk, user.pk, *([room_id] if room_id is not None else [])]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {
+            room: ReadState(int(last_read), int(unread), int(latest or 0))
+            for room, last_read, unread, latest in cursor.fetchall()
+        }
+
+
 class Access(enum.Enum):
     """What Room.access_for answers."""
 
@@ -424,6 +603,8 @@ class Membership(models.Model):
     )
     role = models.CharField(max_length=16, choices=ROLE_CHOICES, default=ROLE_MEMBER)
     joined_at = models.DateTimeField(default=timezone.now)
+    # The id of the newest message its user has read here (POST /rooms/<slug>/read/).
+    last_read = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [

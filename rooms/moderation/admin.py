@@ -12,7 +12,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Value
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -29,6 +29,7 @@ from rooms.models import (
     Report,
     Restriction,
 )
+from rooms.moderation.rules import may_read_whole_dms, messages_staff_may_read
 
 
 class ModerationForm(forms.Form):
@@ -146,6 +147,10 @@ class MessageAdmin(ModeratorActionsMixin, admin.ModelAdmin[Message]):
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        # Direct messages are private to their people (rules.messages_staff_may_read).
+        return super().get_queryset(request).filter(messages_staff_may_read(request.user))
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Deleting the row would open a hole in the history behind the stream's back. The
@@ -374,17 +379,10 @@ class ReportAdmin(ModeratorActionsMixin, admin.ModelAdmin[Report]):
     def context(self, report: Report) -> str:
         """The reported message with the three before and after it."""
         message = report.message
-        around = list(
-            Message.objects.filter(room=message.room, id__lt=message.pk)
-            .select_related("author")
-            .order_by("-id")[:3]
-        )[::-1]
-        around += [message]
-        around += list(
-            Message.objects.filter(room=message.room, id__gt=message.pk)
-            .select_related("author")
-            .order_by("id")[:3]
-        )
+        if message.room.is_dm and not getattr(report, "whole_dms", False):
+            around = [message]  # the rest of a direct message stays private
+        else:
+            around = self.around(message)
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -400,6 +398,26 @@ class ReportAdmin(ModeratorActionsMixin, admin.ModelAdmin[Report]):
             ),
         )
         return format_html("<table>{}</table>", rows)
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        # Whether this member of staff may read a DM around its reported message.
+        whole_dms = may_read_whole_dms(request.user)
+        return super().get_queryset(request).annotate(whole_dms=Value(whole_dms))
+
+    @staticmethod
+    def around(message: Message) -> list[Message]:
+        around = list(
+            Message.objects.filter(room=message.room, id__lt=message.pk)
+            .select_related("author")
+            .order_by("-id")[:3]
+        )[::-1]
+        around += [message]
+        around += list(
+            Message.objects.filter(room=message.room, id__gt=message.pk)
+            .select_related("author")
+            .order_by("id")[:3]
+        )
+        return around
 
     @admin.action(description="Resolve", permissions=["moderate"])
     def resolve(self, request: HttpRequest, queryset: QuerySet[Report]) -> HttpResponse | None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Q
+
 from rooms.models import (
     MAX_REASON_LENGTH,
     Membership,
     Message,
     ModerationAction,
     NotAllowed,
+    Report,
     Room,
 )
 
@@ -65,3 +68,17 @@ def log_about(actor: Any, action: str, message: Message, reason: str) -> Moderat
     return log(
         actor, action, message.room, message=message, target_user=message.author, reason=reason
     )
+
+
+def messages_staff_may_read(user: Any) -> Q:
+    """The one rule of which messages the admin shows a member of staff: direct messages are
+    private to their people. Superusers see everything (they own the database anyway); other
+    staff see a DM's message only once one of its people reported it, so that the report can
+    be handled, and never the rest of the conversation (nor the DM's event log)."""
+    if user.is_superuser:
+        return Q()
+    return ~Q(room__kind=Room.KIND_DM) | Q(pk__in=Report.objects.values("message_id"))
+
+
+def may_read_whole_dms(user: Any) -> bool:
+    return bool(user.is_superuser)

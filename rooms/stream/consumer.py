@@ -32,9 +32,12 @@ from rooms import access_log, metrics
 from rooms.events import get_backend, session_digest
 from rooms.middleware import DATABASE_UNAVAILABLE, RETRY_AFTER_SECS
 from rooms.models import Access, Room
+from rooms.models.log import current_position
 from rooms.stream import log
 from rooms.stream.db import database_sync_to_async
 from rooms.stream.hub import hub
+from rooms.stream.log import position_of
+from rooms.stream.site import SiteChannel, UserSubscriber
 from rooms.stream.sse import (
     CHANNEL_PREFIX,
     RETRY_MILLISECONDS,
@@ -103,12 +106,21 @@ connect = database_sync_to_async(_connect)
 may_still_read = database_sync_to_async(_may_still_read)
 
 
-class RoomEventsConsumer(AsyncHttpConsumer):
+class StreamConsumer(AsyncHttpConsumer):
     """One open stream. Runs as a task so that a client disconnect can cancel it."""
 
     stream_task: asyncio.Task[None] | None = None
     forget_session = False
     record: access_log.StreamRecord  # its log lines and metrics, once it is open
+
+    @property
+    def name(self) -> str:
+        """What the access log calls the stream: its room, or "*" for a user stream."""
+        kwargs: dict[str, str] = self.scope.get("url_route", {}).get("kwargs", {})
+        return kwargs.get("slug", "*")
+
+    async def stream(self) -> None:
+        raise NotImplementedError
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # AsyncConsumer.dispatch closes stale DB connections in a worker thread before every
@@ -135,7 +147,7 @@ class RoomEventsConsumer(AsyncHttpConsumer):
         raise StopConsumer()
 
     async def error(self, status: int, message: str) -> None:
-        access_log.stream_refused(self.scope, self.scope["url_route"]["kwargs"]["slug"], status)
+        access_log.stream_refused(self.scope, self.name, status)
         body = json.dumps({"error": message}).encode()
         headers = [(b"content-type", b"application/json")]
         if status == 503:
@@ -159,51 +171,63 @@ class RoomEventsConsumer(AsyncHttpConsumer):
         values = query.get("lastEventId")
         return values[0] if values else None
 
-    async def stream(self) -> None:
-        slug = self.scope["url_route"]["kwargs"]["slug"]
-        # The session, its user and the room in one DB trip (channels' AuthMiddlewareStack
-        # would take a trip of its own for the session and user, and wrap every send).
+    async def write(self, chunks: list[bytes]) -> None:
+        if chunks:
+            # What send_body does, without its two extra calls per write.
+            await self.base_send(
+                {"type": "http.response.body", "body": b"".join(chunks), "more_body": True}
+            )
+
+    async def send_reset(self, reason: str, current: int) -> None:
+        """Tell the client its id is useless: reload, then continue from `current`."""
+        await self.send_body(
+            sse_event("reset", {"reason": reason, "last_event_id": current}, current),
+            more_body=True,
+        )
+
+    async def open(self, connected: Any, send_head: bool = True) -> Any:
+        """Check the session (and the room) in one DB trip; answer an error and return None
+        if the stream may not open, else send the stream's head (unless not `send_head`)
+        and return what was checked."""
         try:
-            user, self.forget_session, access = await connect(self.scope, slug)
+            user, self.forget_session, access = await connected
         except (OperationalError, InterfaceError) as exc:
             # The database is restarting: the client retries (a bare EventSource gives up on a
             # non-200 answer; the pages use ReconnectingEventSource, which retries).
-            logger.warning("stream of room %r: database unavailable: %s", slug, exc)
+            logger.warning("stream %r: database unavailable: %s", self.name, exc)
             metrics.DATABASE_ERRORS.labels("stream").inc()
             await self.error(503, DATABASE_UNAVAILABLE)
-            return
+            return None
         if not user.is_authenticated or access is None:
             await self.error(401, "authentication required")
-            return
-        if len(access) == 2:
+            return None
+        if isinstance(access, tuple) and len(access) == 2:
             await self.error(*access)
-            return
-        room_id, channel, current = access
+            return None
         # LIMITATION: counted per process; with several processes one may hold this many in each.
         limit = settings.CHAT_MAX_STREAMS_PER_USER
         if hub.user_streams[user.pk] >= limit:
             await self.error(429, f"too many open streams (at most {limit})")
-            return
+            return None
+        if send_head:
+            await self.send_head()
+        await get_backend().start()
+        return user, access
 
+    async def send_head(self) -> None:
         await self.send_headers(status=200, headers=SSE_HEADERS)
         await self.send_body(f"retry: {RETRY_MILLISECONDS}\n\n".encode(), more_body=True)
 
+    def session_of_stream(self) -> str:
         key = getattr(self.scope.get("session"), "session_key", None) or ""
-        subscriber = Subscriber(room_id, user.pk, session=session_digest(key))
-        await get_backend().start()
-        try:
-            head = await hub.subscribe(subscriber)
-        except Exception:
-            # Reading the room's head failed (the database is restarting): end the response
-            # rather than leave it hanging; the client resumes from its last id.
-            logger.warning("stream of room %s: could not subscribe", room_id, exc_info=True)
-            hub.unsubscribe(subscriber)
-            await self.send_body(b"")
-            return
-        self.record = access_log.StreamRecord(self.scope, user, slug)
+        return session_digest(key)
+
+    async def run(self, subscriber: Subscriber, user: Any, go: Any) -> None:
+        """Send what `go` sends until the stream ends; then say why, and log it."""
+        self.record = access_log.StreamRecord(self.scope, user, self.name)
         reason = "client"  # unless it ends otherwise, the client went away
         try:
-            reason = await self.send_events(subscriber, channel, current, head)
+            reason = await go
             if reason == "revoked":
                 await self.send_body(sse_event("revoked", {"reason": "access revoked"}))
             else:
@@ -213,30 +237,14 @@ class RoomEventsConsumer(AsyncHttpConsumer):
             raise
         except Exception:
             reason = "error"
-            logger.exception("stream of room %s for user %s failed", room_id, user.pk)
+            logger.exception("stream %r of user %s failed", self.name, user.pk)
             await self.send_body(b"")
         finally:
-            hub.unsubscribe(subscriber)
             self.record.closed(reason)
 
-    async def send_events(
-        self, subscriber: Subscriber, channel: str, current: int, head: int
-    ) -> str:
-        """Replay, then go live. Return why the stream ended.
-
-        `current` is the room's seq when access was checked, `head` the seq after which the
-        hub hands events to this subscriber; the log covers whatever lies between.
-        """
-        try:
-            last_sent = parse_last_event_id(self.requested_event_id(), channel)
-        except InvalidEventId as exc:
-            last_sent = None
-            await self.send_reset(str(exc), subscriber, current)
-        if last_sent is None:
-            last_sent = current
-        if last_sent != current or head > current:
-            last_sent = await self.replay(last_sent, subscriber, head)
-
+    async def live(self, subscriber: Subscriber, last_sent: int) -> str:
+        """Write what the hub hands the subscriber, skipping ids at or below `last_sent`
+        (the replay sent them), until the stream must end; return why."""
         while True:
             await subscriber.wait()
             if subscriber.closed_reason is not None:
@@ -261,19 +269,52 @@ class RoomEventsConsumer(AsyncHttpConsumer):
                 chunks.append(frame)
             await self.write(chunks)
 
-    async def write(self, chunks: list[bytes]) -> None:
-        if chunks:
-            # What send_body does, without its two extra calls per write.
-            await self.base_send(
-                {"type": "http.response.body", "body": b"".join(chunks), "more_body": True}
-            )
 
-    async def send_reset(self, reason: str, subscriber: Subscriber, current: int) -> None:
-        """Tell the client its id is useless: reload history, then continue from `current`."""
-        await self.send_body(
-            sse_event("reset", {"reason": reason, "last_event_id": current}, current),
-            more_body=True,
-        )
+class RoomEventsConsumer(StreamConsumer):
+    """GET /rooms/<slug>/events/: one room's events, ids its seqs."""
+
+    async def stream(self) -> None:
+        slug = self.scope["url_route"]["kwargs"]["slug"]
+        # The session, its user and the room in one DB trip (channels' AuthMiddlewareStack
+        # would take a trip of its own for the session and user, and wrap every send).
+        opened = await self.open(connect(self.scope, slug))
+        if opened is None:
+            return
+        user, (room_id, channel, current) = opened
+        subscriber = Subscriber(room_id, user.pk, session=self.session_of_stream())
+        try:
+            head = await hub.subscribe(subscriber)
+        except Exception:
+            # Reading the room's head failed (the database is restarting): end the response
+            # rather than leave it hanging; the client resumes from its last id.
+            logger.warning("stream of room %s: could not subscribe", room_id, exc_info=True)
+            hub.unsubscribe(subscriber)
+            await self.send_body(b"")
+            return
+        try:
+            await self.run(subscriber, user, self.send_events(subscriber, channel, current, head))
+        finally:
+            hub.unsubscribe(subscriber)
+
+    async def send_events(
+        self, subscriber: Subscriber, channel: str, current: int, head: int
+    ) -> str:
+        """Replay, then go live. Return why the stream ended.
+
+        `current` is the room's seq when access was checked, `head` the seq after which the
+        hub hands events to this subscriber; the log covers whatever lies between.
+        """
+        try:
+            last_sent = parse_last_event_id(self.requested_event_id(), channel)
+        except InvalidEventId as exc:
+            last_sent = None
+            await self.send_reset(str(exc), current)
+        if last_sent is None:
+            last_sent = current
+        if last_sent != current or head > current:
+            last_sent = await self.replay(last_sent, subscriber, head)
+
+        return await self.live(subscriber, last_sent)
 
     async def replay(self, after: int, subscriber: Subscriber, upto: int) -> int:
         """Send every event after `after` from the log; return the last seq sent.
@@ -294,9 +335,7 @@ class RoomEventsConsumer(AsyncHttpConsumer):
             try:
                 events = await log.read_shared(room_id, after, share)
             except log.EventDoesNotExist as exc:
-                await self.send_reset(
-                    f"event {after} does not exist in this room", subscriber, exc.current_id
-                )
+                await self.send_reset(f"event {after} does not exist in this room", exc.current_id)
                 return int(exc.current_id)
             if events:
                 frames = []
@@ -314,3 +353,91 @@ class RoomEventsConsumer(AsyncHttpConsumer):
                 # of the hub's head: read once more on our own.
                 share = False
         return after
+
+
+def _connect_user(scope: dict[str, Any]) -> tuple[Any, bool, bool | None]:
+    """Load the session's user (one trip to a DB thread), as _connect without a room."""
+    session = session_store(session_key(scope))
+    user = auth.get_user(SimpleNamespace(session=session))  # type: ignore[arg-type]
+    scope["session"] = session
+    scope["user"] = user
+    if not user.is_authenticated:
+        return user, session.modified, None
+    return user, False, True
+
+
+def _starting_point(user_id: int) -> tuple[int, set[int]]:
+    """The newest committed position, then the rooms the user stream follows now.
+
+    Read in this order: the rooms are as they were at that position or later, and a change
+    after it reaches the stream as an event after it (room_joined, room_left).
+    """
+    position = current_position()
+    user = auth.get_user_model().objects.filter(pk=user_id).first()
+    if user is None:
+        return position, set()
+    return position, set(Room.objects.followed_by(user).values_list("pk", flat=True))
+
+
+connect_user = database_sync_to_async(_connect_user)
+starting_point = database_sync_to_async(_starting_point)
+read_for_user = database_sync_to_async(log.read_for_user)
+
+
+class UserEventsConsumer(StreamConsumer):
+    """GET /events/: every event of every room the user is a member of, and the user's own
+    (joined or left a room, read position moved), ids the events' site-wide positions.
+
+    A plain EventSource's reconnect sends back the last position it saw; everything after
+    it is replayed, in position order, for the rooms the user follows now.
+    """
+
+    async def stream(self) -> None:
+        opened = await self.open(connect_user(self.scope), send_head=False)
+        if opened is None:
+            return
+        user, _ = opened
+        subscriber = UserSubscriber(user.pk, session=self.session_of_stream())
+        try:
+            await hub.subscribe_user(subscriber)
+            # After subscribing: what the log holds up to `current` is read from it, what
+            # comes later is collected by the hub meanwhile.
+            current, rooms = await starting_point(user.pk)
+        except (OperationalError, InterfaceError) as exc:
+            hub.unsubscribe_user(subscriber)
+            logger.warning("user stream of %s: database unavailable: %s", user.pk, exc)
+            metrics.DATABASE_ERRORS.labels("stream").inc()
+            await self.error(503, DATABASE_UNAVAILABLE)
+            return
+        except BaseException:
+            hub.unsubscribe_user(subscriber)
+            raise
+        # The response begins once the stream is live: a page that sees it open knows that
+        # every event from then on reaches it.
+        await self.send_head()
+        try:
+            await self.run(subscriber, user, self.send_events(subscriber, current, rooms))
+        finally:
+            hub.unsubscribe_user(subscriber)
+
+    async def send_events(self, subscriber: UserSubscriber, current: int, rooms: set[int]) -> str:
+        try:
+            last_sent = parse_last_event_id(self.requested_event_id(), "")
+            if last_sent is not None and last_sent > current:
+                raise InvalidEventId(f"event {last_sent} does not exist")
+        except InvalidEventId as exc:
+            last_sent = None
+            await self.send_reset(str(exc), current)
+        if last_sent is None:
+            last_sent = current
+        while last_sent < current and subscriber.closed_reason is None:
+            events = await read_for_user(subscriber.user_id, list(rooms), last_sent, current)
+            if not events:
+                break
+            await self.write([SiteChannel.frame(event) for event in events])
+            self.record.replayed(len(events), "log")
+            last_sent = position_of(events[-1])
+        hub.site.start(subscriber, rooms, current)
+        last_sent = max(last_sent, current)
+
+        return await self.live(subscriber, last_sent)

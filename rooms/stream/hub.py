@@ -17,74 +17,49 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rooms import metrics
-from rooms.event_types import LoggedEvent, Recheck
+from rooms.event_types import LoggedEvent, Recheck, UserLoggedEvent
 from rooms.stream import log
+from rooms.stream.ordered import OrderedChannel
+from rooms.stream.site import SiteChannel, UserSubscriber
 from rooms.stream.sse import HEARTBEAT_FRAME, encode_frame
 from rooms.stream.subscriber import RECHECK, Subscriber
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_SECS = 15
-# How often to re-read the log for a missing seq before giving up on it (it is always
-# committed before any later seq is published, so one read almost always finds it).
-GAP_FILL_ATTEMPTS = 5
-GAP_FILL_RETRY_SECS = 0.2
 
 
-class RoomChannel:
+class RoomChannel(OrderedChannel[LoggedEvent]):
     """The open streams of one room in this process, and the last seq handed to them."""
 
     def __init__(self, room_id: int) -> None:
+        super().__init__()
         self.room_id = room_id
         self.subscribers: set[Subscriber] = set()
-        # Seq of the last event handed to subscribers; None until read from the log.
-        self.head: int | None = None
-        # The newest seq known to be committed: from a publish, or read from the log.
-        self.target = 0
-        # Events that arrived ahead of a hole, by seq.
-        self.pending: dict[int, LoggedEvent] = {}
-        self.filling = False
         self.ready = asyncio.Event()
+
+    def __str__(self) -> str:
+        return f"room {self.room_id}"
 
     async def load(self) -> None:
         try:
             self.head = await log.load_head(self.room_id)
         finally:
             self.ready.set()
-        self._drain()
+        self.drain()
 
-    def offer(self, event: LoggedEvent) -> None:
-        if self.head is not None and event.seq <= self.head:
-            return  # already delivered (or before this channel opened: streams replay it)
-        self.pending[event.seq] = event
-        self.target = max(self.target, event.seq)
-        self._drain()
+    def number(self, event: LoggedEvent) -> int:
+        return event.seq
 
-    def catch_up(self, committed: int) -> None:
-        """Deliver whatever the log holds up to `committed` that was never offered."""
-        self.target = max(self.target, committed)
-        self._drain()
+    async def read(self, after: int, before: int) -> list[LoggedEvent]:
+        events: list[LoggedEvent] = await log.load_events(self.room_id, after, before)
+        return events
 
-    def _drain(self) -> None:
-        if self.head is None:
-            return
-        self._deliver_pending()
-        if self.head < self.target and not self.filling:
-            self.filling = True
-            # A context of its own: offer() may run in a callback that carries the context of
-            # the thread that published (a request's), whose asgiref state must not leak
-            # into the hub's DB trips.
-            asyncio.get_running_loop().create_task(self._fill_gaps(), context=contextvars.Context())
+    def failed(self) -> None:
+        for subscriber in list(self.subscribers):
+            subscriber.close("error")
 
-    def _deliver_pending(self) -> None:
-        assert self.head is not None
-        for seq in [s for s in self.pending if s <= self.head]:
-            del self.pending[seq]
-        while self.head + 1 in self.pending:
-            self._deliver(self.pending.pop(self.head + 1))
-
-    def _deliver(self, event: LoggedEvent) -> None:
-        self.head = event.seq
+    def deliver(self, event: LoggedEvent) -> None:
         frame = encode_frame(event.seq, event.type, event.data)
         log.recent.add(self.room_id, event, frame)
         recheck, subject = event.recheck, event.subject
@@ -98,48 +73,6 @@ class RoomChannel:
             ):
                 subscriber.push(None, RECHECK)
 
-    async def _fill_gaps(self) -> None:
-        """Read what is missing between the head and the target from the log."""
-        attempts = 0
-        try:
-            while self.head is not None and self.head < self.target:
-                upto = min(self.pending) if self.pending else self.target + 1
-                rows = await log.load_events(self.room_id, self.head, upto)
-                for event in rows:
-                    if event.seq == self.head + 1:
-                        self._deliver(event)
-                self._deliver_pending()
-                if rows:
-                    attempts = 0
-                    continue
-                if self.head >= self.target:
-                    break
-                attempts += 1
-                if attempts < GAP_FILL_ATTEMPTS:
-                    await asyncio.sleep(GAP_FILL_RETRY_SECS)
-                    continue
-                # Should not happen: a seq is only published once every earlier one committed.
-                # Move on rather than stall the room; a stream that reconnects reads the log.
-                skip_to = (min(self.pending) if self.pending else self.target + 1) - 1
-                logger.error(
-                    "room %s: seq %s..%s missing from the log; skipping them",
-                    self.room_id,
-                    self.head + 1,
-                    skip_to,
-                )
-                self.head = skip_to
-                self._deliver_pending()
-                attempts = 0
-        except Exception:
-            logger.exception("room %s: reading the log failed; closing its streams", self.room_id)
-            # The streams resume from their last id on reconnect, which reads the log.
-            for subscriber in list(self.subscribers):
-                subscriber.close("error")
-            self.pending.clear()
-            self.target = self.head or 0
-        finally:
-            self.filling = False
-
 
 class Hub:
     """Room id -> RoomChannel for the open streams of this process."""
@@ -147,6 +80,8 @@ class Hub:
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.rooms: dict[int, RoomChannel] = {}
+        # The user streams (GET /events/): every event of the site, by position.
+        self.site = SiteChannel()
         # User id -> how many streams they have open in this process.
         self.user_streams: collections.Counter[int] = collections.Counter()
         self.heartbeat_task: asyncio.Task[None] | None = None
@@ -154,6 +89,10 @@ class Hub:
         # room's head is read, so that no event falls between the two.
         self.on_room_opened: Callable[[int], Awaitable[None]] | None = None
         self.on_room_closed: Callable[[int], None] | None = None
+        # Set by a fan-out backend that subscribes per room (Redis): awaited before the
+        # site channel's head is read, so that no event falls between the two.
+        self.on_site_opened: Callable[[], Awaitable[None]] | None = None
+        self.on_site_closed: Callable[[], None] | None = None
 
     def _bind(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
@@ -161,6 +100,7 @@ class Hub:
             # A new event loop (tests start one per test): forget the old loop's streams.
             self.loop = loop
             self.rooms = {}
+            self.site = SiteChannel()
             self.user_streams = collections.Counter()
             log.recent.clear()
             self.heartbeat_task = loop.create_task(self._heartbeat())
@@ -209,56 +149,101 @@ class Hub:
             if self.on_room_closed is not None:
                 self.on_room_closed(subscriber.room_id)
 
+    async def subscribe_user(self, subscriber: UserSubscriber) -> None:
+        """Start collecting every event of the site for this user stream (see SiteChannel)."""
+        self._bind()
+        self.user_streams[subscriber.user_id] += 1
+        first = not self.site.users
+        try:
+            if first and self.on_site_opened is not None:
+                await self.on_site_opened()
+            await self.site.subscribe(subscriber)
+        except BaseException:
+            self.unsubscribe_user(subscriber)
+            raise
+
+    def unsubscribe_user(self, subscriber: UserSubscriber) -> None:
+        if subscriber not in self.site.users.get(subscriber.user_id, ()):
+            return
+        self.site.unsubscribe(subscriber)
+        self.user_streams[subscriber.user_id] -= 1
+        if self.user_streams[subscriber.user_id] <= 0:
+            del self.user_streams[subscriber.user_id]
+        if not self.site.users and self.on_site_closed is not None:
+            self.on_site_closed()
+
+    def all_subscribers(self) -> list[Subscriber]:
+        """Every open stream of this process, room streams and user streams."""
+        streams: list[Subscriber] = [s for c in self.rooms.values() for s in c.subscribers]
+        streams.extend(self.site.subscribers())
+        return streams
+
     def open_rooms(self) -> list[int]:
         return list(self.rooms)
 
     def stream_count(self) -> int:
-        return sum(len(channel.subscribers) for channel in self.rooms.values())
+        return sum(len(channel.subscribers) for channel in self.rooms.values()) + len(
+            self.site.subscribers()
+        )
 
     # Entry points for fan-out backends: on the loop, or from any thread.
 
-    def offer(self, room_id: int, event: LoggedEvent) -> None:
+    def offer(self, room_id: int, event: LoggedEvent, site: bool = True) -> None:
+        """A room's event, to its room streams and (unless `site` is False: it reaches the
+        site channel another way) to the user streams."""
         channel = self.rooms.get(room_id)
         if channel is not None:
             channel.offer(event)
+        if site:
+            self.site.offer((room_id, event))
+
+    def offer_user(self, event: UserLoggedEvent) -> None:
+        self.site.offer(event)
+
+    def offer_site(self, room_id: int | None, event: LoggedEvent | UserLoggedEvent) -> None:
+        """An event for the user streams only."""
+        if isinstance(event, UserLoggedEvent):
+            self.site.offer(event)
+        elif room_id is not None:
+            self.site.offer((room_id, event))
 
     async def catch_up(self) -> None:
         """Deliver what the log holds beyond each open room's head (after a lost publish)."""
         room_ids = list(self.rooms)
-        if not room_ids:
+        if not room_ids and not self.site.users:
             return
         metrics.FANOUT_CATCH_UPS.inc()
-        heads = await log.load_heads(room_ids)
-        for room_id, committed in heads.items():
-            channel = self.rooms.get(room_id)
-            if channel is not None:
-                channel.catch_up(committed)
+        if room_ids:
+            heads = await log.load_heads(room_ids)
+            for room_id, committed in heads.items():
+                channel = self.rooms.get(room_id)
+                if channel is not None:
+                    channel.catch_up(committed)
+        if self.site.users:
+            self.site.catch_up(await log.load_position())
 
     def revoke_user(self, user_id: int) -> None:
         """Close every open stream of the user (password changed, deactivated, ...)."""
-        for channel in list(self.rooms.values()):
-            for subscriber in list(channel.subscribers):
-                if subscriber.user_id == user_id:
-                    subscriber.close("revoked")
+        for subscriber in self.all_subscribers():
+            if subscriber.user_id == user_id:
+                subscriber.close("revoked")
 
     def revoke_session(self, session: str) -> None:
         """Close every open stream opened with this session (logged out)."""
-        for channel in list(self.rooms.values()):
-            for subscriber in list(channel.subscribers):
-                if subscriber.session == session:
-                    subscriber.close("revoked")
+        for subscriber in self.all_subscribers():
+            if subscriber.session == session:
+                subscriber.close("revoked")
 
     def revoke_other_sessions(self, user_id: int, session: str, previous: str) -> None:
         """Close every open stream of the user except the session's, now known by its new key
         (it changed the password: a later logout must still find its streams)."""
-        for channel in list(self.rooms.values()):
-            for subscriber in list(channel.subscribers):
-                if subscriber.user_id != user_id:
-                    continue
-                if subscriber.session in (session, previous):
-                    subscriber.session = session
-                else:
-                    subscriber.close("revoked")
+        for subscriber in self.all_subscribers():
+            if subscriber.user_id != user_id:
+                continue
+            if subscriber.session in (session, previous):
+                subscriber.session = session
+            else:
+                subscriber.close("revoked")
 
     def call_threadsafe(self, func: Callable[..., None], *args: Any) -> None:
         loop = self.loop
@@ -278,10 +263,9 @@ class Hub:
         # One timer for the whole process rather than one per stream.
         while True:
             await asyncio.sleep(HEARTBEAT_INTERVAL_SECS)
-            for channel in list(self.rooms.values()):
-                for subscriber in channel.subscribers:
-                    if not subscriber.frames:
-                        subscriber.push(None, HEARTBEAT_FRAME)
+            for subscriber in self.all_subscribers():
+                if not subscriber.frames:
+                    subscriber.push(None, HEARTBEAT_FRAME)
 
 
 hub = Hub()

@@ -18,8 +18,9 @@ from django_eventstream.storage import EventDoesNotExist
 
 __all__ = ["EventDoesNotExist", "load_events", "load_head", "load_heads", "read", "recent"]
 
-from rooms.event_types import CHANGE_TYPES, SNAPSHOT_TYPES, LoggedEvent
-from rooms.models import Message, Room, RoomEvent, encode_event_data
+from rooms.event_types import CHANGE_TYPES, SNAPSHOT_TYPES, LoggedEvent, UserLoggedEvent
+from rooms.models import Message, Room, RoomEvent, UserEvent, encode_event_data
+from rooms.models.log import current_position
 from rooms.stream.db import database_sync_to_async
 
 # Events read at once by a replay: a long absence is sent in batches.
@@ -28,6 +29,54 @@ REPLAY_BATCH_EVENTS = 1000
 # them from memory rather than each from the log. Events never change once written.
 RECENT_FRAMES_PER_ROOM = 2000
 RECENT_ROOMS = 64
+
+
+_EVENT_FIELDS = (
+    "seq",
+    "type",
+    "data",
+    "message_id",
+    "message__state_seq",
+    "subject",
+    "recheck",
+    "position",
+    "room__slug",
+    "room_id",
+)
+_Row = tuple[int, str, str, int | None, int | None, int | None, str, int, str, int]
+
+
+def _present(fetched: list[_Row]) -> list[tuple[int, LoggedEvent]]:
+    """(room id, event) for rows of the log, each message snapshot as the message is now."""
+    stale = {
+        row[3]
+        for row in fetched
+        if row[3] is not None and row[1] in SNAPSHOT_TYPES and (row[4] or 0) > row[0]
+    }
+    present: dict[int, str] = {}
+    if stale:
+        for message in Message.objects.filter(pk__in=stale).select_related("room", "author"):
+            present[message.pk] = encode_event_data(message.as_event_data())
+    return [
+        (
+            room_id,
+            LoggedEvent(
+                seq,
+                type,
+                present[message_id]
+                if message_id in present and type in SNAPSHOT_TYPES and (state_seq or 0) > seq
+                else data,
+                message_id,
+                subject,
+                recheck,
+                position,
+                slug,
+            ),
+        )
+        for (seq, type, data, message_id, state_seq, subject, recheck, position, slug, room_id) in (
+            fetched
+        )
+    ]
 
 
 def read(
@@ -41,33 +90,59 @@ def read(
     rows = rows.order_by("seq")
     if limit is not None:
         rows = rows[:limit]
-    fetched = list(
-        rows.values_list(
-            "seq", "type", "data", "message_id", "message__state_seq", "subject", "recheck"
-        )
+    return [event for _, event in _present(list(rows.values_list(*_EVENT_FIELDS)))]
+
+
+# An event of the user streams: (room id, a room's event) or one user's own event.
+SiteEvent = tuple[int, LoggedEvent] | UserLoggedEvent
+
+
+def position_of(event: SiteEvent) -> int:
+    return event.position if isinstance(event, UserLoggedEvent) else event[1].position
+
+
+def _merge(
+    room_rows: list[tuple[int, LoggedEvent]], user_rows: list[UserLoggedEvent], limit: int
+) -> list[SiteEvent]:
+    """Both lists (each in position order, each at most `limit` long) as one, in position
+    order, cut where a full list stops: what lies beyond it is not known yet."""
+    merged: list[SiteEvent] = sorted([*room_rows, *user_rows], key=position_of)
+    ends = [position_of(rows[-1]) for rows in (room_rows, user_rows) if len(rows) >= limit]
+    if ends:
+        merged = [event for event in merged if position_of(event) <= min(ends)]
+    return merged
+
+
+def _user_events(rows: Any, limit: int) -> list[UserLoggedEvent]:
+    fields = ("position", "user_id", "room_id", "type", "data")
+    return [UserLoggedEvent(*row) for row in rows.order_by("position").values_list(*fields)[:limit]]
+
+
+def read_site(after: int, before: int, limit: int = REPLAY_BATCH_EVENTS) -> list[SiteEvent]:
+    """Every event of the site (rooms' and users') with a position between the two."""
+    rooms = RoomEvent.objects.filter(position__gt=after, position__lt=before).order_by("position")
+    users = UserEvent.objects.filter(position__gt=after, position__lt=before)
+    return _merge(
+        _present(list(rooms.values_list(*_EVENT_FIELDS)[:limit])),
+        _user_events(users, limit),
+        limit,
     )
-    stale = {
-        message_id
-        for seq, type, _, message_id, state_seq, _, _ in fetched
-        if message_id is not None and type in SNAPSHOT_TYPES and (state_seq or 0) > seq
-    }
-    present: dict[int, str] = {}
-    if stale:
-        for message in Message.objects.filter(pk__in=stale).select_related("room", "author"):
-            present[message.pk] = encode_event_data(message.as_event_data())
-    return [
-        LoggedEvent(
-            seq,
-            type,
-            present[message_id]
-            if message_id in present and type in SNAPSHOT_TYPES and (state_seq or 0) > seq
-            else data,
-            message_id,
-            subject,
-            recheck,
-        )
-        for seq, type, data, message_id, state_seq, subject, recheck in fetched
-    ]
+
+
+def read_for_user(
+    user_id: int, room_ids: list[int], after: int, upto: int, limit: int = REPLAY_BATCH_EVENTS
+) -> list[SiteEvent]:
+    """A batch of the user stream's replay: the events of these rooms and the user's own
+    after position `after`, up to `upto`, in position order."""
+    rooms = RoomEvent.objects.filter(
+        room_id__in=room_ids, position__gt=after, position__lte=upto
+    ).order_by("position")
+    users = UserEvent.objects.filter(user_id=user_id, position__gt=after, position__lte=upto)
+    return _merge(
+        _present(list(rooms.values_list(*_EVENT_FIELDS)[:limit])) if room_ids else [],
+        _user_events(users, limit),
+        limit,
+    )
 
 
 def head(room_id: int) -> int:
@@ -88,6 +163,8 @@ def read_batch(room_id: int, after: int) -> list[LoggedEvent]:
 
 
 load_events = database_sync_to_async(read)
+load_site = database_sync_to_async(read_site)
+load_position = database_sync_to_async(current_position)
 load_head = database_sync_to_async(head)
 load_heads = database_sync_to_async(heads)
 read_events = database_sync_to_async(read_batch)

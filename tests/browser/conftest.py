@@ -7,6 +7,7 @@ any other request is aborted and fails the test.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,8 +60,11 @@ def server(live_database: LiveDatabase) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def artifacts() -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    return ARTIFACTS
+    """test-artifacts/<stack>/: each stack's screenshots, the second not over the first."""
+    stack = "postgres" if os.environ.get("DATABASE_URL") else "sqlite"
+    directory = ARTIFACTS / stack
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
 
 
 @dataclass

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from rooms.event_types import LoggedEvent
+from rooms.event_types import LoggedEvent, UserLoggedEvent
 from rooms.stream.hub import hub
 
 logger = logging.getLogger(__name__)
@@ -28,6 +28,9 @@ class LocalFanout:
 
     def publish(self, room_id: int, event: LoggedEvent) -> None:
         hub.call_threadsafe(hub.offer, room_id, event)
+
+    def publish_user(self, event: UserLoggedEvent) -> None:
+        hub.call_threadsafe(hub.offer_user, event)
 
     def revoke_user(self, user_id: int) -> None:
         hub.call_threadsafe(hub.revoke_user, user_id)

@@ -1,8 +1,10 @@
 """Fan-out across processes over Redis pub/sub (redis-py's asyncio client).
 
 Publishing hands the event to this process's hub at once, and PUBLISHes it on the room's
-Redis channel for the other processes. Each process holds one subscriber connection,
-subscribed to the rooms it has open streams for and to one control channel (revocations).
+Redis channel for the other processes, and on the site channel for their user streams
+(GET /events/); a user's own events go on the site channel only. Each process holds one
+subscriber connection, subscribed to the rooms it has open room streams for, to the site
+channel while it has user streams open, and to one control channel (revocations).
 
 Redis is a doorbell, not the record: the event log is. A process that was not listening
 (Redis restarted, the connection dropped, a publish failed) catches up from the log when
@@ -24,13 +26,14 @@ import redis.asyncio
 from django.conf import settings
 
 from rooms import metrics
-from rooms.event_types import LoggedEvent
+from rooms.event_types import LoggedEvent, UserLoggedEvent
 from rooms.stream.hub import hub
 
 logger = logging.getLogger(__name__)
 
 ROOM_CHANNEL_PREFIX = f"{settings.REDIS_CHANNEL_PREFIX}room:"
 CONTROL_CHANNEL = f"{settings.REDIS_CHANNEL_PREFIX}control"
+SITE_CHANNEL = f"{settings.REDIS_CHANNEL_PREFIX}site"
 CATCH_UP_INTERVAL_SECS = 5.0
 RECONNECT_DELAY_MIN_SECS = 0.1
 RECONNECT_DELAY_MAX_SECS = 2.0
@@ -64,14 +67,22 @@ class RedisFanout:
         self.connected: asyncio.Event | None = None
         hub.on_room_opened = self.room_opened
         hub.on_room_closed = self.room_closed
+        hub.on_site_opened = self.site_opened
+        hub.on_site_closed = self.site_closed
 
     # Sending: from any thread, after commit.
 
-    def _send(self, channel: str, payload: str) -> None:
+    def _send(self, channel: str, payload: str, *more: tuple[str, str]) -> None:
         if time.monotonic() < self.publish_paused_until:
             return
         try:
-            self.publisher.publish(channel, payload)
+            if more:
+                pipeline = self.publisher.pipeline(transaction=False)
+                for name, body in ((channel, payload), *more):
+                    pipeline.publish(name, body)
+                pipeline.execute()
+            else:
+                self.publisher.publish(channel, payload)
         except redis.RedisError as exc:
             metrics.REDIS_ERRORS.labels("publish").inc()
             self.publish_paused_until = time.monotonic() + PUBLISH_BACKOFF_SECS
@@ -79,10 +90,22 @@ class RedisFanout:
 
     def publish(self, room_id: int, event: LoggedEvent) -> None:
         hub.call_threadsafe(hub.offer, room_id, event)
-        seq, type, data, message_id, subject, recheck = event
+        seq, type, data, message_id, subject, recheck, position, slug = event
+        body = (
+            f"{seq}\n{type}\n{message_id or ''}\n{subject or ''}\n{recheck}\n"
+            f"{position}\n{slug}\n{data}"
+        )
         self._send(
             room_channel(room_id),
-            f"{self.origin}\n{seq}\n{type}\n{message_id or ''}\n{subject or ''}\n{recheck}\n{data}",
+            f"{self.origin}\n{body}",
+            (SITE_CHANNEL, f"{self.origin}\nroom\n{room_id}\n{body}"),
+        )
+
+    def publish_user(self, event: UserLoggedEvent) -> None:
+        hub.call_threadsafe(hub.offer_user, event)
+        position, user_id, room_id, type, data = event
+        self._send(
+            SITE_CHANNEL, f"{self.origin}\nuser\n{position}\n{user_id}\n{room_id}\n{type}\n{data}"
         )
 
     def revoke_user(self, user_id: int) -> None:
@@ -117,6 +140,15 @@ class RedisFanout:
 
     def room_closed(self, room_id: int) -> None:
         self.wanted.discard(room_channel(room_id))
+        if self.loop is not None:
+            self.loop.create_task(self.sync_subscriptions())
+
+    async def site_opened(self) -> None:
+        self.wanted.add(SITE_CHANNEL)
+        await self.sync_subscriptions()
+
+    def site_closed(self) -> None:
+        self.wanted.discard(SITE_CHANNEL)
         if self.loop is not None:
             self.loop.create_task(self.sync_subscriptions())
 
@@ -203,16 +235,31 @@ class RedisFanout:
                     user, session, previous = args.split("\n")
                     hub.revoke_other_sessions(int(user), session, previous)
                 return
-            room_id = int(channel.removeprefix(ROOM_CHANNEL_PREFIX))
-            seq, type, message_id, subject, recheck, data = rest.split("\n", 5)
-            event = LoggedEvent(
-                int(seq),
-                type,
-                data,
-                int(message_id) if message_id else None,
-                int(subject) if subject else None,
-                recheck,
-            )
-            hub.offer(room_id, event)
+            if channel == SITE_CHANNEL:
+                kind, _, rest = rest.partition("\n")
+                if kind == "user":
+                    position, user_id, room, type, data = rest.split("\n", 4)
+                    hub.offer_user(
+                        UserLoggedEvent(int(position), int(user_id), int(room), type, data)
+                    )
+                else:
+                    room, _, rest = rest.partition("\n")
+                    hub.offer_site(int(room), self.decode(rest))
+                return
+            hub.offer(int(channel.removeprefix(ROOM_CHANNEL_PREFIX)), self.decode(rest), site=False)
         except ValueError:
             logger.warning("redis fan-out: ignoring a malformed message on %s", channel)
+
+    @staticmethod
+    def decode(body: str) -> LoggedEvent:
+        seq, type, message_id, subject, recheck, position, slug, data = body.split("\n", 7)
+        return LoggedEvent(
+            int(seq),
+            type,
+            data,
+            int(message_id) if message_id else None,
+            int(subject) if subject else None,
+            recheck,
+            int(position),
+            slug,
+        )
