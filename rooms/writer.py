@@ -100,7 +100,15 @@ class Writer:
                         stopping = True
                         break
                     batch.append(job)
-                self.run_batch(batch)
+                try:
+                    self.run_batch(batch)
+                except BaseException as exc:
+                    # A bug here must not leave its callers waiting forever, nor end the
+                    # thread (submit would start another, but these would hang).
+                    logger.exception("writer: a batch failed outside its transaction")
+                    for job in batch:
+                        if not job.future.done():
+                            job.future.set_exception(exc)
                 if stopping:
                     return
         finally:

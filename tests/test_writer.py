@@ -171,6 +171,30 @@ def test_a_failed_commit_answers_every_post_of_the_batch_with_the_error_and_publ
 
 
 @committed
+def test_an_error_outside_any_post_answers_its_batch_and_the_writer_goes_on(writer, lobby, bob):
+    class Escapes(BaseException):
+        """Not an Exception: the per-post savepoint does not catch it."""
+
+    def escapes():
+        raise Escapes
+
+    futures = held_batch(writer, [lambda: lobby.post_message(bob, "lost")[0].body, escapes])
+    assert all(isinstance(outcome, Escapes) for outcome in results_of_any(futures))
+    assert not Message.objects.filter(body="lost").exists()
+    assert writer.submit(lambda: lobby.post_message(bob, "after")[0].body).result(10) == "after"
+
+
+def results_of_any(futures):
+    outcomes = []
+    for future in futures:
+        try:
+            outcomes.append(future.result(10))
+        except BaseException as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+@committed
 def test_a_post_through_the_writer_thread_answers_like_inline(settings, bob, lobby):
     settings.CHAT_WRITER = "thread"
     from rooms import writer
