@@ -21,7 +21,6 @@ from __future__ import annotations
 import io
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from axes.helpers import get_client_ip_address
@@ -30,7 +29,7 @@ from django.http import HttpRequest, HttpResponseBase
 from django.utils.functional import SimpleLazyObject, empty
 
 from rooms import metrics
-from rooms.middleware import HTTPMiddleware
+from rooms.middleware import BothModesMiddleware, HTTPMiddleware
 
 logger = logging.getLogger("rooms.access")
 
@@ -66,14 +65,10 @@ def scope_address(scope: dict[str, Any]) -> str:
     return client_address(ASGIRequest(scope, io.BytesIO()))
 
 
-class RequestLogMiddleware:
+class RequestLogMiddleware(BothModesMiddleware):
     """Note the view, the user and the address for RequestLogASGIMiddleware's line."""
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        response = self.get_response(request)
+    def after(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
         scope = getattr(request, "scope", None)  # None outside ASGI (Django's test client)
         if scope is not None:
             match = request.resolver_match

@@ -3,18 +3,22 @@ moderation's endpoints rooms/moderation/views.py). Request plumbing is rooms/htt
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from rooms import limits
+from rooms import limits, writer
 from rooms.http import (
+    REFUSALS,
     AuthenticatedRequest,
     BadRequest,
+    Payload,
     active_user,
     answers_forms,
     attachment_ids,
@@ -22,16 +26,19 @@ from rooms.http import (
     find_message,
     int_field,
     int_param,
+    is_browser_form,
     json_endpoint,
     json_error,
     read_payload,
     readable_room,
+    refusal,
     string_field,
 )
 from rooms.models import (
     MAX_ROOM_NAME_LENGTH,
     Membership,
     Message,
+    NotAllowed,
     Restriction,
     Room,
     clean_message_body,
@@ -44,6 +51,7 @@ from rooms.models.rooms import read_states
 MAX_DM_PEOPLE = 8
 HISTORY_PAGE_DEFAULT = 50
 HISTORY_PAGE_MAX = 200
+POST_MESSAGE_FIELDS = ("body", "client_id", "attachments")
 
 
 # Slugs no room may take: the site's own words. A private room's slug is "not available" to
@@ -203,12 +211,69 @@ def room_members(request: AuthenticatedRequest, slug: str) -> JsonResponse:
 
 
 @require_http_methods(["GET", "POST"])
+async def room_messages(request: HttpRequest, slug: str) -> HttpResponseBase:
+    """GET: a page of history. POST: a new message, through the process's writer.
+
+    A post needs no thread of its own: its checks and its write run in the writer's thread,
+    on the writer's connection, in a transaction with the other posts that wait
+    (rooms/writer.py). A browser's own form post goes the sync way, which answers it with
+    a page (answers_forms), as does every GET.
+    """
+    if request.method == "POST" and not is_browser_form(request):
+        return await _post_message_through_writer(request, slug)
+    return await sync_to_async(_room_messages, thread_sensitive=True)(request, slug=slug)
+
+
+async def _post_message_through_writer(request: HttpRequest, slug: str) -> HttpResponseBase:
+    # json_endpoint's order: 401 first, then a bad body, then the room. The body is read
+    # here (it is in memory already), the rest is the writer's (it needs the database).
+    try:
+        payload: Payload | BadRequest = read_payload(request, frozenset(POST_MESSAGE_FIELDS))
+    except BadRequest as exc:
+        payload = exc
+    try:
+        data, created = await writer.write(functools.partial(_write_post, request, slug, payload))
+    except NotLoggedIn:
+        return json_error(401, "authentication required")
+    except REFUSALS as exc:
+        return refusal(exc)
+    response = JsonResponse(data, status=201)
+    if not created:
+        response["Idempotent-Replayed"] = "true"
+    return response
+
+
+class NotLoggedIn(Exception):
+    pass
+
+
+def _write_post(
+    request: HttpRequest, slug: str, payload: Payload | BadRequest
+) -> tuple[dict[str, Any], bool]:
+    """In the writer's thread: who posts (the session), where, and the post itself."""
+    if not request.user.is_authenticated:
+        raise NotLoggedIn
+    if isinstance(payload, BadRequest):
+        raise payload
+    room = readable_room(request, slug, for_writer=True)
+    message, created = _post_message(request, room, payload)
+    if message.room_id != room.pk:
+        raise NotAllowed("client_id was already used for a message in another room", status=409)
+    return message.as_event_data(), created
+
+
 @answers_forms(done="room", back="room", failure="Your message was not sent")
-@json_endpoint(fields={"POST": ("body", "client_id", "attachments")})
-def room_messages(request: AuthenticatedRequest, slug: str) -> JsonResponse:
+@json_endpoint(fields={"POST": POST_MESSAGE_FIELDS})
+def _room_messages(request: AuthenticatedRequest, slug: str) -> JsonResponse:
     room = readable_room(request, slug)
     if request.method == "POST":
-        return _post_message(request, room)
+        message, created = _post_message(request, room, read_payload(request))
+        if message.room_id != room.pk:
+            return json_error(409, "client_id was already used for a message in another room")
+        response = JsonResponse(message.as_event_data(), status=201)
+        if not created:
+            response["Idempotent-Replayed"] = "true"
+        return response
 
     before = int_param(request, "before")
     after = int_param(request, "after")
@@ -275,8 +340,10 @@ def history_around(room: Room, message_id: int, limit: int) -> tuple[list[Messag
     return page, len(older) > older_count, len(newer) > newer_count
 
 
-def _post_message(request: AuthenticatedRequest, room: Room) -> JsonResponse:
-    payload = read_payload(request)
+room_messages.payload_fields = _room_messages.payload_fields  # type: ignore[attr-defined]
+
+
+def _post_message(request: HttpRequest, room: Room, payload: Payload) -> tuple[Message, bool]:
     attachments = attachment_ids(payload)
     body = payload.get("body", "" if attachments else None)
     if body is None:
@@ -284,13 +351,7 @@ def _post_message(request: AuthenticatedRequest, room: Room) -> JsonResponse:
     client_id = string_field(payload, "client_id").strip()
     if client_id:
         validate_client_id(client_id)
-    message, created = room.post_message(request.user, body, client_id, attachments)
-    if message.room_id != room.pk:
-        return json_error(409, "client_id was already used for a message in another room")
-    response = JsonResponse(message.as_event_data(), status=201)
-    if not created:
-        response["Idempotent-Replayed"] = "true"
-    return response
+    return room.post_message(request.user, body, client_id, attachments)
 
 
 @require_http_methods(["GET", "PATCH", "DELETE"])

@@ -73,25 +73,34 @@ def json_endpoint(
                 if request.method not in ("GET", "HEAD"):
                     read_payload(request, known.get(request.method or "", frozenset()))
                 return view(request, *args, **kwargs)
-            except Http404 as exc:
-                return json_error(404, str(exc) or "not found")
-            except PermissionDenied as exc:
-                return json_error(403, str(exc) or "forbidden")
             except MultiPartParserError as exc:
                 return json_error(400, f"the multipart body is not valid: {exc}")
-            except (BadRequest, ValidationError) as exc:
-                message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-                return json_error(400, message)
-            except NotAllowed as exc:
-                response = json_error(exc.status, str(exc))
-                if exc.retry_after is not None:
-                    response["Retry-After"] = str(exc.retry_after)
-                return response
+            except REFUSALS as exc:
+                return refusal(exc)
 
         wrapper.payload_fields = known  # type: ignore[attr-defined]
         return wrapper
 
     return decorate
+
+
+# What a view (or the writer, for a post) raises to refuse a request: refusal() answers it.
+REFUSALS = (Http404, PermissionDenied, BadRequest, ValidationError, NotAllowed)
+
+
+def refusal(exc: Exception) -> JsonResponse:
+    """The JSON answer to one of REFUSALS."""
+    if isinstance(exc, Http404):
+        return json_error(404, str(exc) or "not found")
+    if isinstance(exc, PermissionDenied):
+        return json_error(403, str(exc) or "forbidden")
+    if isinstance(exc, NotAllowed):
+        response = json_error(exc.status, str(exc))
+        if exc.retry_after is not None:
+            response["Retry-After"] = str(exc.retry_after)
+        return response
+    message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+    return json_error(400, message)
 
 
 def answers_forms(done: str, back: str, failure: str) -> Callable[[View], View]:
@@ -119,16 +128,7 @@ def answers_forms(done: str, back: str, failure: str) -> Callable[[View], View]:
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             response = view(request, *args, **kwargs)
-            accept = request.headers.get("Accept", "")
-            browser_form = (
-                request.method == "POST"
-                and request.content_type
-                in ("application/x-www-form-urlencoded", "multipart/form-data")
-                and "text/html" in accept
-                and "application/json" not in accept
-                and "X-Requested-With" not in request.headers
-            )
-            if not browser_form or not isinstance(response, JsonResponse):
+            if not is_browser_form(request) or not isinstance(response, JsonResponse):
                 return response  # a 429 page for a browser's form is already a page
             answer = json.loads(response.content)
             slug = kwargs.get("slug") or answer.get("slug")
@@ -142,6 +142,18 @@ def answers_forms(done: str, back: str, failure: str) -> Callable[[View], View]:
         return wrapper
 
     return decorate
+
+
+def is_browser_form(request: HttpRequest) -> bool:
+    """Whether the request is a browser's own form post (answers_forms answers it with a page)."""
+    accept = request.headers.get("Accept", "")
+    return (
+        request.method == "POST"
+        and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data")
+        and "text/html" in accept
+        and "application/json" not in accept
+        and "X-Requested-With" not in request.headers
+    )
 
 
 # Our payloads are flat objects. A deeper document is refused before it is parsed: json.loads
@@ -280,10 +292,17 @@ def int_param(request: HttpRequest, name: str, default: int | None = None) -> in
     return int(raw)
 
 
-def readable_room(request: HttpRequest, slug: str) -> Room:
+def readable_room(request: HttpRequest, slug: str, *, for_writer: bool = False) -> Room:
     """The room if the user may read it (Room.access_for): 404 if they may not even know it
-    exists (private rooms look missing to outsiders), 403 if they are banned from it."""
-    room = Room.objects.filter(slug=slug).first()
+    exists (private rooms look missing to outsiders), 403 if they are banned from it.
+
+    `for_writer`: read with the user's standing, locked, in one query (a post, in the
+    writer's transaction: RoomQuerySet.for_writer)."""
+    room = (
+        Room.objects.for_writer(slug, request.user)
+        if for_writer
+        else Room.objects.filter(slug=slug).first()
+    )
     access = room.access_for(request.user) if room is not None else Access.HIDDEN
     if access is Access.BANNED:
         raise PermissionDenied("you are banned from this room")

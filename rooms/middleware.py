@@ -11,6 +11,14 @@ stream's, and the refusals of the ASGI layer.
 
 DatabaseUnavailableMiddleware answers a database outage with 503, never a 500 page.
 
+Every middleware of settings.MIDDLEWARE runs in both modes, so that an async view (the
+message post, rooms/api.py) runs on the event loop with no thread hop: a sync-only
+middleware would put the whole chain in a thread, and Django's own (MiddlewareMixin) run
+each process_request and process_response in a thread of the request's in async mode. The
+subclasses at the end run the hooks of Django's middleware that do no I/O on the loop, and
+go to a thread only for the work that may (saving a session, storing messages, rendering
+the CSRF failure page). A sync view still gets its one thread, from Django's handler.
+
 While PostgreSQL restarts (or the pool cannot hand out a connection in time), a request
 fails with django.db.OperationalError or InterfaceError. That is not a bug in the request:
 the client should simply retry, so it gets `503 {"error": "database unavailable, retry"}`
@@ -26,10 +34,15 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
+from django.contrib.auth import middleware as auth_middleware
+from django.contrib.messages import middleware as messages_middleware
+from django.contrib.sessions import middleware as sessions_middleware
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.middleware import clickjacking, common, csp, csrf, security
 from django.utils.csp import build_policy
 
 from rooms import metrics
@@ -46,14 +59,42 @@ def database_unavailable() -> JsonResponse:
     return response
 
 
-class DatabaseUnavailableMiddleware:
-    """Turn a view's OperationalError/InterfaceError into a 503 JSON answer."""
+class BothModesMiddleware:
+    """A middleware that runs in sync and in async mode (Django picks by the chain below it):
+    `before` and `after` (no I/O) around the rest of the chain, either way."""
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        return self.get_response(request)
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.acall(request)
+        response = self.before(request)
+        if response is None:
+            response = self.get_response(request)
+        return self.after(request, response)
+
+    async def acall(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.before(request)
+        if response is None:
+            response = await self.get_response(request)
+        return self.after(request, response)
+
+    def before(self, request: HttpRequest) -> HttpResponseBase | None:
+        return None
+
+    def after(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        return response
+
+
+class DatabaseUnavailableMiddleware(BothModesMiddleware):
+    """Turn a view's OperationalError/InterfaceError into a 503 JSON answer."""
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> JsonResponse | None:
         if isinstance(exception, (OperationalError, InterfaceError)):
@@ -86,13 +127,10 @@ def too_large(limit: int) -> JsonResponse:
     return JsonResponse({"error": too_large_message(limit)}, status=413)
 
 
-class RequestBodyLimitMiddleware:
+class RequestBodyLimitMiddleware(BothModesMiddleware):
     """Refuse a request body over its path's limit (body_limit) with 413, before reading it."""
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def before(self, request: HttpRequest) -> HttpResponseBase | None:
         length = request.META.get("CONTENT_LENGTH") or "0"
         limit = body_limit(request.path)
         try:
@@ -101,7 +139,7 @@ class RequestBodyLimitMiddleware:
             return JsonResponse({"error": "invalid Content-Length"}, status=400)
         if too_big:
             return too_large(limit)
-        return self.get_response(request)
+        return None
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         # A body without a Content-Length that turns out too big once read.
@@ -225,3 +263,101 @@ class RequestBodyLimitASGIMiddleware(HTTPMiddleware):
         except BodyTooLarge:
             if not started:
                 await _send_json(send, 413, too_large_message(limit))
+
+
+# Django's middleware, with the hooks that do no I/O run on the event loop in async mode
+# (MiddlewareMixin would run each in a thread). settings.MIDDLEWARE names these.
+
+
+class _OnTheLoop:
+    """For a MiddlewareMixin whose process_request and process_response do no I/O."""
+
+    get_response: Callable[[HttpRequest], Any]
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        response = None
+        if hasattr(self, "process_request"):
+            response = self.process_request(request)
+        response = response or await self.get_response(request)
+        if hasattr(self, "process_response"):
+            response = self.process_response(request, response)
+        return response  # type: ignore[no-any-return]
+
+
+class SecurityMiddleware(_OnTheLoop, security.SecurityMiddleware):
+    pass
+
+
+class ContentSecurityPolicyMiddleware(_OnTheLoop, csp.ContentSecurityPolicyMiddleware):
+    pass
+
+
+class XFrameOptionsMiddleware(_OnTheLoop, clickjacking.XFrameOptionsMiddleware):
+    pass
+
+
+class CommonMiddleware(_OnTheLoop, common.CommonMiddleware):
+    pass
+
+
+class AuthenticationMiddleware(_OnTheLoop, auth_middleware.AuthenticationMiddleware):
+    """request.user stays lazy: loaded where it is first read (by the writer, for a post)."""
+
+
+class SessionMiddleware(sessions_middleware.SessionMiddleware):
+    """Saving a modified session is I/O: a thread then; otherwise all on the loop."""
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        self.process_request(request)
+        get_response: Any = self.get_response
+        response = await get_response(request)
+        session = getattr(request, "session", None)
+        if session is not None and (session.modified or settings.SESSION_SAVE_EVERY_REQUEST):
+            return await sync_to_async(self.process_response)(request, response)
+        return self.process_response(request, response)
+
+
+class MessageMiddleware(messages_middleware.MessageMiddleware):
+    """Storing messages may write the session: a thread when there is anything to store."""
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        self.process_request(request)
+        get_response: Any = self.get_response
+        response: Any = await get_response(request)
+        storage: Any = getattr(request, "_messages", None)
+        if storage is not None and (storage.used or storage.added_new):
+            return await sync_to_async(self.process_response)(request, response)
+        return response  # type: ignore[no-any-return]
+
+
+class _Rejected(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class CsrfViewMiddleware(_OnTheLoop, csrf.CsrfViewMiddleware):
+    """The check on the loop (cookie and header or form field, in memory); the failure page
+    (a view, which may read the user) in a thread."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        super().__init__(get_response)
+        if self.async_mode:
+            # Django's handler calls process_view as it finds it: a coroutine in async mode.
+            self.process_view = self._process_view_on_loop  # type: ignore[method-assign,assignment]
+
+    async def _process_view_on_loop(
+        self, request: HttpRequest, callback: Any, args: Any, kwargs: Any
+    ) -> HttpResponseBase | None:
+        request._csrf_reject_later = True  # type: ignore[attr-defined]
+        try:
+            return super().process_view(request, callback, args, kwargs)
+        except _Rejected as rejected:
+            reject = super()._reject  # type: ignore[misc]
+            return await sync_to_async(reject)(request, rejected.reason)  # type: ignore[no-any-return]
+        finally:
+            del request._csrf_reject_later  # type: ignore[attr-defined]
+
+    def _reject(self, request: HttpRequest, reason: str) -> HttpResponseBase:
+        if getattr(request, "_csrf_reject_later", False):
+            raise _Rejected(reason)
+        return super()._reject(request, reason)  # type: ignore[misc,no-any-return]

@@ -110,6 +110,9 @@ def as_carol(carol) -> Client:
 
 @pytest.fixture(autouse=True)
 def test_settings(settings, tmp_path):
+    # Posts are written in the test's own transaction, not by a writer thread of their own
+    # (rooms/writer.py; tests/test_writer.py tests the thread).
+    settings.CHAT_WRITER = "inline"
     # Hashing passwords properly is slow on purpose; tests make many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Tests post hundreds of messages as one person; test_security_limits.py tests the limit.

@@ -274,19 +274,57 @@ class TestHistory:
 def test_a_ban_that_lands_after_the_views_check_still_stops_the_post(
     as_bob, lobby, alice, bob, monkeypatch
 ):
-    # The view lets bob in; a moderator's ban commits before his post is written. The post's
-    # own transaction checks again, under the room's lock.
+    # A browser's own form post takes the sync way: the view lets bob in; a moderator's ban
+    # commits before his post is written. The post's own transaction checks again, under
+    # the room's lock. (Other posts read the room, the standing and write in one transaction
+    # of the writer's: test_the_writers_post_reads_its_checks_in_its_own_transaction.)
     from rooms import moderation
     from rooms.http import readable_room as real
 
-    def check_then_ban(request, slug):
-        room = real(request, slug)
+    def check_then_ban(request, slug, **kwargs):
+        room = real(request, slug, **kwargs)
         moderation.restrict(alice, lobby, bob, "ban")
         return room
 
     monkeypatch.setattr("rooms.api.readable_room", check_then_ban)
     before = Message.objects.count()
-    response = post(as_bob, "lobby", {"body": "slipping through?"})
-    assert response.status_code == 403
-    assert response.json() == {"error": "you are banned from this room"}
+    response = as_bob.post(
+        "/rooms/lobby/messages/", {"body": "slipping through?"}, HTTP_ACCEPT="text/html"
+    )
+    assert response.status_code == 303
     assert Message.objects.count() == before
+
+
+def test_the_writers_post_reads_the_standing_with_the_room(alice, bob, carol, lobby):
+    # One query gives the room and the poster's role, ban and mute, in the post's transaction.
+    from django.db import transaction
+
+    from rooms import moderation
+    from rooms.models import Room
+
+    moderation.restrict(alice, lobby, bob, "mute")
+    with transaction.atomic():
+        as_bob = Room.objects.for_writer("lobby", bob)
+        as_carol = Room.objects.for_writer("lobby", carol)
+        missing = Room.objects.for_writer("nowhere", bob)
+    assert missing is None
+    assert as_bob is not None and as_bob.standing is not None
+    assert as_bob.standing.role == "member" and not as_bob.standing.banned
+    assert as_bob.standing.mute_id is not None
+    assert as_carol is not None and as_carol.standing is not None
+    assert (as_carol.standing.role, as_carol.standing.banned, as_carol.standing.mute_id) == (
+        None,
+        False,
+        None,
+    )
+
+
+def test_a_browsers_own_form_post_is_answered_with_the_room_page(as_bob, lobby):
+    # Without JavaScript the form's post is a 303 back to the room (the sync way, not the
+    # writer's), whatever the answer: the message, or the refusal shown on the page.
+    response = as_bob.post("/rooms/lobby/messages/", {"body": "no script"}, HTTP_ACCEPT="text/html")
+    assert response.status_code == 303
+    assert response["Location"] == "/rooms/lobby/"
+    assert Message.objects.get().body == "no script"
+    refused = as_bob.post("/rooms/lobby/messages/", {"body": ""}, HTTP_ACCEPT="text/html")
+    assert (refused.status_code, refused["Location"]) == (303, "/rooms/lobby/")

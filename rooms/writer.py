@@ -1,0 +1,179 @@
+"""One writer per process: the message posts' transactions, committed in groups.
+
+A post (rooms/api.py) hands its work, a function, to the writer: one thread that owns one
+long-lived database connection. While a transaction commits (an fsync: SQLite runs with
+synchronous=FULL, PostgreSQL with synchronous_commit on), the posts that arrive meanwhile
+queue up, and the writer runs all that wait in the next transaction (group commit):
+
+- each function runs in a savepoint of its own: one that fails (refused, bad input, a
+  constraint) rolls back its own writes only, and the others commit;
+- events leave after the commit that holds them (`transaction.on_commit`, rooms/events.py:
+  Django runs the hooks of every savepoint that was kept once the batch commits, and drops
+  those of a savepoint that was rolled back);
+- every caller is answered after the commit returned: a 201 is on disk. If the commit (or
+  BEGIN) fails, every function of the batch that had succeeded gets that error instead:
+  nothing of the batch was written.
+
+CHAT_WRITER says how: "thread" (the default) or "inline", which runs each function at once,
+alone in its transaction, in the request's sync thread: pytest-django's test transaction
+must see the writes, and a writer thread's own connection would not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, Error, OperationalError, connections, transaction
+
+logger = logging.getLogger(__name__)
+
+# The most functions one transaction holds: bounds how long one batch keeps the others waiting.
+MAX_BATCH_JOBS = 64
+
+# LIMITATION: the queue itself is not bounded: under more posts than the writer can commit,
+# they wait (each holding only its request's coroutine) and their latency grows, as they
+# queued for SQLite's write lock before. A bound would answer the excess with a 503.
+
+
+@dataclass
+class _Job:
+    work: Callable[[], Any]
+    future: concurrent.futures.Future[Any] = field(default_factory=concurrent.futures.Future)
+
+
+class Writer:
+    """A thread that runs queued functions in batches, each batch one transaction."""
+
+    def __init__(self, using: str = DEFAULT_DB_ALIAS) -> None:
+        self.using = using
+        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+        # How many transactions committed, and how many functions they held (tests, metrics).
+        self.commits = 0
+        self.committed_jobs = 0
+
+    def submit[T](self, work: Callable[[], T]) -> concurrent.futures.Future[T]:
+        """Queue `work`; the future is resolved once the transaction holding it committed."""
+        job = _Job(work)
+        self.start()
+        self.jobs.put(job)
+        return job.future
+
+    def start(self) -> None:
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name="chat-writer", daemon=True)
+                self.thread.start()
+
+    def stop(self, timeout: float = 10) -> None:
+        """Finish what is queued, close the connection and end the thread."""
+        with self.lock:
+            thread, self.thread = self.thread, None
+        if thread is not None:
+            self.jobs.put(None)
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                first = self.jobs.get()
+                if first is None:
+                    return
+                batch = [first]
+                stopping = False
+                while len(batch) < MAX_BATCH_JOBS:
+                    try:
+                        job = self.jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if job is None:
+                        stopping = True
+                        break
+                    batch.append(job)
+                try:
+                    self.run_batch(batch)
+                except BaseException as exc:
+                    # A bug here must not leave its callers waiting forever, nor end the
+                    # thread (submit would start another, but these would hang).
+                    logger.exception("writer: a batch failed outside its transaction")
+                    for job in batch:
+                        if not job.future.done():
+                            job.future.set_exception(exc)
+                if stopping:
+                    return
+        finally:
+            connections[self.using].close()
+
+    def run_batch(self, batch: list[_Job]) -> None:
+        # A caller that gave up before its turn (the client went away) is not written.
+        batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
+        if not batch:
+            return
+        outcomes: list[tuple[bool, Any]] = []
+        connection = connections[self.using]
+        try:
+            with transaction.atomic(using=self.using):
+                for job in batch:
+                    try:
+                        with transaction.atomic(using=self.using):
+                            outcomes.append((True, job.work()))
+                    except Exception as exc:
+                        outcomes.append((False, exc))
+                if connection.needs_rollback:
+                    # A savepoint could not be rolled back (the connection broke): Django would
+                    # roll the whole batch back on the way out, silently.
+                    raise next(
+                        (v for ok, v in outcomes if not ok and isinstance(v, Error)),
+                        OperationalError("the transaction was aborted"),
+                    )
+        except Exception as exc:
+            logger.warning("writer: a transaction of %d posts failed: %s", len(batch), exc)
+            outcomes = [(False, exc) if ok else (ok, value) for ok, value in outcomes]
+            outcomes += [(False, exc)] * (len(batch) - len(outcomes))
+            connection.close()  # not known to be healthy: the next batch opens a new one
+        else:
+            self.commits += 1
+            self.committed_jobs += sum(1 for ok, _ in outcomes if ok)
+        for job, (ok, value) in zip(batch, outcomes, strict=True):
+            if ok:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(value)
+
+
+def _run_alone[T](work: Callable[[], T]) -> T:
+    with transaction.atomic():
+        return work()
+
+
+_writer: Writer | None = None
+_writer_lock = threading.Lock()
+
+
+def get_writer() -> Writer:
+    global _writer
+    with _writer_lock:
+        if _writer is None:
+            _writer = Writer()
+        return _writer
+
+
+async def write[T](work: Callable[[], T]) -> T:
+    """Run `work` in a transaction of the writer's; return its result once that committed.
+
+    `work` runs in another thread, on the writer's connection: it must not touch the event
+    loop, and what it raises is raised here.
+    """
+    if settings.CHAT_WRITER == "inline":
+        return await sync_to_async(_run_alone, thread_sensitive=True)(work)
+    return await asyncio.wrap_future(get_writer().submit(work))
