@@ -525,6 +525,9 @@ class Room(models.Model):
                 )
                 if attachments:
                     Upload.objects.attach(message, attachments)
+                else:
+                    # Nothing attached: its data says so without asking the database.
+                    message._prefetched_objects_cache = {"attachments": Upload.objects.none()}  # type: ignore[attr-defined]
                 self.append_event(
                     EventType.MESSAGE_POSTED,
                     message.as_event_data(),
