@@ -73,7 +73,7 @@ def vocabulary(rng: random.Random) -> list[str]:
 
 
 def migration() -> Any:
-    return importlib.import_module("rooms.migrations.0008_message_search")
+    return importlib.import_module("rooms.migrations.0010_message_search")
 
 
 def execute(connection: Any, statements: list[str]) -> None:

@@ -1,4 +1,4 @@
-"""PostgreSQL: the generated search_vector column and its GIN index (migration 0008), with
+"""PostgreSQL: the generated search_vector column and its GIN index (migration 0010), with
 websearch_to_tsquery in the chat_search configuration ('simple', accents removed)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SQLite: FTS5 (the rooms_message_search table and its triggers, migration 0008)."""
+"""SQLite: FTS5 (the rooms_message_search table and its triggers, migration 0010)."""
 
 from __future__ import annotations
 
