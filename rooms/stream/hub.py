@@ -200,12 +200,9 @@ class Hub:
     def offer_user(self, event: UserLoggedEvent) -> None:
         self.site.offer(event)
 
-    def offer_site(self, room_id: int | None, event: LoggedEvent | UserLoggedEvent) -> None:
-        """An event for the user streams only."""
-        if isinstance(event, UserLoggedEvent):
-            self.site.offer(event)
-        elif room_id is not None:
-            self.site.offer((room_id, event))
+    def offer_site(self, room_id: int, event: LoggedEvent) -> None:
+        """A room's event for the user streams only (its room streams got it another way)."""
+        self.site.offer((room_id, event))
 
     async def catch_up(self) -> None:
         """Deliver what the log holds beyond each open room's head (after a lost publish)."""
