@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
 
-from rooms import accounts, api, views
+from rooms import accounts, api, preferences, views
 from rooms.limits import PASSWORD_RESETS, rate_limited
 from rooms.search.views import search_view
 
@@ -25,6 +25,7 @@ urlpatterns = [
     path("rooms/", include("rooms.urls")),
     path("dms/", api.direct_messages, name="dms"),
     path("search/", search_view, name="search"),
+    path("settings/", preferences.settings_page, name="settings"),
 ]
 
 # With DEBUG on, serve static files from daphne run directly too (as `runserver` does), so

@@ -1,9 +1,9 @@
 """The room app's data: rooms and members (rooms.py), messages (messages.py), each room's
-event log (log.py), moderation (moderation.py), uploaded files (uploads.py), and what they
-share (common.py).
+event log (log.py), moderation (moderation.py), uploaded files (uploads.py), a person's
+own choices (people.py), and what they share (common.py).
 
 Import models from here. The modules depend on each other in one direction only:
-common <- moderation <- log <- uploads <- messages <- rooms.
+common <- moderation <- log <- uploads <- messages <- rooms; people stands alone.
 """
 
 from rooms.models.common import (
@@ -27,6 +27,7 @@ from rooms.models.moderation import (
     Report,
     Restriction,
 )
+from rooms.models.people import Notify, Preferences
 from rooms.models.rooms import Access, Membership, Room
 from rooms.models.uploads import MAX_ATTACHMENTS_PER_MESSAGE, Upload
 
@@ -44,6 +45,8 @@ __all__ = [
     "Message",
     "ModerationAction",
     "NotAllowed",
+    "Notify",
+    "Preferences",
     "Report",
     "Restriction",
     "Room",
