@@ -86,8 +86,25 @@ RATIO_KEYS = (
 )  # fmt: skip
 
 
+BASELINES = ("ceiling", "express")
+
+
+def twin_of(
+    row: dict[str, Any], group: list[dict[str, Any]], baseline: str
+) -> dict[str, Any] | None:
+    """The baseline's row of the same scenario and shape as the site's row, if any."""
+    if row["server"] in BASELINES:
+        return None
+    for other in group:
+        same = all(other.get(k) == row.get(k) for k in ("subscribers", "posters"))
+        if other["server"] == baseline and other["scenario"] == row["scenario"] and same:
+            return other
+    return None
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
-    """One table per scenario; site rows get a ratio to the ceiling row of the same shape."""
+    """One table per scenario; a site row gets its ratio to the ceiling's row of the same
+    shape and to the Express row's (x ceiling / x express)."""
     out = []
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
@@ -97,12 +114,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         out.append("| scenario | server | " + " | ".join(cols) + " |")
         out.append("|---" * (len(cols) + 2) + "|")
         for row in group:
-            twin = None
-            if row["server"] != "ceiling":
-                for other in group:
-                    same = all(other.get(k) == row.get(k) for k in ("subscribers", "posters"))
-                    if other["server"] == "ceiling" and other["scenario"] == row["scenario"]:
-                        twin = other if same else twin
+            twins = [(b, twin_of(row, group, b)) for b in BASELINES]
             cells = []
             for key in cols:
                 value = row.get(key)
@@ -110,13 +122,21 @@ def markdown(rows: list[dict[str, Any]]) -> str:
                     text = " / ".join(fmt(v) for v in value.values())
                 else:
                     text = fmt(value)
-                if twin and key in RATIO_KEYS and twin.get(key):
-                    ratio = value / twin[key]
-                    text += f" ({ratio:.1f}x)" if ratio >= 1 else f" ({ratio:.2g}x)"
+                ratios = [
+                    f"{ratio_text(value / twin[key])} {baseline}"
+                    for baseline, twin in twins
+                    if twin and key in RATIO_KEYS and twin.get(key)
+                ]
+                if ratios:
+                    text += " (" + ", ".join(ratios) + ")"
                 cells.append(text)
             out.append(f"| {row['scenario']} | {row['server']} | " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)
+
+
+def ratio_text(ratio: float) -> str:
+    return f"{ratio:.1f}x" if ratio >= 1 else f"{ratio:.2g}x"
 
 
 def plot(rows: list[dict[str, Any]], path: Path, title: str) -> bool:
@@ -129,7 +149,7 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> bool:
         print("matplotlib is not installed (pip install -e .[bench]): no plot")
         return False
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for server, color in (("site", "tab:red"), ("ceiling", "tab:blue")):
+    for server, color in (("site", "tab:red"), ("ceiling", "tab:blue"), ("express", "tab:green")):
         data = sorted(
             (r for r in rows if r["scenario"] == "fanout" and r["server"] == server),
             key=lambda r: r["subscribers"],

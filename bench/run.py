@@ -28,7 +28,15 @@ from pathlib import Path
 
 from bench.report import render, render_last_run
 from bench.scenarios import SCENARIOS, Bench
-from bench.servers import Ceiling, Site, fd_limit, pin_self, raise_fd_limit, start_profilers
+from bench.servers import (
+    Ceiling,
+    Express,
+    Site,
+    fd_limit,
+    pin_self,
+    raise_fd_limit,
+    start_profilers,
+)
 
 
 async def amain(args: argparse.Namespace) -> int:
@@ -37,6 +45,9 @@ async def amain(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="chat-bench-"))
     site = Site(workdir, args.stack)
     ceiling = Ceiling(workdir)
+    express = Express(workdir) if args.express and Express.available() else None
+    if args.express and express is None:
+        print("bench: node (or npm) is missing: no Express row", flush=True)
     started = datetime.datetime.now(datetime.UTC)
     meta = {
         "run": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -46,11 +57,13 @@ async def amain(args: argparse.Namespace) -> int:
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores",
         "python": platform.python_version(),
     }
-    bench = Bench(args, site, ceiling, meta=meta)
+    bench = Bench(args, site, ceiling, meta=meta, express=express)
     print(f"bench: {meta}; fd limit {fd_limit()}; logs in {workdir}", flush=True)
     profilers: list[subprocess.Popen[bytes]] = []
     try:
         ceiling.start()
+        if express is not None:
+            express.start()
         site.start(args.server)
         site.prepare(8)
         if args.profile:
@@ -64,6 +77,8 @@ async def amain(args: argparse.Namespace) -> int:
                 profiler.wait(60)
         site.stop()
         ceiling.stop()
+        if express is not None:
+            express.stop()
         if not args.keep_logs:
             shutil.rmtree(workdir, ignore_errors=True)
     render(bench.rows, args.output)
@@ -80,6 +95,12 @@ def main() -> int:
         help=f"comma-separated, from {','.join(SCENARIOS)}",
     )
     parser.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
+    parser.add_argument(
+        "--no-express",
+        dest="express",
+        action="store_false",
+        help="leave out the Express re-creation of the seed's design (bench/express/)",
+    )
     parser.add_argument("--results", default="results.jsonl", help="file in bench/results/")
     parser.add_argument("--profile", action="store_true", help="py-spy the site processes")
     parser.add_argument(

@@ -21,7 +21,7 @@ from typing import Any
 
 from bench import report, userstream
 from bench.client import Counter, Poster, Stream, close_streams, open_streams
-from bench.servers import Ceiling, Server, Site
+from bench.servers import Ceiling, Express, Server, Site
 from tests.helpers import wait_until
 from tests.live import ROOT, server_env
 
@@ -61,6 +61,16 @@ class Bench:
     ceiling: Ceiling
     rows: list[dict[str, Any]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    # The seed article's design (bench/express/), when node is here.
+    express: Express | None = None
+
+    @property
+    def servers(self) -> list[Server]:
+        """Every server a side-by-side scenario measures: the baselines, then the site."""
+        baselines: list[Server] = [self.ceiling]
+        if self.express is not None:
+            baselines.append(self.express)
+        return [*baselines, self.site]
 
     def record(self, row: dict[str, Any]) -> None:
         row = {**self.meta, **row}
@@ -149,13 +159,13 @@ class Bench:
         sizes = [100, 1000] if self.args.quick else [100, 1000, 3000]
         messages = 20 if self.args.quick else 50
         for n in sizes:
-            for server in (self.ceiling, self.site):
+            for server in self.servers:
                 result = await self.fanout_run(server, n, messages, 5.0)
                 self.record({"scenario": "fanout", "server": server.name, **result})
 
     async def connections(self) -> None:
         total = 2000 if self.args.quick else 10000
-        for server in (self.ceiling, self.site):
+        for server in self.servers:
             counter = Counter()
             sessions = server.sessions
             streams = [
@@ -241,7 +251,7 @@ class Bench:
     async def post(self) -> None:
         secs = 5.0 if self.args.quick else 10.0
         n = 1000 if self.args.quick else 3000
-        for server in (self.ceiling, self.site):
+        for server in self.servers:
             for posters in (1, 8):
                 result = await self.post_burst(server, posters, secs)
                 self.record({"scenario": "post", "server": server.name, **result})

@@ -144,6 +144,35 @@ class Ceiling(Server):
         return self
 
 
+EXPRESS = ROOT / "bench" / "express"
+
+
+class Express(Server):
+    """The seed article's design re-created with Express (bench/express/server.js): the
+    figure a user would compare the site with. Needs node; its packages are installed from
+    bench/express/package-lock.json on first use."""
+
+    name = "express"
+
+    @staticmethod
+    def available() -> bool:
+        return shutil.which("node") is not None and (
+            (EXPRESS / "node_modules").is_dir() or shutil.which("npm") is not None
+        )
+
+    def start(self) -> Express:
+        if not (EXPRESS / "node_modules").is_dir():
+            subprocess.run(
+                ["npm", "ci", "--no-audit", "--no-fund"], cwd=EXPRESS, check=True, timeout=300
+            )
+        port = free_port()
+        self.spawn(
+            ["node", str(EXPRESS / "server.js"), "--port", str(port)], dict(os.environ), port
+        )
+        self.sessions = [Session("none", "none")] * 8
+        return self
+
+
 class Site(Server):
     name = "site"
 
