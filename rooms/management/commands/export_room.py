@@ -17,8 +17,9 @@ from rooms.models import Room
 def one_snapshot() -> Iterator[None]:
     """Read everything as of one moment: a read-only transaction (a snapshot on SQLite in
     WAL mode; REPEATABLE READ on PostgreSQL, whose default sees each query's own moment)."""
+    outermost = not connection.in_atomic_block  # else it is the caller's transaction
     with transaction.atomic():
-        if connection.vendor == "postgresql":
+        if outermost and connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         yield
