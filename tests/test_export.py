@@ -379,3 +379,16 @@ async def test_the_download_streams_under_asgi(history, bob):
     assert response.is_async
     chunks = [chunk async for chunk in response.streaming_content]
     assert b"hello, fixed" in b"".join(chunks)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_command_reads_in_a_transaction_of_its_own(lobby, alice):
+    """Outside any transaction (as from a shell) the command opens its own snapshot."""
+    lobby.post_message(alice, "hello")
+    assert [line["type"] for line in export("lobby")] == [
+        "room",
+        "member",
+        "member",
+        "message",
+        "end",
+    ]
