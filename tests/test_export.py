@@ -231,8 +231,10 @@ def test_an_import_refuses_a_room_that_exists(history, tmp_path):
         (lambda lines: [lines[0].replace('"version":1', '"version":9'), *lines[1:]], "version 9"),
         (lambda lines: lines[1:], "not a room export"),
         (lambda lines: [*lines[:4], "{oops\n", *lines[4:]], "line 5: not JSON"),
+        (lambda lines: [line.replace("the last word", "nul\\u0000") for line in lines], "NUL"),
+        (lambda lines: [line.replace('"alice"', '"al ice"') for line in lines], "username"),
     ],
-    ids=["truncated", "newer version", "no room line", "not json"],
+    ids=["truncated", "newer version", "no room line", "not json", "nul", "bad username"],
 )
 def test_a_damaged_export_is_refused_and_leaves_nothing(history, tmp_path, damage, error):
     lines = list(room_lines(history, removed_text=True))
@@ -392,3 +394,18 @@ def test_the_command_reads_in_a_transaction_of_its_own(lobby, alice):
         "message",
         "end",
     ]
+
+
+def test_a_direct_message_is_imported_only_if_its_people_have_none(alice, bob, tmp_path):
+    dm, _ = Room.objects.direct_message(alice, [bob])
+    dm.post_message(alice, "just between us")
+    source = tmp_path / "dm.jsonl"
+    source.write_text("".join(room_lines(dm, removed_text=True)))
+    with pytest.raises(CommandError, match="a direct message between these people exists"):
+        call_command("import_room", str(source), "--slug", "dm-copy", stdout=io.StringIO())
+    Room.objects.filter(pk=dm.pk).update(dm_key=None)  # as if on another site
+    call_command("import_room", str(source), "--slug", "dm-copy", stdout=io.StringIO())
+    copy = Room.objects.get(slug="dm-copy")
+    assert (copy.kind, copy.private, copy.owner) == ("dm", True, None)
+    assert copy.dm_key == f"{alice.pk},{bob.pk}"
+    assert copy.member_names() == ["alice", "bob"]

@@ -25,12 +25,20 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DataError, models, transaction
 from django.utils.dateparse import parse_datetime
 
 from rooms.event_types import EventType
 from rooms.export.room import FORMAT_NAME, FORMAT_VERSION
-from rooms.models import Membership, Message, Room, RoomEvent, Upload, encode_event_data
+from rooms.models import (
+    MAX_MESSAGE_LENGTH,
+    Membership,
+    Message,
+    Room,
+    RoomEvent,
+    Upload,
+    encode_event_data,
+)
 from rooms.models.log import next_position
 from rooms.models.rooms import dm_key
 
@@ -53,8 +61,12 @@ class Imported:
 
 def import_room(lines: Iterable[str], slug: str | None = None) -> Imported:
     """Load the export's lines as a new room (named `slug`, or the export's own)."""
-    with transaction.atomic():
-        return _Importer(_parsed(lines)).run(slug)
+    try:
+        with transaction.atomic():
+            return _Importer(_parsed(lines)).run(slug)
+    except DataError as exc:
+        # A value the database will not store (a NUL in a text, a name too long).
+        raise BadExport(f"the database refused a value: {exc}") from None
 
 
 def _parsed(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -170,7 +182,8 @@ class _Importer:
             slow_mode_seconds=int(settings.get("slow_mode_seconds") or 0),
         )
         try:
-            room.full_clean(exclude=["owner", "dm_key"])
+            # A DM has no name (its people name it).
+            room.full_clean(exclude=["owner", "dm_key", *(["name"] if room.is_dm else [])])
         except ValidationError as exc:
             raise BadExport(f"line {number}: {'; '.join(exc.messages)}") from None
         room.save()
@@ -180,6 +193,12 @@ class _Importer:
         person = self.people.get(username)
         if person is None:
             User = get_user_model()
+            try:
+                field = User._meta.get_field(User.USERNAME_FIELD)
+                assert isinstance(field, models.Field)
+                field.run_validators(username)
+            except ValidationError as exc:
+                raise BadExport(f"username {username!r}: {' '.join(exc.messages)}") from None
             person = User.objects.filter(username=username).first()
             if person is None:
                 person = User(username=username, is_active=False)
@@ -238,6 +257,8 @@ class _Importer:
         deleted = line.get("deleted") is True
         removed = line.get("removed") is True
         body = "" if deleted else (_text(line, "body", number, optional=removed) or "")
+        if len(body) > MAX_MESSAGE_LENGTH or "\x00" in body:
+            raise BadExport(f"line {number}: a body longer than {MAX_MESSAGE_LENGTH} or with NUL")
         removed_by = _text(line, "removed_by", number, optional=True) if removed else None
         return Message(
             room=room,

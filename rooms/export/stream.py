@@ -12,6 +12,7 @@ from itertools import islice
 
 from asgiref.sync import sync_to_async
 from django.http import StreamingHttpResponse
+from django.utils.http import content_disposition_header
 
 # Lines handed from the database thread to the response at a time.
 DOWNLOAD_BATCH_LINES = 500
@@ -33,7 +34,7 @@ async def in_batches(
 def download(lines: Iterator[str], filename: str) -> StreamingHttpResponse:
     """A JSON Lines attachment, streamed."""
     response = StreamingHttpResponse(in_batches(lines), content_type=NDJSON)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Content-Disposition"] = content_disposition_header(True, filename)
     # Private data: never kept by a cache on the way.
     response["Cache-Control"] = "private, no-store"
     return response
