@@ -26,6 +26,7 @@ from rooms.export.room import (
     EXPORT_CHUNK_MESSAGES,
     attachment_data,
     attachments_of,
+    chunks,
     encode_line,
 )
 from rooms.models import Membership, Message, Preferences, Upload
@@ -39,31 +40,18 @@ def person_lines(user: Any, chunk_size: int = EXPORT_CHUNK_MESSAGES) -> Iterator
     yield encode_line(account_line(user))
     yield encode_line(preferences_line(Preferences.of(user)))
     memberships = 0
-    rows = Membership.objects.filter(user=user).select_related("room").order_by("joined_at", "id")
-    for membership in rows.iterator(chunk_size=chunk_size):
-        memberships += 1
-        yield encode_line(membership_line(membership))
+    for rows in chunks(Membership.objects.filter(user=user).select_related("room"), chunk_size):
+        for membership in rows:
+            memberships += 1
+            yield encode_line(membership_line(membership))
     count = 0
-    after = 0
-    while True:
-        chunk = _own_messages_after(user, after, chunk_size)
-        if not chunk:
-            break
+    # Their messages in every room, on the message table's author index.
+    for chunk in chunks(Message.objects.filter(author=user).select_related("room"), chunk_size):
         files = attachments_of(chunk)
         for message in chunk:
             count += 1
             yield encode_line(own_message_line(message, files.get(message.pk, [])))
-        after = chunk[-1].pk
     yield encode_line({"type": "end", "memberships": memberships, "messages": count})
-
-
-def _own_messages_after(user: Any, after: int, size: int) -> list[Message]:
-    """The next chunk of their messages by id, with their rooms."""
-    return list(
-        Message.objects.filter(author=user, pk__gt=after)
-        .select_related("room")
-        .order_by("id")[:size]
-    )
 
 
 def account_line(user: Any) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Max
+from django.db.models import Max, Model, QuerySet
 from django.utils import timezone
 
 from rooms.models import Membership, Message, Room, Upload
@@ -61,33 +61,36 @@ def room_lines(
     newest = Message.objects.filter(room=room).aggregate(newest=Max("id"))["newest"] or 0
     yield encode_line(room_line(room, newest, removed_text=removed_text))
     members = 0
-    memberships = room.memberships.select_related("user").order_by("joined_at", "id")
-    for membership in memberships.iterator(chunk_size=chunk_size):
-        members += 1
-        yield encode_line(member_line(membership))
+    for memberships in chunks(room.memberships.select_related("user"), chunk_size):
+        for membership in memberships:
+            members += 1
+            yield encode_line(member_line(membership))
     count = 0
-    after = 0
-    while True:
-        chunk = _messages_after(room, after, newest, chunk_size)
-        if not chunk:
-            break
+    messages = Message.objects.filter(room=room, pk__lte=newest)
+    # On the (room, id) index.
+    for chunk in chunks(messages.select_related("author", "removed_by"), chunk_size):
         files = attachments_of(chunk)
         for message in chunk:
             count += 1
             yield encode_line(
                 message_line(message, files.get(message.pk, []), removed_text=removed_text)
             )
-        after = chunk[-1].pk
     yield encode_line({"type": "end", "members": members, "messages": count})
 
 
-def _messages_after(room: Room, after: int, newest: int, size: int) -> list[Message]:
-    """The next chunk by id (keyset pagination on the (room, id) index), with authors."""
-    return list(
-        Message.objects.filter(room=room, pk__gt=after, pk__lte=newest)
-        .select_related("author", "removed_by")
-        .order_by("id")[:size]
-    )
+def chunks[Row: Model](rows: QuerySet[Row], size: int) -> Iterator[list[Row]]:
+    """The rows in id order, `size` at a time, each chunk one query (keyset pagination).
+
+    Not .iterator(): a server-side cursor would stay open on the connection while a
+    download waits on its reader, and past the request if the reader goes away.
+    """
+    after = 0
+    while True:
+        chunk = list(rows.filter(pk__gt=after).order_by("pk")[:size])
+        if not chunk:
+            return
+        yield chunk
+        after = chunk[-1].pk
 
 
 def attachments_of(messages: list[Message]) -> dict[int, list[Upload]]:
