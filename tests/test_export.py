@@ -11,6 +11,7 @@ import io
 import json
 import tracemalloc
 import warnings
+from datetime import UTC, datetime
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -155,6 +156,9 @@ def without_ids(lines: list[dict]) -> list[dict]:
 
 
 def test_an_export_imported_under_another_slug_exports_the_same(history, tmp_path):
+    # A time whose fraction has no milliseconds: it must come back to the microsecond.
+    odd_time = datetime(2025, 1, 2, 3, 4, 5, 123, tzinfo=UTC)
+    history.messages.filter(body="hello").update(created_at=odd_time)
     first = tmp_path / "lobby.jsonl"
     call_command("export_room", "lobby", "--output", str(first), verbosity=0)
     out = io.StringIO()
@@ -164,6 +168,7 @@ def test_an_export_imported_under_another_slug_exports_the_same(history, tmp_pat
     original = [json.loads(line) for line in first.read_text().splitlines()]
     copy = export("lobby-copy")
     assert without_ids(copy) == without_ids(original)
+    assert Room.objects.get(slug="lobby-copy").messages.get(body="hello").created_at == odd_time
     assert [m["id"] for m in copy if m["type"] == "message"] == sorted(
         m["id"] for m in copy if m["type"] == "message"
     )

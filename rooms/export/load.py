@@ -13,7 +13,6 @@ The whole import is one transaction: a bad line leaves nothing behind.
 
 LIMITATION: files are not imported. An export holds their metadata, not their bytes, and a
 row without its bytes would be a broken link; the command counts what it left out.
-LIMITATION: times are kept to the millisecond (the JSON encoder's precision).
 """
 
 from __future__ import annotations

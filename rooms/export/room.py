@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -40,9 +41,19 @@ FORMAT_VERSION = 1
 EXPORT_CHUNK_MESSAGES = 500
 
 
+class ExportEncoder(DjangoJSONEncoder):
+    """Times to the microsecond, always written alike: Django's encoder keeps milliseconds
+    and drops a zero fraction, so a time would not survive an export and import whole."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, datetime):
+            return o.isoformat(timespec="microseconds").replace("+00:00", "Z")
+        return super().default(o)
+
+
 def encode_line(data: dict[str, Any]) -> str:
     """One line of JSON Lines, newline included (UTF-8 text, never split over lines)."""
-    return json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False) + "\n"
+    return json.dumps(data, cls=ExportEncoder, separators=(",", ":"), ensure_ascii=False) + "\n"
 
 
 def export_filename(room: Room) -> str:
