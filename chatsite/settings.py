@@ -268,13 +268,15 @@ CHAT_MAX_STREAMS_PER_USER = envint("CHAT_MAX_STREAMS_PER_USER", 30)
 CHAT_MAX_REQUEST_BYTES = envint("CHAT_MAX_REQUEST_BYTES", 64 * 1024)
 # Everything else that writes (rooms/limits.py; 0 turns a limit off). Per person: edits and
 # deletions of one's messages a minute; joins and leaves of one room an hour; other writes
-# (adding members, reports, moderation) a minute; new rooms an hour. Per client address: new
+# (adding members, reports, moderation) a minute; new rooms an hour; downloads of one's own
+# data (GET /settings/export/) an hour. Per client address: new
 # rooms, sign-ups and password reset requests an hour.
 CHAT_EDITS_PER_MINUTE = envint("CHAT_EDITS_PER_MINUTE", 30)
 CHAT_MEMBERSHIP_CHANGES_PER_HOUR = envint("CHAT_MEMBERSHIP_CHANGES_PER_HOUR", 10)
 CHAT_ACTIONS_PER_MINUTE = envint("CHAT_ACTIONS_PER_MINUTE", 60)
 CHAT_READ_MARKS_PER_MINUTE = envint("CHAT_READ_MARKS_PER_MINUTE", 120)
 CHAT_DMS_PER_HOUR = envint("CHAT_DMS_PER_HOUR", 60)
+CHAT_EXPORTS_PER_HOUR = envint("CHAT_EXPORTS_PER_HOUR", 5)
 CHAT_ROOMS_PER_HOUR = envint("CHAT_ROOMS_PER_HOUR", 10)
 CHAT_ROOMS_PER_HOUR_PER_ADDRESS = envint("CHAT_ROOMS_PER_HOUR_PER_ADDRESS", 30)
 CHAT_SIGNUPS_PER_HOUR = envint("CHAT_SIGNUPS_PER_HOUR", 5)

@@ -26,6 +26,7 @@ urlpatterns = [
     path("dms/", api.direct_messages, name="dms"),
     path("search/", search_view, name="search"),
     path("settings/", preferences.settings_page, name="settings"),
+    path("settings/export/", preferences.export_data, name="settings-export"),
 ]
 
 # With DEBUG on, serve static files from daphne run directly too (as `runserver` does), so

@@ -14,9 +14,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from rooms import moderation
+from rooms.export.room import export_filename, room_lines
+from rooms.export.stream import download
 from rooms.models import (
     Membership,
     Message,
@@ -96,7 +98,7 @@ class RoomAdmin(ModeratorActionsMixin, admin.ModelAdmin[Room]):
     ]
     readonly_fields = ["created_at", "locked", "archived", "slow_mode_seconds", "last_event_seq"]
     inlines = [MembershipInline]
-    actions = ["lock", "unlock", "archive", "unarchive", "set_slow_mode"]
+    actions = ["lock", "unlock", "archive", "unarchive", "set_slow_mode", "export"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # The slug names the room in URLs and events; the owner is its first member.
@@ -165,6 +167,30 @@ class RoomAdmin(ModeratorActionsMixin, admin.ModelAdmin[Room]):
             ),
             fields=("seconds", "reason"),
         )
+
+    @admin.action(
+        description="Export the history (JSON Lines, removed text included)",
+        permissions=["moderate"],
+    )
+    def export(
+        self, request: HttpRequest, queryset: QuerySet[Room]
+    ) -> StreamingHttpResponse | None:
+        """Download one room's history as `manage.py export_room` writes it. Site moderators
+        only: it holds removed messages' text, which only they read in the admin; and a
+        direct message's only for those who may read whole DMs (rules.may_read_whole_dms)."""
+        if not self.has_moderate_permission(request):
+            raise PermissionDenied
+        rooms = list(queryset[:2])
+        if len(rooms) != 1:
+            self.message_user(request, "Export one room at a time.", messages.WARNING)
+            return None
+        room = rooms[0]
+        if room.is_dm and not may_read_whole_dms(request.user):
+            self.message_user(
+                request, f"{room}: a direct message is private to its people.", messages.WARNING
+            )
+            return None
+        return download(room_lines(room, removed_text=True), export_filename(room))
 
 
 class MembershipForm(forms.ModelForm[Membership]):

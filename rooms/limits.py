@@ -87,10 +87,13 @@ SIGNUPS = Limit("CHAT_SIGNUPS_PER_HOUR", 3600, "sign-ups", "address")
 PASSWORD_RESETS = Limit("CHAT_PASSWORD_RESETS_PER_HOUR", 3600, "password reset requests", "address")
 READ_MARKS = Limit("CHAT_READ_MARKS_PER_MINUTE", 60, "read marks", "person")
 DMS = Limit("CHAT_DMS_PER_HOUR", 3600, "direct messages started", "person")
+# A download of one's own data reads all of their messages: a few an hour is plenty.
+EXPORTS = Limit("CHAT_EXPORTS_PER_HOUR", 3600, "downloads of your data", "person")
 ALL_LIMITS = (
     EDITS,
     READ_MARKS,
     DMS,
+    EXPORTS,
     MEMBERSHIP_CHANGES,
     ACTIONS,
     UPLOADS,

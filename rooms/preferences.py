@@ -1,15 +1,19 @@
-"""The settings page: a person's own choices (rooms/models/people.py), and links to the
-rest of their account."""
+"""The settings page: a person's own choices (rooms/models/people.py), links to the rest
+of their account, and the download of their own data."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET
 
+from rooms.export.person import person_lines
+from rooms.export.stream import download
 from rooms.http import AuthenticatedRequest
+from rooms.limits import EXPORTS, rate_limited
 from rooms.models import Preferences
 
 
@@ -36,3 +40,11 @@ def settings_page(request: AuthenticatedRequest) -> HttpResponse:
             return redirect("settings")
         return render(request, "rooms/settings.html", {"form": form}, status=400)
     return render(request, "rooms/settings.html", {"form": form})
+
+
+@login_required
+@require_GET
+@rate_limited(EXPORTS, methods=("GET",))
+def export_data(request: AuthenticatedRequest) -> StreamingHttpResponse:
+    """Their account, settings, memberships and messages as JSON Lines (rooms/export/person.py)."""
+    return download(person_lines(request.user), f"{request.user.get_username()}-data.jsonl")

@@ -105,8 +105,9 @@ class EventCounter(models.Model):
         return f"position {self.value}"
 
 
-def next_position() -> int:
-    """Hand out the next site-wide event position. Must run inside the writing transaction.
+def next_position(count: int = 1) -> int:
+    """Hand out the next site-wide event position (or the last of the next `count`, for an
+    import that writes many events at once). Must run inside the writing transaction.
 
     The UPDATE takes the counter's row lock until commit (on SQLite, writers are serialized
     anyway), so positions are handed out in commit order with no holes: a rolled-back
@@ -115,7 +116,9 @@ def next_position() -> int:
     """
     table = connection.ops.quote_name(EventCounter._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET value = value + 1 WHERE id = 1 RETURNING value")
+        cursor.execute(
+            f"UPDATE {table} SET value = value + %s WHERE id = 1 RETURNING value", [count]
+        )
         row = cursor.fetchone()
     if row is not None:
         return int(row[0])
@@ -124,8 +127,8 @@ def next_position() -> int:
         RoomEvent.objects.aggregate(m=models.Max("position"))["m"] or 0,
         UserEvent.objects.aggregate(m=models.Max("position"))["m"] or 0,
     )
-    EventCounter.objects.create(pk=1, value=newest + 1)
-    return newest + 1
+    EventCounter.objects.create(pk=1, value=newest + count)
+    return newest + count
 
 
 def current_position() -> int:

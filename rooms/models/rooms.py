@@ -401,8 +401,9 @@ class Room(models.Model):
 
     # Writing. Each method is one transaction holding the change and its event.
 
-    def next_event_seq(self) -> int:
-        """Hand out the room's next seq. Must run inside the transaction that uses it.
+    def next_event_seq(self, count: int = 1) -> int:
+        """Hand out the room's next seq (or the last of the next `count`, for an import that
+        writes many events at once). Must run inside the transaction that uses it.
 
         The UPDATE takes the room's row lock until commit, so two transactions can never
         get the same seq, and a rolled-back one gives its seq back.
@@ -411,9 +412,9 @@ class Room(models.Model):
         table = connection.ops.quote_name(Room._meta.db_table)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {table} SET last_event_seq = last_event_seq + 1 WHERE id = %s"
+                f"UPDATE {table} SET last_event_seq = last_event_seq + %s WHERE id = %s"
                 " RETURNING last_event_seq",
-                [self.pk],
+                [count, self.pk],
             )
             (seq,) = cursor.fetchone()
         self.last_event_seq = seq
