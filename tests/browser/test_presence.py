@@ -60,8 +60,19 @@ def test_two_people_see_each_other_type_and_come_and_go(browsing, user):
     expect(message(b, "hello there")).to_have_count(1, timeout=3000)
     expect(typing_line).to_have_text("", timeout=1000)
 
+    # Carol reads the public room without being a member: her page follows the room's own
+    # stream, which brings the same events.
+    carol = user("carol")
+    c = browsing.page_for(carol, "/rooms/general/")
+    wait_live(c)
+    expect(c.get_by_role("list", name="Here now").get_by_role("listitem")).to_have_text(
+        ["alice", "bob", "carol"], timeout=5000
+    )
+    b.locator("#composer-input").press_sequentially("hi")
+    expect(c.locator("#typing")).to_have_text("bob is typing…", timeout=3000)
+
     # Alice closes her tab: Bob's list drops her within seconds; she was here recently.
     a.close()
     here = b.get_by_role("list", name="Here now").get_by_role("listitem")
-    expect(here).to_have_text(["bob"], timeout=5000)
+    expect(here).to_have_text(["bob", "carol"], timeout=5000)
     expect(b.get_by_role("list", name="Recently").get_by_role("listitem")).to_have_text(["alice"])
