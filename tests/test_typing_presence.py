@@ -24,7 +24,12 @@ from rooms.events import get_backend
 from rooms.models import Preferences, Restriction
 from rooms.moderation import restrict
 from rooms.stream.backends.local import LocalPresence
-from rooms.stream.backends.redis import ACTIVE_KEY_PREFIX, PRESENCE_KEY_PREFIX, RedisPresence
+from rooms.stream.backends.redis import (
+    ACTIVE_KEY_PREFIX,
+    PRESENCE_KEY_PREFIX,
+    RedisPresence,
+    presence_client,
+)
 from tests.conftest import client_for
 from tests.helpers import Stream, post_json, wait_for_subscribers, wait_for_user_streams
 from tests.sse import SSEEvent
@@ -269,7 +274,7 @@ STORES = [
 def store(request) -> Any:
     if request.param == "local":
         return LocalPresence()
-    return RedisPresence(redis.Redis.from_url(django_settings.REDIS_URL))
+    return RedisPresence(presence_client(django_settings.REDIS_URL))
 
 
 ROOM = 10**9  # no room of the database: the store knows ids only
@@ -300,3 +305,18 @@ def test_the_store_remembers_who_was_active(store):
     store.mark_active(ROOM + 1, 2, now + 5)
     assert store.active_since(ROOM + 1, now) == {1, 2}
     assert store.active_since(ROOM + 1, now + 1) == {2}
+
+
+def test_an_unreachable_redis_lists_nobody_and_raises_nothing():
+    from tests.live import free_port
+
+    store = RedisPresence(presence_client(f"redis://127.0.0.1:{free_port()}/0"))  # nobody there
+    now = 3_000_000.0
+    started = time.monotonic()
+    assert store.report(ROOM, 1, "a", now + 10, now) is False
+    store.leave(ROOM, 1, "a", now)
+    store.mark_active(ROOM, 1, now)
+    assert store.sweep(ROOM, now) == set()
+    assert store.here(ROOM, now) == set()
+    assert store.active_since(ROOM, now) == set()
+    assert time.monotonic() - started < 1  # no retries, no wait on each call

@@ -25,6 +25,8 @@ from typing import Any
 import redis
 import redis.asyncio
 from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from rooms import metrics
 from rooms.event_types import LoggedEvent, UserLoggedEvent
@@ -53,6 +55,22 @@ def room_channel(room_id: int) -> str:
     return f"{ROOM_CHANNEL_PREFIX}{room_id}"
 
 
+# After a failed presence call, answer "nobody" without asking Redis for this long: a request
+# must not wait on a dead Redis every time.
+PRESENCE_BACKOFF_SECS = 1.0
+
+
+def presence_client(url: str) -> redis.Redis:
+    """A client of its own for the presence store: short timeouts and no retries (redis-py
+    retries with backoff by default, seconds per call while Redis is down)."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=PUBLISH_TIMEOUT_SECS,
+        socket_connect_timeout=PUBLISH_TIMEOUT_SECS,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
 def _user_of(member: bytes) -> int:
     return int(member.split(b":", 1)[0])
 
@@ -63,14 +81,18 @@ class RedisPresence:
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
+        self.paused_until = 0.0
 
     def _run(self, build: Any, default: Any) -> Any:
+        if time.monotonic() < self.paused_until:
+            return default
         try:
             with self.client.pipeline(transaction=True) as pipeline:
                 build(pipeline)
                 return pipeline.execute()
         except redis.RedisError as exc:
             metrics.REDIS_ERRORS.labels("presence").inc()
+            self.paused_until = time.monotonic() + PRESENCE_BACKOFF_SECS
             logger.warning("redis presence: %s; nobody is listed meanwhile", exc)
             return default
 
@@ -140,7 +162,7 @@ class RedisFanout:
             socket_connect_timeout=PUBLISH_TIMEOUT_SECS,
         )
         self.publish_paused_until = 0.0
-        self.presence = RedisPresence(self.publisher)
+        self.presence = RedisPresence(presence_client(self.url))
         self.loop: asyncio.AbstractEventLoop | None = None
         self.listener: asyncio.Task[None] | None = None
         self.pubsub: Any = None
