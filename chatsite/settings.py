@@ -282,6 +282,26 @@ CHAT_ROOMS_PER_HOUR_PER_ADDRESS = envint("CHAT_ROOMS_PER_HOUR_PER_ADDRESS", 30)
 CHAT_SIGNUPS_PER_HOUR = envint("CHAT_SIGNUPS_PER_HOUR", 5)
 CHAT_PASSWORD_RESETS_PER_HOUR = envint("CHAT_PASSWORD_RESETS_PER_HOUR", 5)
 DATA_UPLOAD_MAX_MEMORY_SIZE = CHAT_MAX_REQUEST_BYTES
+# Typing and presence (rooms/presence.py), in seconds. One typing signal per person and room
+# per CHAT_TYPING_INTERVAL_SECONDS is published (more is 429; 0 turns the limit off); pages
+# show "is typing" for CHAT_TYPING_SECONDS. A page reports that it shows a room every
+# CHAT_PRESENCE_HEARTBEAT_SECONDS; a report holds CHAT_PRESENCE_TTL_SECONDS (longer than a
+# background tab's throttled timers take), and CHAT_PRESENCE_GRACE_SECONDS once the page says
+# it goes (a reload comes back within it). "Recently" is CHAT_PRESENCE_RECENT_SECONDS.
+CHAT_TYPING_INTERVAL_SECONDS = envint("CHAT_TYPING_INTERVAL_SECONDS", 3)
+CHAT_TYPING_SECONDS = envint("CHAT_TYPING_SECONDS", 6)
+CHAT_PRESENCE_HEARTBEAT_SECONDS = envint("CHAT_PRESENCE_HEARTBEAT_SECONDS", 20)
+CHAT_PRESENCE_TTL_SECONDS = envint("CHAT_PRESENCE_TTL_SECONDS", 90)
+CHAT_PRESENCE_GRACE_SECONDS = envint("CHAT_PRESENCE_GRACE_SECONDS", 5)
+CHAT_PRESENCE_RECENT_SECONDS = envint("CHAT_PRESENCE_RECENT_SECONDS", 15 * 60)
+CHAT_PRESENCE_REPORTS_PER_MINUTE = envint("CHAT_PRESENCE_REPORTS_PER_MINUTE", 120)
+for _name in ("CHAT_TYPING_SECONDS", "CHAT_PRESENCE_HEARTBEAT_SECONDS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1")
+if CHAT_PRESENCE_TTL_SECONDS <= CHAT_PRESENCE_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        "CHAT_PRESENCE_TTL_SECONDS must be longer than CHAT_PRESENCE_HEARTBEAT_SECONDS"
+    )
 
 # Uploaded files (rooms/files/): the largest file (its request may be that much bigger than
 # CHAT_MAX_REQUEST_BYTES, on POST /rooms/<slug>/uploads/ only), what one person's files may

@@ -10,10 +10,10 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError
-from django.http import HttpRequest, HttpResponseBase, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from rooms import limits, writer
+from rooms import limits, presence, writer
 from rooms.http import (
     REFUSALS,
     AuthenticatedRequest,
@@ -208,6 +208,42 @@ def room_members(request: AuthenticatedRequest, slug: str) -> JsonResponse:
     return JsonResponse(
         {"username": user.get_username(), "role": membership.role}, status=201 if created else 200
     )
+
+
+@require_POST
+@json_endpoint()
+def typing(request: AuthenticatedRequest, slug: str) -> HttpResponse:
+    """POST /rooms/<slug>/typing/: tell the room's readers that one is typing (204).
+
+    Whoever may write there (Room.check_can_write), once per CHAT_TYPING_INTERVAL_SECONDS
+    (429 otherwise, and nothing is published). Nothing is published for a person who does
+    not share their presence; the answer is the same.
+    """
+    room = readable_room(request, slug)
+    room.check_can_write(request.user)
+    limits.check_typing_interval(room, request.user)
+    presence.signal_typing(room, request.user)
+    return HttpResponse(status=204)
+
+
+@require_http_methods(["GET", "POST"])
+@json_endpoint(fields={"POST": ("tab", "here")})
+@limits.rate_limited(limits.PRESENCE_REPORTS)
+def room_presence(request: AuthenticatedRequest, slug: str) -> JsonResponse:
+    """GET /rooms/<slug>/presence/: who is here now and who was recently.
+
+    POST {"tab": <the page's id>, "here": true}: this page shows the room (a heartbeat);
+    "here": false: it goes away. Answers the list, as GET does. See rooms/presence.py.
+    """
+    room = readable_room(request, slug)
+    if request.method == "GET":
+        return JsonResponse(presence.people_here(room))
+    payload = read_payload(request)
+    tab = string_field(payload, "tab")
+    if not presence.TAB_ID.fullmatch(tab):
+        raise BadRequest("tab must be 1 to 64 letters, digits, - or _")
+    here = bool_field(payload, "here") if "here" in payload else True
+    return JsonResponse(presence.report(room, request.user, tab, here))
 
 
 @require_http_methods(["GET", "POST"])

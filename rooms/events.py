@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.conf import settings
 from django.db import transaction
 from django.utils.module_loading import import_string
 
 from rooms.event_types import LoggedEvent, UserLoggedEvent
+from rooms.stream.sse import sse_event
 
 if TYPE_CHECKING:
     from django.contrib.sessions.backends.base import SessionBase
@@ -52,6 +53,50 @@ class FanoutBackend(Protocol):
     async def start(self) -> None:
         """Begin receiving (called on the event loop when the first stream opens)."""
 
+    def publish_ephemeral(self, room_id: int, frame: bytes) -> None:
+        """Deliver an ephemeral frame (typing, presence: no id, never logged) at once to the
+        open streams of the room and the user streams following it, in every process.
+
+        Best effort: nothing catches up on a lost one, and it is sent outside the seq order.
+        """
+
+    @property
+    def presence(self) -> PresenceStore:
+        """Who has which room open, shared by every process (rooms/presence.py)."""
+        ...
+
+
+class PresenceStore(Protocol):
+    """The presence of people in rooms, with expiry: each of a person's tabs reports
+    "here until <time>"; a person is here while one of their reports holds.
+
+    Times are seconds since the epoch (time.time()), passed in so that tests set the clock.
+    Never raises for an unreachable store: presence is best effort (it answers "nobody").
+    """
+
+    def report(self, room_id: int, user_id: int, tab: str, until: float, now: float) -> bool:
+        """Record the tab's report; return whether the person was not here before it."""
+        ...
+
+    def leave(self, room_id: int, user_id: int, tab: str, until: float) -> None:
+        """End the tab's report at `until` (sooner than it would have), if it has one."""
+
+    def sweep(self, room_id: int, now: float) -> set[int]:
+        """Drop the reports that ended; return the people who are no longer here because of
+        it. Atomic: of concurrent sweeps, one returns each departure."""
+        ...
+
+    def here(self, room_id: int, now: float) -> set[int]:
+        """The people with a report that holds at `now`."""
+        ...
+
+    def mark_active(self, room_id: int, user_id: int, now: float) -> None:
+        """The person was here or typed just now (kept for CHAT_PRESENCE_RECENT_SECONDS)."""
+
+    def active_since(self, room_id: int, since: float) -> set[int]:
+        """The people marked active at `since` or later."""
+        ...
+
 
 @functools.cache
 def get_backend() -> FanoutBackend:
@@ -72,6 +117,17 @@ def publish_on_commit(room_id: int, event: LoggedEvent) -> None:
 def publish_user_on_commit(event: UserLoggedEvent) -> None:
     """Hand a user's own event to their user streams once its transaction commits."""
     transaction.on_commit(lambda: get_backend().publish_user(event), robust=True)
+
+
+def publish_ephemeral(room_id: int, type: str, data: dict[str, Any]) -> None:
+    """Hand a typing or presence event to the room's readers now, in every process.
+
+    Not on commit and not in the log: it changes nothing stored, and it carries no id, so a
+    client's resume position never moves past it and no replay sends it. Encoded here, once:
+    the same bytes for every stream, room streams and user streams alike (its data names
+    the room).
+    """
+    get_backend().publish_ephemeral(room_id, sse_event(type, data))
 
 
 def revoke_user_on_commit(user_id: int) -> None:

@@ -89,7 +89,9 @@ READ_MARKS = Limit("CHAT_READ_MARKS_PER_MINUTE", 60, "read marks", "person")
 DMS = Limit("CHAT_DMS_PER_HOUR", 3600, "direct messages started", "person")
 # A download of one's own data reads all of their messages: a few an hour is plenty.
 EXPORTS = Limit("CHAT_EXPORTS_PER_HOUR", 3600, "downloads of your data", "person")
+PRESENCE_REPORTS = Limit("CHAT_PRESENCE_REPORTS_PER_MINUTE", 60, "presence reports", "person")
 ALL_LIMITS = (
+    PRESENCE_REPORTS,
     EDITS,
     READ_MARKS,
     DMS,
@@ -149,6 +151,25 @@ def check_slow_mode_edit(room: Any, user: Any) -> None:
         last = _cache_call("get", key) or now
         wait = max(1, math.ceil(seconds - (now - last)))
         raise NotAllowed(f"slow mode: wait {wait} more seconds", status=429, retry_after=wait)
+
+
+def check_typing_interval(room: Any, user: Any) -> None:
+    """One typing signal per person and room per CHAT_TYPING_INTERVAL_SECONDS; a sooner one is
+    429 (and is never published). A clock of its own per room, like slow mode's, rather than a
+    fixed window, which would let two through around a window's end."""
+    seconds = settings.CHAT_TYPING_INTERVAL_SECONDS
+    if not seconds:
+        return
+    key = f"typing:{room.pk}:{user.pk}"
+    now = time.time()
+    if _cache_call("add", key, now, seconds) is False:
+        last = _cache_call("get", key) or now
+        wait = max(1, math.ceil(seconds - (now - last)))
+        raise NotAllowed(
+            f"too many typing signals: at most one per {seconds} seconds; wait {wait} seconds",
+            status=429,
+            retry_after=wait,
+        )
 
 
 def rate_limited(

@@ -86,6 +86,8 @@ def room_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "max_message_length": MAX_MESSAGE_LENGTH,
             "max_upload_bytes": settings.CHAT_MAX_UPLOAD_BYTES,
             "max_attachments": MAX_ATTACHMENTS_PER_MESSAGE,
+            "presence_heartbeat_seconds": settings.CHAT_PRESENCE_HEARTBEAT_SECONDS,
+            "typing_interval_seconds": settings.CHAT_TYPING_INTERVAL_SECONDS,
         },
     )
 

@@ -207,3 +207,28 @@ async def test_a_process_subscribes_only_to_rooms_with_open_streams(servers, liv
     await wait_until(lambda: subscribed() == {}, 5, f"got {subscribed()}")
     client.close()
     await alice.aclose()
+
+
+async def test_typing_and_presence_on_a_reach_a_user_stream_on_b_and_agree(servers):
+    a, b = servers
+    alice = await sign_up(a.url, "alice")
+    bob = await sign_up(b.url, "bob")
+    assert (await alice.post("/rooms/", json={"slug": "general", "name": "G"})).status_code == 201
+    assert (await bob.post("/rooms/general/join/")).status_code == 201
+    bobs = await RawStream(b.port, "/events/", bob.cookies["sessionid"]).open()
+    await bobs.read_until(lambda _: bobs.parser.retries)  # live
+
+    assert (await alice.post("/rooms/general/typing/")).status_code == 204
+    reported = await alice.post("/rooms/general/presence/", json={"tab": "alices-tab"})
+    assert reported.json()["here"] == ["alice"]
+
+    events = await bobs.read_until(lambda evs: len(evs) >= 2, timeout=5)
+    assert [(e.type, e.id) for e in events] == [("typing", None), ("presence", None)]
+    assert events[0].json["user"] == "alice"
+    assert events[1].json["here"] == ["alice"]
+    # Both processes read the same presence (Redis).
+    on_b = await bob.get("/rooms/general/presence/")
+    assert on_b.json() == {"room": "general", "here": ["alice"], "recent": []}
+    bobs.close()
+    await alice.aclose()
+    await bob.aclose()

@@ -29,9 +29,10 @@ from rooms import moderation
 from rooms.event_types import LoggedEvent
 from rooms.events import get_backend, session_digest
 from rooms.stream.backends.local import LocalFanout
-from rooms.stream.backends.redis import RedisFanout, room_channel
+from rooms.stream.backends.redis import EPHEMERAL_CHANNEL, RedisFanout, room_channel
 from rooms.stream.hub import Hub, hub
-from tests.helpers import Stream, wait_for_subscribers, wait_until
+from rooms.stream.sse import sse_event
+from tests.helpers import Stream, wait_for_subscribers, wait_for_user_streams, wait_until
 from tests.sse import ids
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -267,3 +268,42 @@ async def test_a_recheck_of_everyone_closes_only_the_streams_that_lost_access(
         assert [e.type for e in carols.events] == ["room_updated", "revoked"]
         await still_live(fanout, lobby, alice, bobs)
         assert [e.type for e in bobs.events] == ["room_updated", "message"]
+
+
+async def ephemeral_ready(fanout) -> None:
+    """Wait until this process hears typing and presence frames from the others."""
+    if fanout.crosses_processes:
+        client = fanout.backend.publisher
+
+        def subscribed() -> bool:
+            return bool(
+                dict(client.pubsub_numsub(EPHEMERAL_CHANNEL)).get(EPHEMERAL_CHANNEL.encode())
+            )
+
+        await wait_until(subscribed, 5, "the backend did not subscribe to ephemeral frames")
+
+
+async def test_an_ephemeral_frame_reaches_the_rooms_streams_and_followers_without_an_id(
+    fanout, lobby, secret, alice, bob, carol
+):
+    frame = sse_event("typing", {"room": "lobby", "user": "alice", "seconds": 6})
+    async with (
+        Stream("lobby", carol) as readers,
+        Stream(None, bob) as bobs,
+        Stream("secret", alice) as elsewhere,
+    ):
+        await fanout.ready(lobby.pk)
+        await fanout.ready(secret.pk)
+        await wait_for_user_streams(bob.pk)
+        await ephemeral_ready(fanout)
+        fanout.publisher.publish_ephemeral(lobby.pk, frame)
+        for stream in (readers, bobs):
+            [event] = await stream.read_events(1)
+            assert (event.type, event.id, event.json["user"]) == ("typing", None, "alice")
+        await elsewhere.expect_nothing(0.3)
+        # Then a durable event: its id follows the last durable one, untouched by the typing.
+        await sync_to_async(lobby.post_message)(alice, "after typing")
+        fanout.publish_held()
+        [_, message] = await readers.read_events(2)
+        assert message.type == "message"
+        assert int(message.id) == await sync_to_async(lobby.current_event_seq)()

@@ -197,6 +197,21 @@ class Hub:
         if site:
             self.site.offer((room_id, event))
 
+    def offer_ephemeral(self, room_id: int, frame: bytes) -> None:
+        """A typing or presence frame (no id): now, to the room's streams and to the user
+        streams following the room, outside the seq order (it moves no position).
+
+        LIMITATION: a stream whose reader just lost access may get one more such frame while
+        the event that took it (a ban in a hole of the seqs) waits to be delivered in order.
+        """
+        channel = self.rooms.get(room_id)
+        if channel is not None:
+            for subscriber in channel.subscribers:
+                subscriber.push(None, frame)
+        for follower in self.site.followers.get(room_id, ()):
+            if follower.backlog is None:  # still starting: it would send it out of place
+                follower.push(None, frame)
+
     def offer_user(self, event: UserLoggedEvent) -> None:
         self.site.offer(event)
 

@@ -10,7 +10,10 @@ const MAX_RETRY_MS = 5000;
 
 // handlers: {event type: function(data)}. Listen to every type that has an id, even one
 // the page ignores: the position the stream resumes from moves only past those listened to.
-export function followRoom(url, lastEventId, handlers, { onOpen, onError, onReset, onRevoked } = {}) {
+// ephemeral: {event type: function(data)} for the events without an id (typing, presence).
+export function followRoom(
+  url, lastEventId, handlers, { onOpen, onError, onReset, onRevoked, ephemeral = {} } = {},
+) {
   let applied = Number(lastEventId) || 0;
   const source = new ReconnectingEventSource(url, {
     lastEventId: String(applied),
@@ -23,6 +26,14 @@ export function followRoom(url, lastEventId, handlers, { onOpen, onError, onRese
       const id = Number(event.lastEventId);
       if (id && id <= applied) return; // already applied
       if (id) applied = id;
+      handler(JSON.parse(event.data));
+    });
+  }
+  for (const [type, handler] of Object.entries(ephemeral)) {
+    source.addEventListener(type, (event) => {
+      // It carries the last id the connection saw, none before the first durable event:
+      // ReconnectingEventSource takes that for the id to resume from, so put ours back.
+      if (!event.lastEventId) source._lastEventId = String(applied);
       handler(JSON.parse(event.data));
     });
   }

@@ -5,6 +5,7 @@
 //
 // listen({event(message), state(state), resync(), revoked()}): any of them may be left out.
 // event gets {id, event, data}; resync means "reload your state" (a reset, or events missed).
+// ephemeral({event, data}): typing and presence, which have no id and no order.
 import { UserStream } from "./user-stream.js";
 
 const listeners = [];
@@ -28,6 +29,8 @@ function receive(message) {
     if (message.id <= applied) return; // from before this page, or already applied
     applied = message.id;
     notify("event", message);
+  } else if (message.type === "ephemeral") {
+    notify("ephemeral", message);
   } else if (message.type === "state") {
     state = message.state;
     notify("state", state);

@@ -8,7 +8,13 @@
 //
 // Messages it sends (to one listener, or to all): {type: "state", state} (connecting, live,
 // reconnecting, closed); {type: "event", id, event, data}; {type: "resync", after} (reload
-// your state: everything after `after` follows); {type: "revoked"} (logged out: the end).
+// your state: everything after `after` follows); {type: "revoked"} (logged out: the end);
+// {type: "ephemeral", event, data} (typing, presence: no id, live tabs only).
+
+// Events without an id (rooms/presence.py): they never move the position we resume from,
+// never go in the ring (a tab that connects later has no use for old ones) and are handed
+// on as they come. An EventSource gives an id-less event the last id it saw: not theirs.
+const EPHEMERAL_TYPES = ["typing", "presence"];
 
 const RING_SIZE = 1000;
 const FIRST_RETRY_MS = 1000;
@@ -94,6 +100,11 @@ export class UserStream {
     };
     for (const type of EVENT_TYPES) {
       source.addEventListener(type, (event) => this.receive(type, event));
+    }
+    for (const type of EPHEMERAL_TYPES) {
+      source.addEventListener(type, (event) => {
+        this.send({ type: "ephemeral", event: type, data: JSON.parse(event.data) });
+      });
     }
     source.addEventListener("reset", (event) => {
       // Our id means nothing to the server (a restored database, say): reload, then go on.

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from typing import Any
@@ -24,6 +25,8 @@ from typing import Any
 import redis
 import redis.asyncio
 from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from rooms import metrics
 from rooms.event_types import LoggedEvent, UserLoggedEvent
@@ -34,6 +37,12 @@ logger = logging.getLogger(__name__)
 ROOM_CHANNEL_PREFIX = f"{settings.REDIS_CHANNEL_PREFIX}room:"
 CONTROL_CHANNEL = f"{settings.REDIS_CHANNEL_PREFIX}control"
 SITE_CHANNEL = f"{settings.REDIS_CHANNEL_PREFIX}site"
+# Typing and presence frames of every room: every process listens, whatever it has open.
+EPHEMERAL_CHANNEL = f"{settings.REDIS_CHANNEL_PREFIX}ephemeral"
+# Per room: a sorted set of "<user id>:<tab>" scored by when the report ends, and one of
+# user ids scored by when they were last active. Both keys expire once nothing refreshes them.
+PRESENCE_KEY_PREFIX = f"{settings.REDIS_CHANNEL_PREFIX}presence:"
+ACTIVE_KEY_PREFIX = f"{settings.REDIS_CHANNEL_PREFIX}active:"
 CATCH_UP_INTERVAL_SECS = 5.0
 RECONNECT_DELAY_MIN_SECS = 0.1
 RECONNECT_DELAY_MAX_SECS = 2.0
@@ -44,6 +53,102 @@ PUBLISH_TIMEOUT_SECS = 0.5
 
 def room_channel(room_id: int) -> str:
     return f"{ROOM_CHANNEL_PREFIX}{room_id}"
+
+
+# After a failed presence call, answer "nobody" without asking Redis for this long: a request
+# must not wait on a dead Redis every time.
+PRESENCE_BACKOFF_SECS = 1.0
+
+
+def presence_client(url: str) -> redis.Redis:
+    """A client of its own for the presence store: short timeouts and no retries (redis-py
+    retries with backoff by default, seconds per call while Redis is down)."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=PUBLISH_TIMEOUT_SECS,
+        socket_connect_timeout=PUBLISH_TIMEOUT_SECS,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
+def _user_of(member: bytes) -> int:
+    return int(member.split(b":", 1)[0])
+
+
+class RedisPresence:
+    """The presence store in Redis (see rooms.events.PresenceStore), shared by every process:
+    each operation is one round trip, and those that read and change run as one MULTI."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self.paused_until = 0.0
+
+    def _run(self, build: Any, default: Any) -> Any:
+        if time.monotonic() < self.paused_until:
+            return default
+        try:
+            with self.client.pipeline(transaction=True) as pipeline:
+                build(pipeline)
+                return pipeline.execute()
+        except redis.RedisError as exc:
+            metrics.REDIS_ERRORS.labels("presence").inc()
+            self.paused_until = time.monotonic() + PRESENCE_BACKOFF_SECS
+            logger.warning("redis presence: %s; nobody is listed meanwhile", exc)
+            return default
+
+    def report(self, room_id: int, user_id: int, tab: str, until: float, now: float) -> bool:
+        key = f"{PRESENCE_KEY_PREFIX}{room_id}"
+        keep_secs = math.ceil(settings.CHAT_PRESENCE_TTL_SECONDS) + 1
+
+        def build(pipeline: Any) -> None:
+            pipeline.zrangebyscore(key, f"({now}", "+inf")
+            pipeline.zadd(key, {f"{user_id}:{tab}": until})
+            pipeline.expire(key, keep_secs)
+
+        result = self._run(build, None)
+        if result is None:
+            return False
+        return user_id not in {_user_of(member) for member in result[0]}
+
+    def leave(self, room_id: int, user_id: int, tab: str, until: float) -> None:
+        key = f"{PRESENCE_KEY_PREFIX}{room_id}"
+        # XX: only a report that exists; LT: only ever sooner.
+        self._run(lambda p: p.zadd(key, {f"{user_id}:{tab}": until}, xx=True, lt=True), None)
+
+    def sweep(self, room_id: int, now: float) -> set[int]:
+        key = f"{PRESENCE_KEY_PREFIX}{room_id}"
+
+        def build(pipeline: Any) -> None:
+            pipeline.zrangebyscore(key, "-inf", now)
+            pipeline.zremrangebyscore(key, "-inf", now)
+            pipeline.zrange(key, 0, -1)
+
+        result = self._run(build, None)
+        if result is None:
+            return set()
+        ended, _, staying = result
+        return {_user_of(m) for m in ended} - {_user_of(m) for m in staying}
+
+    def here(self, room_id: int, now: float) -> set[int]:
+        key = f"{PRESENCE_KEY_PREFIX}{room_id}"
+        result = self._run(lambda p: p.zrangebyscore(key, f"({now}", "+inf"), [[]])
+        return {_user_of(member) for member in result[0]}
+
+    def mark_active(self, room_id: int, user_id: int, now: float) -> None:
+        key = f"{ACTIVE_KEY_PREFIX}{room_id}"
+        keep_secs = math.ceil(settings.CHAT_PRESENCE_RECENT_SECONDS) + 1
+
+        def build(pipeline: Any) -> None:
+            pipeline.zadd(key, {str(user_id): now})
+            pipeline.zremrangebyscore(key, "-inf", f"({now - keep_secs}")
+            pipeline.expire(key, keep_secs)
+
+        self._run(build, None)
+
+    def active_since(self, room_id: int, since: float) -> set[int]:
+        key = f"{ACTIVE_KEY_PREFIX}{room_id}"
+        result = self._run(lambda p: p.zrangebyscore(key, since, "+inf"), [[]])
+        return {int(member) for member in result[0]}
 
 
 class RedisFanout:
@@ -57,6 +162,7 @@ class RedisFanout:
             socket_connect_timeout=PUBLISH_TIMEOUT_SECS,
         )
         self.publish_paused_until = 0.0
+        self.presence = RedisPresence(presence_client(self.url))
         self.loop: asyncio.AbstractEventLoop | None = None
         self.listener: asyncio.Task[None] | None = None
         self.pubsub: Any = None
@@ -107,6 +213,10 @@ class RedisFanout:
         self._send(
             SITE_CHANNEL, f"{self.origin}\nuser\n{position}\n{user_id}\n{room_id}\n{type}\n{data}"
         )
+
+    def publish_ephemeral(self, room_id: int, frame: bytes) -> None:
+        hub.call_threadsafe(hub.offer_ephemeral, room_id, frame)
+        self._send(EPHEMERAL_CHANNEL, f"{self.origin}\n{room_id}\n{frame.decode()}")
 
     def revoke_user(self, user_id: int) -> None:
         hub.call_threadsafe(hub.revoke_user, user_id)
@@ -182,9 +292,9 @@ class RedisFanout:
             )
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
-                channels = {CONTROL_CHANNEL, *self.wanted}
+                channels = {CONTROL_CHANNEL, EPHEMERAL_CHANNEL, *self.wanted}
                 await pubsub.subscribe(*channels)
-                self.subscribed = channels - {CONTROL_CHANNEL}
+                self.subscribed = channels - {CONTROL_CHANNEL, EPHEMERAL_CHANNEL}
                 self.pubsub = pubsub
                 assert self.connected is not None
                 self.connected.set()
@@ -234,6 +344,11 @@ class RedisFanout:
                 elif action == "revoke_other_sessions":
                     user, session, previous = args.split("\n")
                     hub.revoke_other_sessions(int(user), session, previous)
+                return
+            if channel == EPHEMERAL_CHANNEL:
+                room, _, frame = rest.partition("\n")
+                # Encoded once here, the same bytes for every stream of this process.
+                hub.offer_ephemeral(int(room), frame.encode())
                 return
             if channel == SITE_CHANNEL:
                 kind, _, rest = rest.partition("\n")

@@ -11,6 +11,7 @@
 //   uploads.js   files for the next post: attach, paste, drop, each uploaded with progress
 //   actions.js   edit, delete, report; moderators remove and restore
 //   reading.js   the "New messages" line, the read position moved as one reads
+//   presence.js  "… is typing", who is here now; the page reports it shows the room
 // Joining (for a reader who is not a member) is the shared form helper's; the sidebar
 // (../sidebar.js) opens the user stream that a member's page takes its events from.
 import { sendAsJson } from "../forms.js";
@@ -21,6 +22,7 @@ import * as messages from "./messages.js";
 import * as outbox from "./outbox.js";
 import { around, slug } from "./page.js";
 import * as posting from "./posting.js";
+import * as presence from "./presence.js";
 import * as reading from "./reading.js";
 import * as stream from "./stream.js";
 
@@ -43,6 +45,7 @@ if (joinForm) {
 }
 
 posting.start();
+presence.start();
 reading.start(); // the "New messages" line goes in before the history opens
 if (around) history.openAt(around);
 else history.openAtBottom();

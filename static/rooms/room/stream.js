@@ -10,6 +10,7 @@ import * as history from "./history.js";
 import * as messages from "./messages.js";
 import { announce, eventsUrl, isMember, lastEventId, me, room, slug } from "./page.js";
 import * as posting from "./posting.js";
+import * as presence from "./presence.js";
 import * as reading from "./reading.js";
 
 // A first connect that has not opened by then (the server is down as the page loads)
@@ -30,6 +31,7 @@ const LABELS = {
 // What each event of the room does on this page, by event type.
 const HANDLERS = {
   message(message) {
+    presence.messageFrom(message.author); // done typing it
     if (!history.showingLatest() && !messages.has(message.id)) {
       history.newerArrived(); // it comes with the newer pages, in its place
       return;
@@ -57,6 +59,12 @@ const HANDLERS = {
   user_unbanned: ignore,
   member_joined: ignore,
   member_left: ignore,
+};
+
+// The events without an id (typing, presence): shown as they come, never replayed.
+const EPHEMERAL = {
+  typing: presence.typing,
+  presence: presence.presence,
 };
 
 let source = null; // the room's own stream, for a reader who is not a member
@@ -122,6 +130,9 @@ function followShared(onBack) {
       const handler = HANDLERS[event];
       if (handler) handler(data.data);
     },
+    ephemeral: ({ event, data }) => {
+      if (data.room === slug && EPHEMERAL[event]) EPHEMERAL[event](data);
+    },
     state: (state) => {
       if (state === "live") {
         setConnection("live");
@@ -142,6 +153,7 @@ function followOwn(onBack) {
     onError: lostConnection,
     onReset: reloadHistory,
     onRevoked: revoked,
+    ephemeral: EPHEMERAL,
   });
 }
 
