@@ -100,6 +100,8 @@ MIDDLEWARE = [
     "rooms.middleware.CommonMiddleware",
     "rooms.middleware.CsrfViewMiddleware",
     "rooms.middleware.AuthenticationMiddleware",
+    # A valid API token replaces the session's user, and its request needs no CSRF token.
+    "rooms.middleware.TokenAuthenticationMiddleware",
     "rooms.middleware.MessageMiddleware",
     "rooms.middleware.DatabaseUnavailableMiddleware",
     # Last: it answers locked-out login attempts.

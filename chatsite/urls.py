@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from rooms import accounts, api, preferences, views
 from rooms.limits import PASSWORD_RESETS, rate_limited
+from rooms.programs import tokens
 from rooms.search.views import search_view
 
 urlpatterns = [
@@ -26,6 +27,8 @@ urlpatterns = [
     path("dms/", api.direct_messages, name="dms"),
     path("search/", search_view, name="search"),
     path("settings/", preferences.settings_page, name="settings"),
+    path("settings/tokens/", tokens.create_token, name="token-create"),
+    path("settings/tokens/<int:token_id>/revoke/", tokens.revoke_token, name="token-revoke"),
 ]
 
 # With DEBUG on, serve static files from daphne run directly too (as `runserver` does), so

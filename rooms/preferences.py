@@ -6,11 +6,12 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from rooms.http import AuthenticatedRequest
 from rooms.models import Preferences
+from rooms.programs import tokens
 
 
 class PreferencesForm(forms.ModelForm[Preferences]):
@@ -34,5 +35,20 @@ def settings_page(request: AuthenticatedRequest) -> HttpResponse:
             form.save()
             messages.success(request, "Your settings are saved.")
             return redirect("settings")
-        return render(request, "rooms/settings.html", {"form": form}, status=400)
-    return render(request, "rooms/settings.html", {"form": form})
+        return render_settings(request, form=form, status=400)
+    return render_settings(request, form=form)
+
+
+def render_settings(
+    request: HttpRequest,
+    *,
+    form: PreferencesForm | None = None,
+    token_form: tokens.TokenForm | None = None,
+    new_token: str | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The settings page, with its Tokens section (rooms/programs/tokens.py)."""
+    if form is None:
+        form = PreferencesForm(instance=Preferences.of(request.user))
+    context = {"form": form, "new_token": new_token, **tokens.tokens_context(request, token_form)}
+    return render(request, "rooms/settings.html", context, status=status)

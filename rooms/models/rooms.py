@@ -33,6 +33,7 @@ from rooms.models.common import (
 from rooms.models.log import RoomEvent, UserEvent, next_position
 from rooms.models.messages import Message
 from rooms.models.moderation import Restriction
+from rooms.models.programs import Bot, is_bot
 from rooms.models.uploads import Upload
 
 
@@ -69,9 +70,14 @@ class RoomQuerySet(models.QuerySet["Room"]):
                 f" (SELECT m.role FROM {member.db_table} m"
                 "   WHERE m.room_id = r.id AND m.user_id = %s) AS standing_role,"
                 f" ({active}) AS standing_ban,"
-                f" ({active}) AS standing_mute"
+                f" ({active}) AS standing_mute,"
+                f" (SELECT b.user_id FROM {Bot._meta.db_table} b WHERE b.user_id = %s)"
+                " AS standing_bot"
                 f" FROM {room_table} r WHERE r.slug = %s{lock}",
-                [user.pk, user.pk, Restriction.BAN, now, user.pk, Restriction.MUTE, now, slug],
+                [
+                    *[user.pk, user.pk, Restriction.BAN, now, user.pk, Restriction.MUTE, now],
+                    *[user.pk, slug],
+                ],
             )
         )
         if not rows:
@@ -82,6 +88,7 @@ class RoomQuerySet(models.QuerySet["Room"]):
             room.standing_role,  # type: ignore[attr-defined]
             banned=room.standing_ban is not None,  # type: ignore[attr-defined]
             mute_id=room.standing_mute,  # type: ignore[attr-defined]
+            bot=room.standing_bot is not None,  # type: ignore[attr-defined]
         )
         return room
 
@@ -147,6 +154,7 @@ class Standing:
     role: str | None
     banned: bool
     mute_id: int | None
+    bot: bool = False
 
 
 def dm_key(people: dict[int, Any]) -> str:
@@ -519,9 +527,15 @@ class Room(models.Model):
                 else:
                     room = Room.objects.select_for_update().get(pk=self.pk)
                 room.check_can_post(author)
+                standing = self._standing_for(author)
                 seq = self.next_event_seq()
                 message = Message.objects.create(
-                    room=self, author=author, body=body, client_id=client_id, state_seq=seq
+                    room=self,
+                    author=author,
+                    body=body,
+                    client_id=client_id,
+                    state_seq=seq,
+                    from_bot=standing.bot if standing is not None else is_bot(author),
                 )
                 if attachments:
                     Upload.objects.attach(message, attachments)
