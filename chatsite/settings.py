@@ -226,6 +226,8 @@ EVENTSTREAM_CHANNELMANAGER_CLASS = "rooms.eventstream.RoomChannelManager"
 AUTHENTICATION_BACKENDS = [
     # First, so that a locked-out account or address is refused before any password check.
     "axes.backends.AxesStandaloneBackend",
+    # Bots work with API tokens only (rooms/programs/backends.py).
+    "rooms.programs.backends.BotsCannotLogIn",
     "django.contrib.auth.backends.ModelBackend",
 ]
 
