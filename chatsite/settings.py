@@ -285,6 +285,22 @@ CHAT_SIGNUPS_PER_HOUR = envint("CHAT_SIGNUPS_PER_HOUR", 5)
 CHAT_PASSWORD_RESETS_PER_HOUR = envint("CHAT_PASSWORD_RESETS_PER_HOUR", 5)
 DATA_UPLOAD_MAX_MEMORY_SIZE = CHAT_MAX_REQUEST_BYTES
 
+# For programs (rooms/programs/): an incoming webhook's posts a minute (per hook) and its
+# largest body (a bigger one is refused with 413 before it is read); an outgoing webhook's
+# send: its timeout, how many tries (the waits between them double from
+# CHAT_HOOK_RETRY_SECS), and after how many failures in a row it pauses, for how long (the
+# circuit breaker). CHAT_HOOK_ALLOWED_HOSTS: hosts (or networks) an outgoing webhook may
+# reach although they are loopback, private or link-local (an intranet; the tests' own
+# server), and over plain http.
+CHAT_HOOK_POSTS_PER_MINUTE = envint("CHAT_HOOK_POSTS_PER_MINUTE", 60)
+CHAT_MAX_HOOK_BYTES = envint("CHAT_MAX_HOOK_BYTES", 16 * 1024)
+CHAT_HOOK_TIMEOUT_SECS = envint("CHAT_HOOK_TIMEOUT_SECS", 5)
+CHAT_HOOK_MAX_ATTEMPTS = envint("CHAT_HOOK_MAX_ATTEMPTS", 5)
+CHAT_HOOK_RETRY_SECS = envint("CHAT_HOOK_RETRY_SECS", 10)
+CHAT_HOOK_FAILURES_TO_PAUSE = envint("CHAT_HOOK_FAILURES_TO_PAUSE", 5)
+CHAT_HOOK_PAUSE_MINUTES = envint("CHAT_HOOK_PAUSE_MINUTES", 15)
+CHAT_HOOK_ALLOWED_HOSTS = envlist("CHAT_HOOK_ALLOWED_HOSTS", "")
+
 # Uploaded files (rooms/files/): the largest file (its request may be that much bigger than
 # CHAT_MAX_REQUEST_BYTES, on POST /rooms/<slug>/uploads/ only), what one person's files may
 # take in all, and the largest image in pixels (a decompression bomb is refused unread).

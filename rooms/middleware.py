@@ -112,10 +112,17 @@ UPLOAD_PATH = re.compile(r"^/rooms/[a-z0-9-]+/uploads/$")
 UPLOAD_FORM_OVERHEAD_BYTES = 16 * 1024
 
 
+# An incoming webhook's post (rooms/programs/hooks.py): smaller than the rest.
+HOOK_PATH = re.compile(r"^/hooks/")
+
+
 def body_limit(path: str) -> int:
-    """The largest request body for this path: CHAT_MAX_REQUEST_BYTES, or an upload's."""
+    """The largest request body for this path: CHAT_MAX_REQUEST_BYTES, or an upload's, or
+    an incoming webhook's."""
     if UPLOAD_PATH.match(path):
         return int(settings.CHAT_MAX_UPLOAD_BYTES) + UPLOAD_FORM_OVERHEAD_BYTES
+    if HOOK_PATH.match(path):
+        return int(settings.CHAT_MAX_HOOK_BYTES)
     return int(settings.CHAT_MAX_REQUEST_BYTES)
 
 

@@ -194,6 +194,9 @@ class Room(models.Model):
     # The seq of the newest RoomEvent of this room. Bumped with an UPDATE, which takes the
     # row lock, so two transactions can never hand out the same seq or leave a hole.
     last_event_seq = models.PositiveBigIntegerField(default=0, editable=False)
+    # Whether any outgoing webhook (rooms/models/programs.py) wants this room's messages:
+    # read with the room by every post, so a room without one costs nothing more.
+    has_outgoing_hooks = models.BooleanField(default=False, editable=False)
 
     objects = RoomQuerySet.as_manager()
 
@@ -548,6 +551,12 @@ class Room(models.Model):
                     seq=seq,
                     message_id=message.pk,
                 )
+                if room.has_outgoing_hooks:
+                    # Delivery is the task worker's; imported here, as models import no
+                    # delivery code at load time (rooms/programs/outgoing.py imports these).
+                    from rooms.programs import outgoing
+
+                    outgoing.enqueue_for(message)
         except IntegrityError:
             # A concurrent retry with the same key committed first.
             if not client_id:

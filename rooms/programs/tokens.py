@@ -28,6 +28,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from rooms import limits
 from rooms.models import ApiToken
 from rooms.models.programs import MAX_TOKEN_NAME_LENGTH
 
@@ -116,6 +117,7 @@ def tokens_context(request: HttpRequest, form: TokenForm | None = None) -> dict[
 
 @login_required
 @require_POST
+@limits.rate_limited(limits.ACTIONS)
 def create_token(request: HttpRequest) -> HttpResponse:
     """POST /settings/tokens/: make a token and show it, once, on the settings page."""
     from rooms.preferences import render_settings
