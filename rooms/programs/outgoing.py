@@ -199,7 +199,7 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         reply = response.read(MAX_REPLY_BYTES)
         return response.status, reply
     except (OSError, http.client.HTTPException) as exc:
-        if timed_out.is_set():
+        if timed_out.is_set() or isinstance(exc, TimeoutError):
             raise DeliveryFailed(f"no answer within {timeout:g} seconds") from None
         raise DeliveryFailed(f"could not send: {exc.__class__.__name__}") from None
     finally:
