@@ -92,3 +92,18 @@ def test_showing_whether_messages_are_from_bots_costs_no_query_per_message(
     with django_assert_max_num_queries(8):
         messages = as_alice.get("/rooms/lobby/messages/").json()["messages"]
     assert [m["bot"] for m in messages] == [True, False] * 5
+
+
+@pytest.mark.django_db
+def test_staff_make_a_bot_token_in_the_admin_shown_once(robo):
+    root = User.objects.create_superuser("root", password="root-password-1")
+    response = client_for(root).post(
+        "/admin/rooms/bot/",
+        {"action": "make_tokens", "_selected_action": [robo.pk]},
+    )
+    assert response.status_code == 200
+    text = response.content.decode().split("data-new-token>")[1].split("<")[0]
+    assert text.startswith("chat_")
+    token = ApiToken.objects.get(user=robo)
+    assert token.scope == "write" and text not in str(token.__dict__)
+    assert Client().get("/rooms/", **bearer(text)).status_code == 200

@@ -44,7 +44,7 @@ def hook_post(url: str, payload, **extra):
 @pytest.mark.django_db
 def test_an_owner_makes_a_hook_and_it_posts_as_its_bot(hook, lobby, robo):
     assert lobby.is_member(robo)  # made a member with the hook
-    response = hook_post(hook["url"], {"text": "deploy finished"})
+    response = hook_post(hook["path"], {"text": "deploy finished"})
     assert response.status_code == 201, response.content
     assert response.json()["author"] == "robo" and response.json()["bot"] is True
     message = Message.objects.get()
@@ -54,9 +54,9 @@ def test_an_owner_makes_a_hook_and_it_posts_as_its_bot(hook, lobby, robo):
 @pytest.mark.django_db
 def test_a_slack_body_json_or_form_encoded_is_accepted(hook):
     slack = {"text": "from slack", "username": "ignored", "icon_emoji": ":ghost:"}
-    assert hook_post(hook["url"], slack).status_code == 201
+    assert hook_post(hook["path"], slack).status_code == 201
     form = Client().post(
-        hook["url"],
+        hook["path"],
         urlencode({"payload": json.dumps({"text": "form slack"})}),
         content_type="application/x-www-form-urlencoded",
     )
@@ -67,7 +67,7 @@ def test_a_slack_body_json_or_form_encoded_is_accepted(hook):
 @pytest.mark.django_db
 def test_bad_bodies_get_a_400_and_post_nothing(hook):
     for body in ({}, {"text": "  "}, {"text": 5}, {"text": "x", "extra": 1}):
-        response = hook_post(hook["url"], body)
+        response = hook_post(hook["path"], body)
         assert response.status_code == 400, body
         assert "error" in response.json()
     assert not Message.objects.exists()
@@ -87,15 +87,15 @@ def test_a_wrong_secret_answers_like_a_missing_hook(hook):
 def test_rotating_the_secret_retires_the_old_url(hook, alice):
     rotated = post_json(client_for(alice), f"/rooms/lobby/webhooks/incoming/{hook['id']}/rotate/")
     assert rotated.status_code == 200
-    assert rotated.json()["url"] != hook["url"]
-    assert hook_post(hook["url"], {"text": "old"}).status_code == 404
-    assert hook_post(rotated.json()["url"], {"text": "new"}).status_code == 201
+    assert rotated.json()["path"] != hook["path"]
+    assert hook_post(hook["path"], {"text": "old"}).status_code == 404
+    assert hook_post(rotated.json()["path"], {"text": "new"}).status_code == 201
 
 
 @pytest.mark.django_db
 def test_a_body_over_the_limit_is_a_413(hook, settings):
     settings.CHAT_MAX_HOOK_BYTES = 1000
-    response = hook_post(hook["url"], {"text": "x" * 2000})
+    response = hook_post(hook["path"], {"text": "x" * 2000})
     assert response.status_code == 413
     assert not Message.objects.exists()
 
@@ -103,9 +103,9 @@ def test_a_body_over_the_limit_is_a_413(hook, settings):
 @pytest.mark.django_db
 def test_posts_are_limited_per_hook(hook, settings):
     settings.CHAT_HOOK_POSTS_PER_MINUTE = 2
-    assert hook_post(hook["url"], {"text": "1"}).status_code == 201
-    assert hook_post(hook["url"], {"text": "2"}).status_code == 201
-    limited = hook_post(hook["url"], {"text": "3"})
+    assert hook_post(hook["path"], {"text": "1"}).status_code == 201
+    assert hook_post(hook["path"], {"text": "2"}).status_code == 201
+    limited = hook_post(hook["path"], {"text": "3"})
     assert limited.status_code == 429
     assert limited["Retry-After"]
     assert Message.objects.count() == 2

@@ -214,7 +214,7 @@ class IncomingWebhook(models.Model):
             "id": self.pk,
             "name": self.name,
             "bot": self.bot.get_username(),
-            "url": self.path(),
+            "path": self.path(),
             "created": self.created_at,
         }
 

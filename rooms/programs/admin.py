@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
 from rooms.models import ApiToken, Bot, IncomingWebhook, OutgoingWebhook
 
@@ -45,6 +46,22 @@ class BotAdmin(admin.ModelAdmin[Bot]):
         if obj is None:
             kwargs["form"] = BotForm
         return super().get_form(request, obj, change=change, **kwargs)
+
+    actions = ["make_tokens"]
+
+    @admin.action(description="Make a write token for each selected bot")
+    def make_tokens(self, request: HttpRequest, queryset: QuerySet[Bot]) -> TemplateResponse:
+        """Show the new tokens on the answer itself, once: never stored (nor in messages,
+        which live in a cookie or the session)."""
+        made = [
+            (bot.user, ApiToken.objects.create_token(bot.user, "made in the admin", "write")[1])
+            for bot in queryset.select_related("user")
+        ]
+        return TemplateResponse(
+            request,
+            "admin/rooms/bot/tokens.html",
+            {**self.admin_site.each_context(request), "made": made, "title": "New bot tokens"},
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return ["user", "created_at"] if obj is not None else []
