@@ -4,7 +4,7 @@ from django.urls import include, path
 
 from rooms import accounts, api, preferences, views
 from rooms.limits import PASSWORD_RESETS, rate_limited
-from rooms.programs import hooks, tokens
+from rooms.programs import hooks, openapi, tokens
 from rooms.search.views import search_view
 
 urlpatterns = [
@@ -31,6 +31,7 @@ urlpatterns = [
     path("settings/tokens/<int:token_id>/revoke/", tokens.revoke_token, name="token-revoke"),
     # An incoming webhook: the secret in the URL is its credential (rooms/programs/hooks.py).
     path("hooks/<int:hook_id>/<str:secret>/", hooks.incoming, name="hook-incoming"),
+    path("api/openapi.json", openapi.openapi_json, name="openapi"),
 ]
 
 # With DEBUG on, serve static files from daphne run directly too (as `runserver` does), so
