@@ -24,6 +24,7 @@ class Receiver:
     status: int = 200
     reply: bytes = b""
     hang_secs: float = 0.0
+    drip_secs: float = 0.0  # answer at once, then one byte of the body this often
     received: list[Received] = field(default_factory=list)
     port: int = 0
 
@@ -33,8 +34,10 @@ class Receiver:
 
 
 @contextlib.contextmanager
-def receiver(status: int = 200, reply: bytes = b"", hang_secs: float = 0.0) -> Iterator[Receiver]:
-    state = Receiver(status, reply, hang_secs)
+def receiver(
+    status: int = 200, reply: bytes = b"", hang_secs: float = 0.0, drip_secs: float = 0.0
+) -> Iterator[Receiver]:
+    state = Receiver(status, reply, hang_secs, drip_secs)
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -43,6 +46,15 @@ def receiver(status: int = 200, reply: bytes = b"", hang_secs: float = 0.0) -> I
             if state.hang_secs:
                 time.sleep(state.hang_secs)
             with contextlib.suppress(OSError):  # the sender may have hung up (a timeout)
+                if state.drip_secs:
+                    self.send_response(state.status)
+                    self.send_header("Content-Length", "1000")
+                    self.end_headers()
+                    for _ in range(1000):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                        time.sleep(state.drip_secs)
+                    return
                 self.send_response(state.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(state.reply)))

@@ -203,6 +203,21 @@ def test_a_receiver_that_hangs_is_cut_off_at_the_timeout(
 
 
 @pytest.mark.django_db
+def test_a_receiver_that_drips_its_answer_is_cut_off_at_the_timeout_too(
+    lobby, alice, bob, robo, local_receiver_allowed, settings
+):
+    settings.CHAT_HOOK_TIMEOUT_SECS = 1
+    with receiver(drip_secs=0.2) as server:  # each byte within the socket's timeout
+        make_hook(alice, server.url)
+        post_message(client_for(bob), "lobby", {"body": "anyone?"})
+        started = time.monotonic()
+        [result] = run_deliveries()
+        elapsed = time.monotonic() - started
+    assert "no answer within 1 seconds" in result
+    assert elapsed < 3
+
+
+@pytest.mark.django_db
 def test_failures_retry_with_a_doubling_wait_then_the_hook_pauses(
     lobby, alice, bob, robo, local_receiver_allowed, settings
 ):

@@ -145,22 +145,28 @@ def payload(hook: OutgoingWebhook, message: Message) -> bytes:
 class _PinnedHTTPConnection(http.client.HTTPConnection):
     """Connects to the address check_url checked, whatever the name resolves to now."""
 
+    # The socket, kept here: http.client hands it over to the response (and forgets it)
+    # when the receiver closes after answering, but the deadline must still reach it.
+    tcp: socket.socket | None = None
+
     def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
         self.address = address
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self.tcp = socket.create_connection((self.address, self.port), self.timeout)
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    tcp: socket.socket | None = None
+
     def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
         super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
         self.address = address
 
     def connect(self) -> None:
-        sock = socket.create_connection((self.address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+        self.tcp = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(self.tcp, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
@@ -174,7 +180,7 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
     timeout = float(settings.CHAT_HOOK_TIMEOUT_SECS)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     host = parts.hostname or ""
-    connection: http.client.HTTPConnection = (
+    connection: _PinnedHTTPConnection | _PinnedHTTPSConnection = (
         _PinnedHTTPSConnection(host, port, address, timeout)
         if parts.scheme == "https"
         else _PinnedHTTPConnection(host, port, address, timeout)
@@ -183,7 +189,7 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
 
     def cut_off() -> None:
         timed_out.set()
-        sock = connection.sock
+        sock = connection.tcp
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
@@ -197,6 +203,8 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         connection.request("POST", path, body=body, headers=headers)
         response = connection.getresponse()
         reply = response.read(MAX_REPLY_BYTES)
+        if timed_out.is_set():  # cut off mid-answer: what came is not the whole of it
+            raise DeliveryFailed(f"no answer within {timeout:g} seconds")
         return response.status, reply
     except (OSError, http.client.HTTPException) as exc:
         if timed_out.is_set() or isinstance(exc, TimeoutError):
@@ -205,6 +213,8 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
     finally:
         timer.cancel()
         connection.close()
+        if connection.tcp is not None:
+            connection.tcp.close()
 
 
 def reply_text(body: bytes) -> str | None:
