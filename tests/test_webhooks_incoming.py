@@ -140,3 +140,10 @@ def test_the_owner_sees_the_hooks_on_the_webhooks_page_and_makes_one_with_a_form
     page = as_alice.get("/rooms/lobby/webhooks/").content.decode()
     hook = IncomingWebhook.objects.get()
     assert "From a form" in page and hook.path() in page
+
+
+@pytest.mark.django_db
+def test_an_authorization_header_a_tool_adds_is_ignored_on_the_hook(hook, robo):
+    response = hook_post(hook["path"], {"text": "x"}, HTTP_AUTHORIZATION="Basic dXNlcjpwdw==")
+    assert response.status_code == 201
+    assert response.json()["author"] == "robo"

@@ -36,6 +36,9 @@ from rooms.models.programs import MAX_TOKEN_NAME_LENGTH
 TOKEN_QUERY_PARAMETERS = frozenset({"access_token", "token", "api_token", "bearer"})
 # Paths a token never authenticates (and the header is refused on): the account itself.
 TOKEN_FREE_PATHS = ("/admin/", "/accounts/", "/settings/")
+# Paths whose credential is elsewhere (an incoming webhook's is its URL): an Authorization
+# header that a sending tool adds on its own is ignored there, neither used nor refused.
+TOKENLESS_PATHS = ("/hooks/",)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 INVALID_TOKEN = "the token is not valid (unknown, revoked or expired)"
@@ -61,6 +64,8 @@ class Refusal(Exception):
 def bearer_text(authorization: str | None, query_names: Iterable[str], path: str) -> str | None:
     """The token the request carries, if any; raise Refusal for one sent the wrong way.
     No I/O: runs on the event loop."""
+    if path.startswith(TOKENLESS_PATHS):
+        return None
     if any(name in TOKEN_QUERY_PARAMETERS for name in query_names):
         raise Refusal(400, TOKEN_IN_QUERY)
     if authorization is None:
