@@ -202,3 +202,20 @@ async def test_a_stream_closes_when_its_token_expires(lobby, bob):
         assert stream.status == 200
         await stream.read_to_end(timeout=5)
         assert stream.events[-1].type == "revoked"
+
+
+@stream_db
+async def test_a_token_works_through_the_asgi_application_in_async_mode(lobby, bob):
+    """The async middleware path (a thread hop for the token's query only), as daphne runs it."""
+    from tests.asgi import asgi_client
+
+    text = await sync_to_async(token_for)(bob)
+    async with asgi_client() as program:
+        program.headers["Authorization"] = f"Bearer {text}"
+        posted = await program.post("/rooms/lobby/messages/", json={"body": "async"})
+        assert posted.status_code == 201, posted.text
+        assert posted.json()["author"] == "bob"
+        assert "set-cookie" not in posted.headers
+        program.headers["Authorization"] = "Bearer chat_not_a_token"
+        refused = await program.post("/rooms/lobby/messages/", json={"body": "no"})
+        assert refused.status_code == 401
