@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
@@ -140,43 +141,94 @@ def check_schema(document: dict[str, Any], schema: dict[str, Any], data: Any) ->
     jsonschema.Draft202012Validator(root).validate(data)
 
 
+def examples(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(name, method, operation) of every described operation, in the examples' order."""
+    operations = {
+        operation["operationId"]: operation
+        for path, item in document["paths"].items()
+        if path not in openapi.STREAMS
+        for method, operation in item.items()
+        if method != "parameters"
+    }
+    for name, methods in openapi.OPERATIONS.items():
+        for method in methods:
+            yield name, method, operations[f"{method}-{name}"]
+
+
+def check_answer(
+    document: dict[str, Any],
+    name: str,
+    method: str,
+    operation: dict[str, Any],
+    example: dict[str, Any],
+    status: int,
+    answer: Any,
+    names: dict[str, Any],
+) -> None:
+    """The answer is the example's status, described, and fits its schema; remember ids."""
+    assert status == example["status"], (name, method, status, answer)
+    described = operation["responses"].get(str(status))
+    assert described is not None, (name, method, status)
+    content = described.get("content", {}).get("application/json")
+    if content is not None:
+        check_schema(document, content["schema"], answer)
+    if name == "room-incoming-hooks" and method == "post":
+        names.update(hook=answer["id"], hook_path=answer["path"])
+    if name == "room-outgoing-hooks" and method == "post":
+        names["outgoing"] = answer["id"]
+
+
+def request_of(
+    example: dict[str, Any], tokens: dict[str, str]
+) -> tuple[dict[str, str], str | None]:
+    who = example.get("as", "alice")
+    headers = {"Authorization": f"Bearer {tokens[who]}"} if who else {}
+    body = json.dumps(example["body"]) if "body" in example else None
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    return headers, body
+
+
 @pytest.mark.django_db
 def test_every_example_runs_against_the_site_with_a_token_and_answers_as_described(world):
     tokens, names = world
     document = doc()
-    operations = {
-        operation["operationId"]: operation
-        for item in document["paths"].values()
-        for method, operation in item.items()
-        if method != "parameters"
-    }
     ran = 0
-    for name, methods in openapi.OPERATIONS.items():
-        for method in methods:
-            operation = operations[f"{method}-{name}"]
-            example = fill(operation["x-example"], names)
-            who = example.get("as", "alice")
-            headers = {"HTTP_AUTHORIZATION": f"Bearer {tokens[who]}"} if who else {}
-            client = Client(enforce_csrf_checks=True, **headers)
-            body = json.dumps(example["body"]) if "body" in example else None
-            if body is None:
-                response = client.generic(method.upper(), example["path"])
-            else:
-                response = client.generic(
-                    method.upper(), example["path"], body, content_type="application/json"
-                )
-            described = operation["responses"].get(str(response.status_code))
-            assert response.status_code == example["status"], (name, method, response.content[:300])
-            assert described is not None, (name, method, response.status_code)
-            content = described.get("content", {}).get("application/json")
-            if content is not None:
-                check_schema(document, content["schema"], response.json())
-            if name == "room-incoming-hooks" and method == "post":
-                names.update(hook=response.json()["id"], hook_path=response.json()["path"])
-            if name == "room-outgoing-hooks" and method == "post":
-                names["outgoing"] = response.json()["id"]
-            ran += 1
+    for name, method, operation in examples(document):
+        example = fill(operation["x-example"], names)
+        headers, body = request_of(example, tokens)
+        content_type = headers.pop("Content-Type", "application/octet-stream")
+        client = Client(enforce_csrf_checks=True, headers=headers)
+        response = client.generic(
+            method.upper(), example["path"], body or "", content_type=content_type
+        )
+        answer = response.json() if response["Content-Type"] == "application/json" else None
+        check_answer(
+            document, name, method, operation, example, response.status_code, answer, names
+        )
+        ran += 1
     assert ran == sum(len(methods) for methods in openapi.OPERATIONS.values())
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_every_example_runs_through_the_asgi_application_too(world):
+    """The same, as daphne serves them (the middleware in async mode, the writer's path)."""
+    from tests.asgi import asgi_client
+
+    tokens, names = world
+    document = await sync_to_async(doc)()
+    async with asgi_client() as program:
+        for name, method, operation in examples(document):
+            example = fill(operation["x-example"], names)
+            headers, body = request_of(example, tokens)
+            response = await program.request(
+                method.upper(), example["path"], content=body, headers=headers
+            )
+            json_answer = response.headers.get("content-type") == "application/json"
+            answer = response.json() if json_answer else None
+            check_answer(
+                document, name, method, operation, example, response.status_code, answer, names
+            )
 
 
 @pytest.mark.django_db(transaction=True)
