@@ -100,6 +100,8 @@ MIDDLEWARE = [
     "rooms.middleware.CommonMiddleware",
     "rooms.middleware.CsrfViewMiddleware",
     "rooms.middleware.AuthenticationMiddleware",
+    # A valid API token replaces the session's user, and its request needs no CSRF token.
+    "rooms.middleware.TokenAuthenticationMiddleware",
     "rooms.middleware.MessageMiddleware",
     "rooms.middleware.DatabaseUnavailableMiddleware",
     # Last: it answers locked-out login attempts.
@@ -224,6 +226,8 @@ EVENTSTREAM_CHANNELMANAGER_CLASS = "rooms.eventstream.RoomChannelManager"
 AUTHENTICATION_BACKENDS = [
     # First, so that a locked-out account or address is refused before any password check.
     "axes.backends.AxesStandaloneBackend",
+    # Bots work with API tokens only (rooms/programs/backends.py).
+    "rooms.programs.backends.BotsCannotLogIn",
     "django.contrib.auth.backends.ModelBackend",
 ]
 
@@ -302,6 +306,22 @@ if CHAT_PRESENCE_TTL_SECONDS <= CHAT_PRESENCE_HEARTBEAT_SECONDS:
     raise ImproperlyConfigured(
         "CHAT_PRESENCE_TTL_SECONDS must be longer than CHAT_PRESENCE_HEARTBEAT_SECONDS"
     )
+
+# For programs (rooms/programs/): an incoming webhook's posts a minute (per hook) and its
+# largest body (a bigger one is refused with 413 before it is read); an outgoing webhook's
+# send: its timeout, how many tries (the waits between them double from
+# CHAT_HOOK_RETRY_SECS), and after how many failures in a row it pauses, for how long (the
+# circuit breaker). CHAT_HOOK_ALLOWED_HOSTS: hosts (or networks) an outgoing webhook may
+# reach although they are loopback, private or link-local (an intranet; the tests' own
+# server), and over plain http.
+CHAT_HOOK_POSTS_PER_MINUTE = envint("CHAT_HOOK_POSTS_PER_MINUTE", 60)
+CHAT_MAX_HOOK_BYTES = envint("CHAT_MAX_HOOK_BYTES", 16 * 1024)
+CHAT_HOOK_TIMEOUT_SECS = envint("CHAT_HOOK_TIMEOUT_SECS", 5)
+CHAT_HOOK_MAX_ATTEMPTS = envint("CHAT_HOOK_MAX_ATTEMPTS", 5)
+CHAT_HOOK_RETRY_SECS = envint("CHAT_HOOK_RETRY_SECS", 10)
+CHAT_HOOK_FAILURES_TO_PAUSE = envint("CHAT_HOOK_FAILURES_TO_PAUSE", 5)
+CHAT_HOOK_PAUSE_MINUTES = envint("CHAT_HOOK_PAUSE_MINUTES", 15)
+CHAT_HOOK_ALLOWED_HOSTS = envlist("CHAT_HOOK_ALLOWED_HOSTS", "")
 
 # Uploaded files (rooms/files/): the largest file (its request may be that much bigger than
 # CHAT_MAX_REQUEST_BYTES, on POST /rooms/<slug>/uploads/ only), what one person's files may

@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from rooms import accounts, api, preferences, views
 from rooms.limits import PASSWORD_RESETS, rate_limited
+from rooms.programs import hooks, openapi, tokens
 from rooms.search.views import search_view
 
 urlpatterns = [
@@ -27,6 +28,11 @@ urlpatterns = [
     path("search/", search_view, name="search"),
     path("settings/", preferences.settings_page, name="settings"),
     path("settings/export/", preferences.export_data, name="settings-export"),
+    path("settings/tokens/", tokens.create_token, name="token-create"),
+    path("settings/tokens/<int:token_id>/revoke/", tokens.revoke_token, name="token-revoke"),
+    # An incoming webhook: the secret in the URL is its credential (rooms/programs/hooks.py).
+    path("hooks/<int:hook_id>/<str:secret>/", hooks.incoming, name="hook-incoming"),
+    path("api/openapi.json", openapi.openapi_json, name="openapi"),
 ]
 
 # With DEBUG on, serve static files from daphne run directly too (as `runserver` does), so

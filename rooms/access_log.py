@@ -36,7 +36,7 @@ logger = logging.getLogger("rooms.access")
 # Where RequestLogMiddleware leaves its part for RequestLogASGIMiddleware, in the ASGI scope.
 SCOPE_KEY = "chat.request_log"
 # URL arguments that are secrets: a path with one is logged as its route.
-SECRET_URL_KWARGS = frozenset({"token", "uidb64"})
+SECRET_URL_KWARGS = frozenset({"token", "uidb64", "secret"})
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 

@@ -263,3 +263,7 @@ class RoomEventAdmin(ReadOnlyAdmin):
         if may_read_whole_dms(request.user):
             return events
         return events.exclude(room__kind=Room.KIND_DM)
+
+
+# Bots, tokens and webhooks (rooms/programs/admin.py).
+from rooms.programs import admin as programs_admin  # noqa: E402, F401

@@ -50,7 +50,7 @@ class Limit:
     setting: str
     window_secs: int
     what: str  # "edits", as in "too many edits: at most 30 a minute"
-    per: Literal["person", "person in room", "address"]
+    per: Literal["person", "person in room", "address", "hook"]
 
     @property
     def allowed(self) -> int:
@@ -59,6 +59,8 @@ class Limit:
     def key(self, request: HttpRequest, kwargs: dict[str, Any], now: float) -> str:
         if self.per == "address":
             who = client_address(request)
+        elif self.per == "hook":
+            who = str(kwargs["hook_id"])
         elif self.per == "person in room":
             who = f"{request.user.pk}:{kwargs['slug']}"
         else:
@@ -70,7 +72,7 @@ class Limit:
 
     def describe(self) -> str:
         window = {60: "a minute", 3600: "an hour"}.get(self.window_secs, f"{self.window_secs} s")
-        who = "from this address" if self.per == "address" else "per person"
+        who = {"address": "from this address", "hook": "per webhook"}.get(self.per, "per person")
         where = " in this room" if self.per == "person in room" else ""
         return f"at most {self.allowed} {who}{where} {window}"
 
@@ -90,8 +92,10 @@ DMS = Limit("CHAT_DMS_PER_HOUR", 3600, "direct messages started", "person")
 # A download of one's own data reads all of their messages: a few an hour is plenty.
 EXPORTS = Limit("CHAT_EXPORTS_PER_HOUR", 3600, "downloads of your data", "person")
 PRESENCE_REPORTS = Limit("CHAT_PRESENCE_REPORTS_PER_MINUTE", 60, "presence reports", "person")
+HOOK_POSTS = Limit("CHAT_HOOK_POSTS_PER_MINUTE", 60, "webhook posts", "hook")
 ALL_LIMITS = (
     PRESENCE_REPORTS,
+    HOOK_POSTS,
     EDITS,
     READ_MARKS,
     DMS,

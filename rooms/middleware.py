@@ -112,10 +112,17 @@ UPLOAD_PATH = re.compile(r"^/rooms/[a-z0-9-]+/uploads/$")
 UPLOAD_FORM_OVERHEAD_BYTES = 16 * 1024
 
 
+# An incoming webhook's post (rooms/programs/hooks.py): smaller than the rest.
+HOOK_PATH = re.compile(r"^/hooks/")
+
+
 def body_limit(path: str) -> int:
-    """The largest request body for this path: CHAT_MAX_REQUEST_BYTES, or an upload's."""
+    """The largest request body for this path: CHAT_MAX_REQUEST_BYTES, or an upload's, or
+    an incoming webhook's."""
     if UPLOAD_PATH.match(path):
         return int(settings.CHAT_MAX_UPLOAD_BYTES) + UPLOAD_FORM_OVERHEAD_BYTES
+    if HOOK_PATH.match(path):
+        return int(settings.CHAT_MAX_HOOK_BYTES)
     return int(settings.CHAT_MAX_REQUEST_BYTES)
 
 
@@ -361,3 +368,66 @@ class CsrfViewMiddleware(_OnTheLoop, csrf.CsrfViewMiddleware):
         if getattr(request, "_csrf_reject_later", False):
             raise _Rejected(reason)
         return super()._reject(request, reason)  # type: ignore[misc,no-any-return]
+
+
+class TokenAuthenticationMiddleware:
+    """`Authorization: Bearer <token>` in place of the session (rules: rooms/programs/tokens.py).
+
+    After AuthenticationMiddleware, whose lazy session user a token's user replaces, and
+    before any view: the CSRF check (CsrfViewMiddleware.process_view) runs after every
+    middleware's request part, and skips a request marked as a valid token's only. A request
+    without the header costs nothing; one with it takes one query (a thread hop in async
+    mode, since it is I/O), plus an UPDATE at most once a minute per token (last used).
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.acall(request)
+        from rooms.programs import tokens
+
+        try:
+            text = tokens.bearer_text(
+                request.headers.get("Authorization"), request.GET.keys(), request.path
+            )
+            if text is not None:
+                self.use(request, tokens.authenticate(text, request.method or "GET"))
+        except tokens.Refusal as refusal:
+            return refusal.response()
+        return self.get_response(request)
+
+    async def acall(self, request: HttpRequest) -> HttpResponseBase:
+        from rooms.programs import tokens
+
+        try:
+            text = tokens.bearer_text(
+                request.headers.get("Authorization"), request.GET.keys(), request.path
+            )
+            if text is not None:
+                authenticate = sync_to_async(tokens.authenticate, thread_sensitive=True)
+                self.use(request, await authenticate(text, request.method or "GET"))
+        except tokens.Refusal as refusal:
+            return refusal.response()
+        response: HttpResponseBase = await self.get_response(request)
+        return response
+
+    @staticmethod
+    def use(request: HttpRequest, token: Any) -> None:
+        user = token.user
+
+        async def auser() -> Any:
+            return user
+
+        request.user = user
+        request.auser = auser
+        request.api_token = token  # type: ignore[attr-defined]
+        # The token is the proof of intent a CSRF token is for: a browser never adds it.
+        request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
@@ -15,6 +15,7 @@ from rooms.export.stream import download
 from rooms.http import AuthenticatedRequest
 from rooms.limits import EXPORTS, rate_limited
 from rooms.models import Preferences
+from rooms.programs import tokens
 
 
 class PreferencesForm(forms.ModelForm[Preferences]):
@@ -38,8 +39,23 @@ def settings_page(request: AuthenticatedRequest) -> HttpResponse:
             form.save()
             messages.success(request, "Your settings are saved.")
             return redirect("settings")
-        return render(request, "rooms/settings.html", {"form": form}, status=400)
-    return render(request, "rooms/settings.html", {"form": form})
+        return render_settings(request, form=form, status=400)
+    return render_settings(request, form=form)
+
+
+def render_settings(
+    request: HttpRequest,
+    *,
+    form: PreferencesForm | None = None,
+    token_form: tokens.TokenForm | None = None,
+    new_token: str | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The settings page, with its Tokens section (rooms/programs/tokens.py)."""
+    if form is None:
+        form = PreferencesForm(instance=Preferences.of(request.user))
+    context = {"form": form, "new_token": new_token, **tokens.tokens_context(request, token_form)}
+    return render(request, "rooms/settings.html", context, status=status)
 
 
 @login_required

@@ -3,6 +3,7 @@ from django.urls import path
 from rooms import api, views
 from rooms.files import views as files
 from rooms.moderation import views as moderation
+from rooms.programs import hooks
 
 # GET rooms/<slug>/events/ (the stream) is routed in chatsite/asgi.py, outside Django's
 # request handler: see rooms/stream/consumer.py.
@@ -47,4 +48,23 @@ urlpatterns = [
     path("<slug:slug>/settings/", moderation.room_settings, name="room-settings"),
     path("<slug:slug>/moderators/", moderation.room_moderators, name="room-moderators"),
     path("<slug:slug>/restrictions/", moderation.room_restrictions, name="room-restrictions"),
+    # Webhooks (the room's owner): rooms/programs/hooks.py
+    path("<slug:slug>/webhooks/", hooks.webhooks_page, name="room-webhooks"),
+    path("<slug:slug>/webhooks/incoming/", hooks.incoming_hooks, name="room-incoming-hooks"),
+    path(
+        "<slug:slug>/webhooks/incoming/<int:hook_id>/rotate/",
+        hooks.rotate_incoming_hook,
+        name="room-incoming-hook-rotate",
+    ),
+    path(
+        "<slug:slug>/webhooks/incoming/<int:hook_id>/delete/",
+        hooks.delete_incoming_hook,
+        name="room-incoming-hook-delete",
+    ),
+    path("<slug:slug>/webhooks/outgoing/", hooks.outgoing_hooks, name="room-outgoing-hooks"),
+    path(
+        "<slug:slug>/webhooks/outgoing/<int:hook_id>/delete/",
+        hooks.delete_outgoing_hook,
+        name="room-outgoing-hook-delete",
+    ),
 ]

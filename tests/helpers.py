@@ -180,9 +180,13 @@ class Stream(SSEClient):
         *,
         last_event_id: str | None = None,
         query: dict[str, str] | None = None,
+        token: str | None = None,
     ) -> None:
         self.user = user
         headers = [(b"host", b"testserver")]
+        if token is not None:
+            # A program's stream: its API token instead of a session (user is None then).
+            headers.append((b"authorization", f"Bearer {token}".encode()))
         if last_event_id is not None:
             headers.append((b"last-event-id", last_event_id.encode("latin-1")))
         # No slug: the user stream, GET /events/.

@@ -55,6 +55,7 @@ def test_the_table_covers_every_url_pattern():
         route = "/rooms/" + str(pattern.pattern)
         route = route.replace("<slug:slug>", "{room}").replace("<int:message_id>", "{message}")
         route = route.replace("<str:username>", "{username}").replace("<str:key>", "{file}")
+        route = route.replace("<int:hook_id>", "{hook}")
         assert any(
             re.fullmatch(
                 re.escape(route)
@@ -127,7 +128,7 @@ def test_the_documented_answer(world, method, path, payload, role, expected):
     people, message = world
     user = people[USERNAMES[role]] if role != "anonymous" else None
     payload = payload.replace("{message}", str(message.pk))
-    path = path.format(message=message.pk, **file_keys())
+    path = path.format(message=message.pk, hook=999999, **file_keys())
     response = request(client_for(user), method, path, payload)
     assert response.status_code == expected, getattr(response, "content", b"")[:300]
 

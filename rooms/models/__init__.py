@@ -1,9 +1,11 @@
 """The room app's data: rooms and members (rooms.py), messages (messages.py), each room's
 event log (log.py), moderation (moderation.py), uploaded files (uploads.py), a person's
-own choices (people.py), and what they share (common.py).
+own choices (people.py), what programs use (programs.py: tokens, bots, webhooks), and what
+they share (common.py).
 
 Import models from here. The modules depend on each other in one direction only:
-common <- moderation <- log <- uploads <- messages <- rooms; people stands alone.
+common <- moderation <- log <- uploads <- messages <- rooms; people and programs stand
+alone.
 """
 
 from rooms.models.common import (
@@ -28,6 +30,7 @@ from rooms.models.moderation import (
     Restriction,
 )
 from rooms.models.people import Notify, Preferences
+from rooms.models.programs import ApiToken, Bot, IncomingWebhook, OutgoingWebhook, is_bot
 from rooms.models.rooms import Access, Membership, Room
 from rooms.models.uploads import MAX_ATTACHMENTS_PER_MESSAGE, Upload
 
@@ -40,12 +43,16 @@ __all__ = [
     "MAX_SLOW_MODE_SECONDS",
     "SYSTEM_ACTOR_NAME",
     "Access",
+    "ApiToken",
+    "Bot",
     "EventCounter",
+    "IncomingWebhook",
     "Membership",
     "Message",
     "ModerationAction",
     "NotAllowed",
     "Notify",
+    "OutgoingWebhook",
     "Preferences",
     "Report",
     "Restriction",
@@ -56,6 +63,7 @@ __all__ = [
     "clean_message_body",
     "encode_event_data",
     "has_hidden_characters",
+    "is_bot",
     "validate_client_id",
     "validate_room_slug",
 ]

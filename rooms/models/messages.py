@@ -29,6 +29,9 @@ class Message(models.Model):
     )
     body = models.TextField(max_length=MAX_MESSAGE_LENGTH)
     client_id = models.CharField(max_length=MAX_CLIENT_ID_LENGTH, blank=True, default="")
+    # Posted by a bot account (rooms/models/programs.py): read with the message, so that
+    # showing it costs no query of the author's.
+    from_bot = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     edited_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
@@ -83,6 +86,7 @@ class Message(models.Model):
             "id": self.pk,
             "room": self.room.slug,
             "author": self.author.get_username(),
+            "bot": self.from_bot,
             "body": self.visible_body,
             "created": self.created_at,
             "edited": self.edited_at,

@@ -33,6 +33,7 @@ from rooms.models.common import (
 from rooms.models.log import RoomEvent, UserEvent, next_position
 from rooms.models.messages import Message
 from rooms.models.moderation import Restriction
+from rooms.models.programs import Bot, is_bot
 from rooms.models.uploads import Upload
 
 
@@ -69,9 +70,14 @@ class RoomQuerySet(models.QuerySet["Room"]):
                 f" (SELECT m.role FROM {member.db_table} m"
                 "   WHERE m.room_id = r.id AND m.user_id = %s) AS standing_role,"
                 f" ({active}) AS standing_ban,"
-                f" ({active}) AS standing_mute"
+                f" ({active}) AS standing_mute,"
+                f" (SELECT b.user_id FROM {Bot._meta.db_table} b WHERE b.user_id = %s)"
+                " AS standing_bot"
                 f" FROM {room_table} r WHERE r.slug = %s{lock}",
-                [user.pk, user.pk, Restriction.BAN, now, user.pk, Restriction.MUTE, now, slug],
+                [
+                    *[user.pk, user.pk, Restriction.BAN, now, user.pk, Restriction.MUTE, now],
+                    *[user.pk, slug],
+                ],
             )
         )
         if not rows:
@@ -82,6 +88,7 @@ class RoomQuerySet(models.QuerySet["Room"]):
             room.standing_role,  # type: ignore[attr-defined]
             banned=room.standing_ban is not None,  # type: ignore[attr-defined]
             mute_id=room.standing_mute,  # type: ignore[attr-defined]
+            bot=room.standing_bot is not None,  # type: ignore[attr-defined]
         )
         return room
 
@@ -147,6 +154,7 @@ class Standing:
     role: str | None
     banned: bool
     mute_id: int | None
+    bot: bool = False
 
 
 def dm_key(people: dict[int, Any]) -> str:
@@ -186,6 +194,9 @@ class Room(models.Model):
     # The seq of the newest RoomEvent of this room. Bumped with an UPDATE, which takes the
     # row lock, so two transactions can never hand out the same seq or leave a hole.
     last_event_seq = models.PositiveBigIntegerField(default=0, editable=False)
+    # Whether any outgoing webhook (rooms/models/programs.py) wants this room's messages:
+    # read with the room by every post, so a room without one costs nothing more.
+    has_outgoing_hooks = models.BooleanField(default=False, editable=False)
 
     objects = RoomQuerySet.as_manager()
 
@@ -520,9 +531,15 @@ class Room(models.Model):
                 else:
                     room = Room.objects.select_for_update().get(pk=self.pk)
                 room.check_can_post(author)
+                standing = self._standing_for(author)
                 seq = self.next_event_seq()
                 message = Message.objects.create(
-                    room=self, author=author, body=body, client_id=client_id, state_seq=seq
+                    room=self,
+                    author=author,
+                    body=body,
+                    client_id=client_id,
+                    state_seq=seq,
+                    from_bot=standing.bot if standing is not None else is_bot(author),
                 )
                 if attachments:
                     Upload.objects.attach(message, attachments)
@@ -535,6 +552,12 @@ class Room(models.Model):
                     seq=seq,
                     message_id=message.pk,
                 )
+                if room.has_outgoing_hooks:
+                    # Delivery is the task worker's; imported here, as models import no
+                    # delivery code at load time (rooms/programs/outgoing.py imports these).
+                    from rooms.programs import outgoing
+
+                    outgoing.enqueue_for(message)
         except IntegrityError:
             # A concurrent retry with the same key committed first.
             if not client_id:

@@ -25,14 +25,17 @@ from channels.generic.http import AsyncHttpConsumer
 from channels.sessions import CookieMiddleware
 from django.conf import settings
 from django.contrib import auth
+from django.contrib.auth.models import AnonymousUser
 from django.db import InterfaceError, OperationalError
 from django.http.cookie import parse_cookie
+from django.utils import timezone
 
 from rooms import access_log, metrics
 from rooms.events import get_backend, session_digest
 from rooms.middleware import DATABASE_UNAVAILABLE, RETRY_AFTER_SECS
 from rooms.models import Access, Room
 from rooms.models.log import current_position
+from rooms.programs import tokens
 from rooms.stream import log
 from rooms.stream.db import database_sync_to_async
 from rooms.stream.hub import hub
@@ -73,6 +76,16 @@ def _connect(
     Return the user, whether the session turned out stale (Django flushed it: the response
     should delete the cookie, as channels' session middleware would), and the access.
     """
+    text = scope.get("bearer_token")
+    if text is not None:
+        # A program's token in place of the session (rules: rooms/programs/tokens.py).
+        try:
+            token = tokens.authenticate(text, "GET")
+        except tokens.Refusal as refusal:
+            return AnonymousUser(), False, (refusal.status, refusal.message)
+        scope["api_token"] = token
+        scope["user"] = token.user
+        return token.user, False, _check_access(token.user, slug) if slug is not None else True
     session = session_store(session_key(scope))
     user = auth.get_user(SimpleNamespace(session=session))  # type: ignore[arg-type]
     scope["session"] = session
@@ -80,6 +93,17 @@ def _connect(
     if not user.is_authenticated:
         return user, session.modified, None
     return user, False, _check_access(user, slug) if slug is not None else True
+
+
+def bearer_token(scope: dict[str, Any]) -> str | None:
+    """The API token of the request's Authorization header, if any (Refusal if it is sent
+    in the query string, or the header is not a bearer token's)."""
+    authorization = None
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            authorization = value.decode("latin-1")
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    return tokens.bearer_text(authorization, query.keys(), scope.get("path", ""))
 
 
 def _check_access(user: Any, slug: str) -> tuple[int, str, int] | tuple[int, str]:
@@ -191,6 +215,12 @@ class StreamConsumer(AsyncHttpConsumer):
         if the stream may not open, else send the stream's head (unless not `send_head`)
         and return what was checked."""
         try:
+            self.scope["bearer_token"] = bearer_token(self.scope)
+        except tokens.Refusal as refusal:
+            connected.close()
+            await self.error(refusal.status, refusal.message)
+            return None
+        try:
             user, self.forget_session, access = await connected
         except (OperationalError, InterfaceError) as exc:
             # The database is restarting: the client retries (a bare EventSource gives up on a
@@ -199,11 +229,11 @@ class StreamConsumer(AsyncHttpConsumer):
             metrics.DATABASE_ERRORS.labels("stream").inc()
             await self.error(503, DATABASE_UNAVAILABLE)
             return None
-        if not user.is_authenticated or access is None:
-            await self.error(401, "authentication required")
-            return None
         if isinstance(access, tuple) and len(access) == 2:
             await self.error(*access)
+            return None
+        if not user.is_authenticated or access is None:
+            await self.error(401, "authentication required")
             return None
         # LIMITATION: counted per process; with several processes one may hold this many in each.
         limit = settings.CHAT_MAX_STREAMS_PER_USER
@@ -220,8 +250,21 @@ class StreamConsumer(AsyncHttpConsumer):
         await self.send_body(f"retry: {RETRY_MILLISECONDS}\n\n".encode(), more_body=True)
 
     def session_of_stream(self) -> str:
+        """What closes the stream when it stops being valid: its session's digest, or its
+        token's (ApiToken.revoke closes the streams of that key)."""
+        token = self.scope.get("api_token")
+        if token is not None:
+            return session_digest(token.stream_key)
         key = getattr(self.scope.get("session"), "session_key", None) or ""
         return session_digest(key)
+
+    def close_at_expiry(self, subscriber: Subscriber) -> asyncio.TimerHandle | None:
+        """Close the stream when its token expires, as revoking it would."""
+        token = self.scope.get("api_token")
+        if token is None or token.expires_at is None:
+            return None
+        delay = (token.expires_at - timezone.now()).total_seconds()
+        return asyncio.get_running_loop().call_later(max(delay, 0), subscriber.close, "revoked")
 
     async def run(self, user: Any, go: Any) -> None:
         """Send what `go` sends until the stream ends; then say why, and log it."""
@@ -292,9 +335,12 @@ class RoomEventsConsumer(StreamConsumer):
             hub.unsubscribe(subscriber)
             await self.send_body(b"")
             return
+        expiry = self.close_at_expiry(subscriber)
         try:
             await self.run(user, self.send_events(subscriber, channel, current, head))
         finally:
+            if expiry is not None:
+                expiry.cancel()
             hub.unsubscribe(subscriber)
 
     async def send_events(
@@ -406,9 +452,12 @@ class UserEventsConsumer(StreamConsumer):
         # The response begins once the stream is live: a page that sees it open knows that
         # every event from then on reaches it.
         await self.send_head()
+        expiry = self.close_at_expiry(subscriber)
         try:
             await self.run(user, self.send_events(subscriber, current, rooms))
         finally:
+            if expiry is not None:
+                expiry.cancel()
             hub.unsubscribe_user(subscriber)
 
     async def send_events(self, subscriber: UserSubscriber, current: int, rooms: set[int]) -> str:

@@ -85,6 +85,7 @@ function applyMessage(element, message) {
   element.classList.toggle("deleted", Boolean(message.deleted));
   element.classList.toggle("removed", Boolean(message.removed) && !message.deleted);
   element.querySelector(".author").textContent = message.author;
+  element.querySelector(".bot-badge").hidden = !message.bot;
   const time = element.querySelector(".time");
   time.setAttribute("datetime", message.created);
   showMessageTime(time);
