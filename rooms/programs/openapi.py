@@ -37,6 +37,8 @@ PAGES = frozenset(
         "room-moderation",
         "room-webhooks",
         "settings",
+        # One's own data as a download, from the settings page (tokens are refused there).
+        "settings-export",
         "token-create",
         "token-revoke",
     }
@@ -62,6 +64,8 @@ FIELDS: dict[str, dict[str, Any]] = {
     "bot": {"type": "string", "description": "a bot account's username"},
     "url": {"type": "string", "format": "uri", "description": "https, public host"},
     "mentions_only": {"type": "boolean"},
+    "tab": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "description": "the page's id"},
+    "here": {"type": "boolean"},
 }
 
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -181,6 +185,30 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
             required=("up_to",),
             example={"path": "/rooms/lobby/read/", "body": {"up_to": "{message}"}},
         )
+    },
+    "room-typing": {
+        "post": op(
+            "Say you are typing (ephemeral: no id, never in a replay; at most one per 3 s)",
+            204,
+            example={"path": "/rooms/lobby/typing/"},
+            refusals=(401, 403, 404, 429),
+        )
+    },
+    "room-presence": {
+        "get": op(
+            "Who has the room open now, and who had it recently",
+            200,
+            OBJECT,
+            example={"path": "/rooms/lobby/presence/"},
+        ),
+        "post": op(
+            "This page shows the room (here: true, a heartbeat) or goes away (here: false)",
+            200,
+            OBJECT,
+            required=("tab",),
+            example={"path": "/rooms/lobby/presence/", "body": {"tab": "tab-1", "here": True}},
+            refusals=(400, 401, 403, 404, 429),
+        ),
     },
     "dms": {
         "post": op(
