@@ -28,7 +28,7 @@ from rooms.stream.backends.redis import (
     ACTIVE_KEY_PREFIX,
     PRESENCE_KEY_PREFIX,
     RedisPresence,
-    presence_client,
+    quick_client,
 )
 from tests.conftest import client_for
 from tests.helpers import Stream, post_json, wait_for_subscribers, wait_for_user_streams
@@ -274,7 +274,7 @@ STORES = [
 def store(request) -> Any:
     if request.param == "local":
         return LocalPresence()
-    return RedisPresence(presence_client(django_settings.REDIS_URL))
+    return RedisPresence(quick_client(django_settings.REDIS_URL))
 
 
 ROOM = 10**9  # no room of the database: the store knows ids only
@@ -310,7 +310,7 @@ def test_the_store_remembers_who_was_active(store):
 def test_an_unreachable_redis_lists_nobody_and_raises_nothing():
     from tests.live import free_port
 
-    store = RedisPresence(presence_client(f"redis://127.0.0.1:{free_port()}/0"))  # nobody there
+    store = RedisPresence(quick_client(f"redis://127.0.0.1:{free_port()}/0"))  # nobody there
     now = 3_000_000.0
     started = time.monotonic()
     assert store.report(ROOM, 1, "a", now + 10, now) is False

@@ -60,14 +60,15 @@ def room_channel(room_id: int) -> str:
 PRESENCE_BACKOFF_SECS = 1.0
 
 
-def presence_client(url: str) -> redis.Redis:
-    """A client of its own for the presence store: short timeouts and no retries (redis-py
-    retries with backoff by default, seconds per call while Redis is down)."""
+def quick_client(url: str, retries: int = 0) -> redis.Redis:
+    """A client for calls made while a request or a commit waits: short timeouts and no
+    backoff (redis-py retries with backoff by default: seconds per call while Redis is
+    down, all of it spent in the thread that committed)."""
     return redis.Redis.from_url(
         url,
         socket_timeout=PUBLISH_TIMEOUT_SECS,
         socket_connect_timeout=PUBLISH_TIMEOUT_SECS,
-        retry=Retry(NoBackoff(), 0),
+        retry=Retry(NoBackoff(), retries),
     )
 
 
@@ -156,13 +157,11 @@ class RedisFanout:
         self.url = settings.REDIS_URL
         # Tells our own publishes apart when they come back from Redis.
         self.origin = uuid.uuid4().hex[:16]
-        self.publisher = redis.Redis.from_url(
-            self.url,
-            socket_timeout=PUBLISH_TIMEOUT_SECS,
-            socket_connect_timeout=PUBLISH_TIMEOUT_SECS,
-        )
+        # One immediate retry: a pooled connection that Redis closed (a restart) fails its
+        # first command, and the retry reconnects.
+        self.publisher = quick_client(self.url, retries=1)
         self.publish_paused_until = 0.0
-        self.presence = RedisPresence(presence_client(self.url))
+        self.presence = RedisPresence(quick_client(self.url))
         self.loop: asyncio.AbstractEventLoop | None = None
         self.listener: asyncio.Task[None] | None = None
         self.pubsub: Any = None
