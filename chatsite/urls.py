@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
 
-from rooms import accounts, api, preferences, views
+from rooms import accounts, api, inbox, notifications, preferences, views
 from rooms.limits import PASSWORD_RESETS, rate_limited
 from rooms.search.views import search_view
 
@@ -26,6 +26,12 @@ urlpatterns = [
     path("dms/", api.direct_messages, name="dms"),
     path("search/", search_view, name="search"),
     path("settings/", preferences.settings_page, name="settings"),
+    path("mentions/", inbox.mentions_page, name="mentions"),
+    path(
+        "notifications/unsubscribe/<str:token>/",
+        notifications.unsubscribe,
+        name="unsubscribe",
+    ),
 ]
 
 # With DEBUG on, serve static files from daphne run directly too (as `runserver` does), so
