@@ -10,7 +10,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 
 from rooms.http import AuthenticatedRequest
-from rooms.models import Preferences
+from rooms.models import Membership, NotifyLevel, Preferences
 
 
 class PreferencesForm(forms.ModelForm[Preferences]):
@@ -29,10 +29,18 @@ class PreferencesForm(forms.ModelForm[Preferences]):
 def settings_page(request: AuthenticatedRequest) -> HttpResponse:
     preferences = Preferences.of(request.user)
     form = PreferencesForm(request.POST or None, instance=preferences)
+    # The rooms where a level of their own overrides "Tell me about".
+    own_levels = (
+        Membership.objects.filter(user=request.user)
+        .exclude(notify=NotifyLevel.DEFAULT)
+        .select_related("room")
+        .order_by("room__name")
+    )
+    context = {"form": form, "own_levels": own_levels}
     if request.method == "POST":
         if form.is_valid():
             form.save()
             messages.success(request, "Your settings are saved.")
             return redirect("settings")
-        return render(request, "rooms/settings.html", {"form": form}, status=400)
-    return render(request, "rooms/settings.html", {"form": form})
+        return render(request, "rooms/settings.html", context, status=400)
+    return render(request, "rooms/settings.html", context)

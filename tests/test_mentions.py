@@ -269,3 +269,25 @@ def test_a_replay_carries_each_message_s_mentions_as_they_are_now(lobby, alice, 
     assert present[added.pk]["mentions"] == ["bob"]
     assert present[dropped.pk]["mentions"] == []
     assert state_of(apply({}, events)) == state_of(present)
+
+
+def test_the_settings_page_lists_the_rooms_with_a_level_of_their_own(as_bob, lobby, secret):
+    post_json(as_bob, "/rooms/lobby/notifications/", {"level": "mute"})
+    page = as_bob.get("/settings/").content.decode()
+    assert "Lobby</a>: Nothing (muted)" in page
+    assert "Secret</a>" not in page
+    assert "Turn on desktop notifications" in page
+
+
+def test_a_room_page_offers_its_member_the_level_and_a_reader_nothing(as_bob, as_carol, lobby):
+    post_json(as_bob, "/rooms/lobby/notifications/", {"level": "mentions"})
+    page = as_bob.get("/rooms/lobby/").content.decode()
+    assert '<option value="mentions" selected>' in page
+    assert 'id="notify-level"' not in as_carol.get("/rooms/lobby/").content.decode()
+
+
+def test_a_level_chosen_by_a_form_without_javascript_goes_back_to_the_room(as_bob, lobby):
+    response = as_bob.post("/rooms/lobby/notifications/", {"level": "all"}, HTTP_ACCEPT="text/html")
+    assert response.status_code == 303
+    assert response["Location"] == "/rooms/lobby/"
+    assert lobby.memberships.get(user__username="bob").notify == "all"
