@@ -149,3 +149,10 @@ def test_a_forged_unsubscribe_link_is_refused(bob):
     assert anonymous.get(f"/notifications/unsubscribe/{forged}/").status_code == 404
     assert anonymous.post(f"/notifications/unsubscribe/{forged}/").status_code == 404
     assert Preferences.of(bob).email_notifications
+
+
+def test_nothing_of_a_room_one_is_banned_from_is_emailed(lobby, alice, bob):
+    lobby.post_message(alice, "@bob before the ban")
+    moderation.restrict(alice, lobby, bob, "ban")
+    minutes_pass()
+    assert sweep() == []
