@@ -100,3 +100,34 @@ def test_bob_is_notified_of_alices_mention_and_the_click_opens_it(browsing, user
     expect(watcher).to_have_url(re.compile(rf"/rooms/plans/\?around={message_id}$"))
     opened = watcher.locator(f'#messages > .message[data-id="{message_id}"]')
     expect(opened.locator("mark.mention-me")).to_have_text("@bob")
+
+
+def test_the_suggestions_work_by_keyboard_and_marks_skip_code(browsing, user):
+    alice, bob = user("alice"), user("bob")
+    user("bea")  # not a member: never suggested
+    make_room(alice, "plans", bob, name="Plans")
+    page = browsing.page_for(alice, "/rooms/plans/")
+    wait_live(page)
+    composer = page.locator("#composer-input")
+    composer.press_sequentially("@")
+    options = page.get_by_role("listbox", name="People to mention").get_by_role("option")
+    expect(options).to_have_text(["@bob", "@room (everyone here)"])
+    expect(options.nth(0)).to_have_attribute("aria-selected", "true")
+    composer.press("ArrowDown")
+    expect(options.nth(1)).to_have_attribute("aria-selected", "true")
+    expect(composer).to_have_attribute("aria-activedescendant", options.nth(1).get_attribute("id"))
+    composer.press("Escape")
+    expect(options).to_have_count(0)
+    expect(composer).to_have_value("@")
+
+    # The marks go around text only, never inside code (the Markdown a body may become).
+    marked = page.evaluate(
+        """async () => {
+            const { highlight } = await import("/static/rooms/room/mentions.js");
+            const body = document.createElement("div");
+            body.innerHTML = "hi @Bob, <code>@bob</code> <pre>@room</pre> @room @bea";
+            highlight(body, ["bob"], true, "alice");
+            return [...body.querySelectorAll("mark")].map(m => [m.className, m.textContent]);
+        }"""
+    )
+    assert marked == [["mention", "@Bob"], ["mention mention-me", "@room"]]
