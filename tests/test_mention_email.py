@@ -156,3 +156,19 @@ def test_nothing_of_a_room_one_is_banned_from_is_emailed(lobby, alice, bob):
     moderation.restrict(alice, lobby, bob, "ban")
     minutes_pass()
     assert sweep() == []
+
+
+def test_the_worker_keeps_one_email_sweep_scheduled():
+    from django_tasks_db.models import DBTaskResult
+
+    notifications.schedule_email_sweep()
+    notifications.schedule_email_sweep()
+    path = notifications.send_notification_emails.module_path
+    assert DBTaskResult.objects.filter(task_path=path).count() == 1
+
+
+def test_no_email_goes_when_the_delay_is_zero(lobby, alice, bob, settings):
+    settings.CHAT_NOTIFY_EMAIL_AFTER_MINUTES = 0
+    lobby.post_message(alice, "@bob hello")
+    minutes_pass(60)
+    assert sweep() == []
