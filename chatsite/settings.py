@@ -427,6 +427,14 @@ else:
         }
     }
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "").strip() or "chat@localhost"
+# Mentions and DMs still unread this many minutes later are emailed, in one email per person
+# at most this often (rooms/notifications.py). 0 turns the emails off.
+CHAT_NOTIFY_EMAIL_AFTER_MINUTES = envint("CHAT_NOTIFY_EMAIL_AFTER_MINUTES", 10)
+if CHAT_NOTIFY_EMAIL_AFTER_MINUTES < 0:
+    raise ImproperlyConfigured("CHAT_NOTIFY_EMAIL_AFTER_MINUTES must be 0 or more")
+# The site's address as people reach it, for the links of emails sent by the task worker
+# (which has no request to read it from).
+CHAT_SITE_URL = os.environ.get("CHAT_SITE_URL", "").strip().rstrip("/") or "http://localhost:8000"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "lobby"

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
 
-from rooms import accounts, api, preferences, views
+from rooms import accounts, api, inbox, notifications, preferences, views
 from rooms.limits import PASSWORD_RESETS, rate_limited
 from rooms.programs import hooks, openapi, tokens
 from rooms.search.views import search_view
@@ -33,6 +33,12 @@ urlpatterns = [
     # An incoming webhook: the secret in the URL is its credential (rooms/programs/hooks.py).
     path("hooks/<int:hook_id>/<str:secret>/", hooks.incoming, name="hook-incoming"),
     path("api/openapi.json", openapi.openapi_json, name="openapi"),
+    path("mentions/", inbox.mentions_page, name="mentions"),
+    path(
+        "notifications/unsubscribe/<str:token>/",
+        notifications.unsubscribe,
+        name="unsubscribe",
+    ),
 ]
 
 # With DEBUG on, serve static files from daphne run directly too (as `runserver` does), so

@@ -39,6 +39,7 @@ from rooms.models import (
     Membership,
     Message,
     NotAllowed,
+    NotifyLevel,
     Restriction,
     Room,
     clean_message_body,
@@ -159,6 +160,21 @@ def mark_read(request: AuthenticatedRequest, slug: str) -> JsonResponse:
     if up_to is None:
         raise BadRequest("up_to is required")
     state = room.mark_read(request.user, up_to)
+    return JsonResponse({"room": room.slug, **state._asdict()})
+
+
+@require_POST
+@answers_forms(done="room", back="room", failure="Your choice was not saved")
+@json_endpoint(fields={"POST": ("level",)})
+@limits.rate_limited(limits.ACTIONS)
+def notification_level(request: AuthenticatedRequest, slug: str) -> JsonResponse:
+    """POST /rooms/<slug>/notifications/ {"level": "default" | "all" | "mentions" | "mute"}:
+    what the member is told about in this room."""
+    room = readable_room(request, slug)
+    level = string_field(read_payload(request), "level").strip()
+    if level not in NotifyLevel.values:
+        raise BadRequest(f"level must be one of {', '.join(NotifyLevel.values)}")
+    state = room.set_notify_level(request.user, level)
     return JsonResponse({"room": room.slug, **state._asdict()})
 
 
@@ -329,6 +345,9 @@ def _room_messages(request: AuthenticatedRequest, slug: str) -> JsonResponse:
                 "messages": [message.as_event_data() for message in page],
                 "has_more": has_more,
                 "has_newer": has_newer,
+                # The same two, named for both directions (the mentions inbox's links).
+                "has_more_before": has_more,
+                "has_more_after": has_newer,
                 "last_event_id": last_event_id,
             }
         )

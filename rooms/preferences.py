@@ -6,7 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
@@ -14,7 +14,7 @@ from rooms.export.person import person_lines
 from rooms.export.stream import download
 from rooms.http import AuthenticatedRequest
 from rooms.limits import EXPORTS, rate_limited
-from rooms.models import Preferences
+from rooms.models import Membership, NotifyLevel, Preferences
 from rooms.programs import tokens
 
 
@@ -44,7 +44,7 @@ def settings_page(request: AuthenticatedRequest) -> HttpResponse:
 
 
 def render_settings(
-    request: HttpRequest,
+    request: AuthenticatedRequest,
     *,
     form: PreferencesForm | None = None,
     token_form: tokens.TokenForm | None = None,
@@ -54,7 +54,19 @@ def render_settings(
     """The settings page, with its Tokens section (rooms/programs/tokens.py)."""
     if form is None:
         form = PreferencesForm(instance=Preferences.of(request.user))
-    context = {"form": form, "new_token": new_token, **tokens.tokens_context(request, token_form)}
+    # The rooms where a level of their own overrides "Tell me about".
+    own_levels = (
+        Membership.objects.filter(user=request.user)
+        .exclude(notify=NotifyLevel.DEFAULT)
+        .select_related("room")
+        .order_by("room__name")
+    )
+    context = {
+        "form": form,
+        "own_levels": own_levels,
+        "new_token": new_token,
+        **tokens.tokens_context(request, token_form),
+    }
     return render(request, "rooms/settings.html", context, status=status)
 
 

@@ -16,6 +16,7 @@ urlpatterns = [
     path("<slug:slug>/read/", api.mark_read, name="room-read"),
     path("<slug:slug>/typing/", api.typing, name="room-typing"),
     path("<slug:slug>/presence/", api.room_presence, name="room-presence"),
+    path("<slug:slug>/notifications/", api.notification_level, name="room-notifications"),
     path("<slug:slug>/members/", api.room_members, name="room-members"),
     path("<slug:slug>/messages/", api.room_messages, name="room-messages"),
     path("<slug:slug>/messages/<int:message_id>/", api.room_message, name="room-message"),

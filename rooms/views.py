@@ -16,8 +16,10 @@ from rooms.models import (
     MAX_ATTACHMENTS_PER_MESSAGE,
     MAX_MESSAGE_LENGTH,
     MAX_ROOM_NAME_LENGTH,
+    Membership,
     Message,
     NotAllowed,
+    NotifyLevel,
     Restriction,
     Room,
 )
@@ -76,9 +78,7 @@ def room_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "around": around,
             "last_event_id": last_event_id,
             "position": position,
-            "last_read": room.memberships.filter(user=request.user)
-            .values_list("last_read", flat=True)
-            .first(),
+            **_membership_of(room, request.user),
             "is_member": room.is_member(request.user),
             "can_moderate": room.can_moderate(request.user),
             "notice": _notice(room, request.user),
@@ -90,6 +90,16 @@ def room_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "typing_interval_seconds": settings.CHAT_TYPING_INTERVAL_SECONDS,
         },
     )
+
+
+def _membership_of(room: Room, user: Any) -> dict[str, Any]:
+    """The member's read position and notification level here (None for a reader)."""
+    row = Membership.objects.filter(room=room, user=user).values("last_read", "notify").first()
+    return {
+        "last_read": row["last_read"] if row else None,
+        "notify_level": row["notify"] if row else None,
+        "notify_levels": NotifyLevel.choices,
+    }
 
 
 def _title(room: Room, user: Any) -> str:

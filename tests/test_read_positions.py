@@ -35,6 +35,8 @@ def test_unread_counts_others_messages_after_the_read_position(lobby, alice, bob
         "last_read": messages[2].pk,
         "unread": 2,
         "latest": messages[-1].pk,
+        "mentions": 0,
+        "notify": "default",
     }
     assert listed(as_bob, "lobby")["unread"] == 2
 
@@ -150,6 +152,8 @@ async def test_a_read_in_one_tab_reaches_the_others(lobby, alice, bob):
                 "last_read": message.pk,
                 "unread": 0,
                 "latest": message.pk,
+                "mentions": 0,
+                "notify": "default",
             }
         # Reading up to where one already read moves nothing and tells nobody.
         await sync_to_async(post_json)(bobs, "/rooms/lobby/read/", {"up_to": message.pk})

@@ -29,13 +29,15 @@ def history(client, slug):
 
 
 def state_of(messages):
-    """What a page shows of each message: its text, tombstone and files."""
+    """What a page shows of each message: its text, tombstone, files and mentions."""
     return {
         id: (
             m["body"],
             m["deleted"],
             m.get("removed", False),
             tuple((a["name"], a["url"]) for a in m.get("attachments", [])),
+            tuple(m.get("mentions", [])),
+            m.get("mentions_room", False),
         )
         for id, m in messages.items()
     }
@@ -64,10 +66,22 @@ def apply(messages, events):
             if data["id"] in messages:
                 messages[data["id"]] = data
         elif event.type == "message_deleted" and data["id"] in messages:
-            gone = {"body": "", "deleted": True, "attachments": []}
+            gone = {
+                "body": "",
+                "deleted": True,
+                "attachments": [],
+                "mentions": [],
+                "mentions_room": False,
+            }
             messages[data["id"]] = {**messages[data["id"]], **gone}
         elif event.type == "message_removed" and data["id"] in messages:
-            gone = {"body": "", "removed": True, "attachments": []}
+            gone = {
+                "body": "",
+                "removed": True,
+                "attachments": [],
+                "mentions": [],
+                "mentions_room": False,
+            }
             messages[data["id"]] = {**messages[data["id"]], **gone}
     return messages
 

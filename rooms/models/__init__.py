@@ -1,10 +1,10 @@
 """The room app's data: rooms and members (rooms.py), messages (messages.py), each room's
-event log (log.py), moderation (moderation.py), uploaded files (uploads.py), a person's
-own choices (people.py), what programs use (programs.py: tokens, bots, webhooks), and what
-they share (common.py).
+event log (log.py), moderation (moderation.py), uploaded files (uploads.py), mentions
+(mentions.py), a person's own choices (people.py), what programs use (programs.py: tokens,
+bots, webhooks), and what they share (common.py).
 
 Import models from here. The modules depend on each other in one direction only:
-common <- moderation <- log <- uploads <- messages <- rooms; people and programs stand
+common <- moderation <- log <- uploads <- mentions <- messages <- rooms; people and programs stand
 alone.
 """
 
@@ -22,6 +22,7 @@ from rooms.models.common import (
     validate_room_slug,
 )
 from rooms.models.log import EventCounter, RoomEvent, UserEvent
+from rooms.models.mentions import Mention, NotificationEmail
 from rooms.models.messages import Message
 from rooms.models.moderation import (
     SYSTEM_ACTOR_NAME,
@@ -31,7 +32,7 @@ from rooms.models.moderation import (
 )
 from rooms.models.people import Notify, Preferences
 from rooms.models.programs import ApiToken, Bot, IncomingWebhook, OutgoingWebhook, is_bot
-from rooms.models.rooms import Access, Membership, Room
+from rooms.models.rooms import Access, Membership, NotifyLevel, Room
 from rooms.models.uploads import MAX_ATTACHMENTS_PER_MESSAGE, Upload
 
 __all__ = [
@@ -48,10 +49,13 @@ __all__ = [
     "EventCounter",
     "IncomingWebhook",
     "Membership",
+    "Mention",
     "Message",
     "ModerationAction",
     "NotAllowed",
+    "NotificationEmail",
     "Notify",
+    "NotifyLevel",
     "OutgoingWebhook",
     "Preferences",
     "Report",

@@ -19,6 +19,7 @@ from rooms.models.common import (
     encode_event_data,
 )
 from rooms.models.log import RoomEvent
+from rooms.models.mentions import find_mentioned, update_mentions
 from rooms.models.uploads import Upload
 
 
@@ -48,6 +49,10 @@ class Message(models.Model):
     # The seq of the room event that last changed the message (posted, edited, deleted,
     # removed, restored): the log's older snapshots of it are stale.
     state_seq = models.PositiveBigIntegerField(default=0, editable=False)
+    # Who the text mentions (rooms/models/mentions.py), kept with it so that the message's
+    # data needs no query: the members' usernames it names, and whether @room applied.
+    mentions = models.JSONField(default=list, blank=True, editable=False)
+    mentions_room = models.BooleanField(default=False, editable=False)
 
     class Meta:
         indexes = [
@@ -94,7 +99,16 @@ class Message(models.Model):
             "removed": self.is_removed,
             "client_id": self.client_id or None,
             "attachments": self.attachments_data(),
+            "mentions": self.visible_mentions,
+            "mentions_room": self.mentions_room and not self.is_removed and not self.is_deleted,
         }
+
+    @property
+    def visible_mentions(self) -> list[str]:
+        """Who it mentions, as long as it shows its text: a tombstone mentions nobody."""
+        if self.is_removed or self.is_deleted:
+            return []
+        return list(self.mentions)
 
     def attachments_data(self) -> list[dict[str, Any]]:
         """Its files, as long as it shows them: a tombstone shows none."""
@@ -113,11 +127,25 @@ class Message(models.Model):
         self.room.check_can_write(user)
 
     def edit(self, body: str) -> None:
+        """Change the text; who it mentions follows it: an added mention tells its person,
+        a removed one is withdrawn (rooms/models/mentions.py)."""
         body = clean_message_body(body)
         with transaction.atomic():
             self.body = body
             self.edited_at = timezone.now()
-            self.record_change(EventType.MESSAGE_EDITED, ["body", "edited_at"])
+            fields = ["body", "edited_at"]
+            # No "@" now and no mention before: nothing to look up (a DM's rows stay).
+            if "@" in body or self.mentions or self.mentions_room:
+                room = self.room
+                mentioned = find_mentioned(
+                    room, self.author, body, lambda: room.can_moderate(self.author)
+                )
+                if room.kind != "dm":
+                    update_mentions(self, mentioned)
+                self.mentions = mentioned.names
+                self.mentions_room = mentioned.room
+                fields += ["mentions", "mentions_room"]
+            self.record_change(EventType.MESSAGE_EDITED, fields)
 
     def erase(self) -> None:
         """Leave a tombstone: the row stays in history, its text is gone for good.
@@ -130,9 +158,13 @@ class Message(models.Model):
         with transaction.atomic():
             self.body = ""
             self.deleted_at = timezone.now()
+            # Nobody is told about it any more: counts drop, no email goes.
+            self.mentions = []
+            self.mentions_room = False
+            self.mention_rows.all().delete()
             self.record_change(
                 EventType.MESSAGE_DELETED,
-                ["body", "deleted_at"],
+                ["body", "deleted_at", "mentions", "mentions_room"],
                 {"id": self.pk, "room": self.room.slug, "deleted": True},
             )
             RoomEvent.objects.redact(self.pk, encode_event_data(self.as_event_data()))

@@ -31,6 +31,7 @@ from rooms.models.common import (
     validate_room_slug,
 )
 from rooms.models.log import RoomEvent, UserEvent, next_position
+from rooms.models.mentions import Mention, find_mentioned, store_mentions
 from rooms.models.messages import Message
 from rooms.models.moderation import Restriction
 from rooms.models.programs import Bot, is_bot
@@ -533,19 +534,32 @@ class Room(models.Model):
                 room.check_can_post(author)
                 standing = self._standing_for(author)
                 seq = self.next_event_seq()
+                mentioned = find_mentioned(
+                    self,
+                    author,
+                    body,
+                    lambda: room._is_moderator(author, standing.role if standing else None),
+                )
                 message = Message.objects.create(
                     room=self,
                     author=author,
                     body=body,
                     client_id=client_id,
                     state_seq=seq,
+                    mentions=mentioned.names,
+                    mentions_room=mentioned.room,
                     from_bot=standing.bot if standing is not None else is_bot(author),
                 )
+                store_mentions(message, mentioned)
                 if attachments:
                     Upload.objects.attach(message, attachments)
                 else:
                     # Nothing attached: its data says so without asking the database.
-                    message._prefetched_objects_cache = {"attachments": Upload.objects.none()}  # type: ignore[attr-defined]
+                    # (An empty queryset whose results are in hand: a bare none() would
+                    # compile its SQL each time the data is read.)
+                    nothing = Upload.objects.none()
+                    nothing._result_cache = []
+                    message._prefetched_objects_cache = {"attachments": nothing}  # type: ignore[attr-defined]
                 self.append_event(
                     EventType.MESSAGE_POSTED,
                     message.as_event_data(),
@@ -574,9 +588,16 @@ class Room(models.Model):
             moved = Membership.objects.filter(room=self, user=user, last_read__lt=up_to).update(
                 last_read=up_to
             )
+            # Its mentions up to there are read too, even one an edit added to a message
+            # read before (the read position itself does not move back for it).
+            cleared = (
+                Mention.objects.unread()
+                .filter(user=user, room=self, message_id__lte=up_to)
+                .update(read_at=timezone.now())
+            )
             # The event's position before the state it carries: a message committed before
             # this position is counted in it, one after it comes later on the stream.
-            position = next_position() if moved else None
+            position = next_position() if moved or cleared else None
             state = read_states(user, self.pk).get(self.pk)
             if state is None:
                 raise NotAllowed("join the room first", reason="not a member")
@@ -587,6 +608,23 @@ class Room(models.Model):
                     {"room": self.slug, **state._asdict()},
                     position=position,
                 )
+        return state
+
+    def set_notify_level(self, user: Any, level: str) -> ReadState:
+        """Choose what the member is told about here (NotifyLevel); their other tabs and
+        devices hear it on their user stream, with the read state it goes with."""
+        with transaction.atomic():
+            changed = Membership.objects.filter(room=self, user=user).update(notify=level)
+            if not changed:
+                raise NotAllowed("join the room first", reason="not a member")
+            position = next_position()
+            state = read_states(user, self.pk)[self.pk]
+            self.append_user_event(
+                user.pk,
+                UserEventType.READ,
+                {"room": self.slug, **state._asdict()},
+                position=position,
+            )
         return state
 
     def add_member(self, user: Any, role: str = "member") -> tuple[Membership, bool]:
@@ -625,12 +663,15 @@ MAX_UNREAD_COUNTED = 1000
 
 class ReadState(NamedTuple):
     """Where a member stands in a room: the newest message they read, how many messages
-    after it are unread (others', not deleted or removed; at most MAX_UNREAD_COUNTED), and
-    the room's newest message."""
+    after it are unread (others', not deleted or removed; at most MAX_UNREAD_COUNTED), the
+    room's newest message, how many unread messages mention them (in a DM: every unread
+    message), and their notification level there (Membership.notify)."""
 
     last_read: int
     unread: int
     latest: int
+    mentions: int = 0
+    notify: str = "default"
 
 
 def read_states(user: Any, room_id: int | None = None) -> dict[int, ReadState]:
@@ -641,6 +682,9 @@ def read_states(user: Any, room_id: int | None = None) -> dict[int, ReadState]:
     """
     message = connection.ops.quote_name(Message._meta.db_table)
     membership = connection.ops.quote_name(Membership._meta.db_table)
+    mention = connection.ops.quote_name(Mention._meta.db_table)
+    room = connection.ops.quote_name(Room._meta.db_table)
+    # A DM's mentions are its unread messages: its count is not asked twice.
     sql = f"""
         SELECT m.room_id, m.last_read,
             (SELECT COUNT(*) FROM (
@@ -649,16 +693,29 @@ def read_states(user: Any, room_id: int | None = None) -> dict[int, ReadState]:
                     AND x.deleted_at IS NULL AND x.removed_at IS NULL
                 LIMIT {MAX_UNREAD_COUNTED}
             ) unread),
-            (SELECT MAX(y.id) FROM {message} y WHERE y.room_id = m.room_id)
-        FROM {membership} m
+            (SELECT MAX(y.id) FROM {message} y WHERE y.room_id = m.room_id),
+            CASE WHEN r.kind = %s THEN NULL ELSE (SELECT COUNT(*) FROM (
+                SELECT 1 FROM {mention} n JOIN {message} z ON z.id = n.message_id
+                WHERE n.user_id = m.user_id AND n.room_id = m.room_id AND n.read_at IS NULL
+                    AND z.deleted_at IS NULL AND z.removed_at IS NULL
+                LIMIT {MAX_UNREAD_COUNTED}
+            ) mentioned) END,
+            m.notify
+        FROM {membership} m JOIN {room} r ON r.id = m.room_id
         WHERE m.user_id = %s {"AND m.room_id = %s" if room_id is not None else ""}
     """
-    params = [user.pk, user.pk, *([room_id] if room_id is not None else [])]
+    params = [user.pk, Room.KIND_DM, user.pk, *([room_id] if room_id is not None else [])]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {
-            room: ReadState(int(last_read), int(unread), int(latest or 0))
-            for room, last_read, unread, latest in cursor.fetchall()
+            room: ReadState(
+                int(last_read),
+                int(unread),
+                int(latest or 0),
+                int(unread if mentioned is None else mentioned),
+                notify,
+            )
+            for room, last_read, unread, latest, mentioned, notify in cursor.fetchall()
         }
 
 
@@ -668,6 +725,16 @@ class Access(enum.Enum):
     READ = "read"
     HIDDEN = "hidden"
     BANNED = "banned"
+
+
+class NotifyLevel(models.TextChoices):
+    """What a member is told about in one room. DEFAULT follows their own choice
+    (Preferences.notify); MUTE tells nothing and does not show the room as unread."""
+
+    DEFAULT = "default", "My default"
+    ALL = "all", "All messages"
+    MENTIONS = "mentions", "Mentions only"
+    MUTE = "mute", "Nothing (muted)"
 
 
 class Membership(models.Model):
@@ -684,6 +751,10 @@ class Membership(models.Model):
     joined_at = models.DateTimeField(default=timezone.now)
     # The id of the newest message its user has read here (POST /rooms/<slug>/read/).
     last_read = models.PositiveBigIntegerField(default=0)
+    # What its user is told about here (POST /rooms/<slug>/notifications/).
+    notify = models.CharField(
+        max_length=10, choices=NotifyLevel.choices, default=NotifyLevel.DEFAULT
+    )
 
     class Meta:
         constraints = [

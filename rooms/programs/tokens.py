@@ -29,6 +29,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from rooms import limits
+from rooms.http import AuthenticatedRequest
 from rooms.models import ApiToken
 from rooms.models.programs import MAX_TOKEN_NAME_LENGTH
 
@@ -123,7 +124,7 @@ def tokens_context(request: HttpRequest, form: TokenForm | None = None) -> dict[
 @login_required
 @require_POST
 @limits.rate_limited(limits.ACTIONS)
-def create_token(request: HttpRequest) -> HttpResponse:
+def create_token(request: AuthenticatedRequest) -> HttpResponse:
     """POST /settings/tokens/: make a token and show it, once, on the settings page."""
     from rooms.preferences import render_settings
 

@@ -6,9 +6,16 @@
 // stream overlap (the stream starts at the page's rendered position, the answer is read
 // later), so a message counts only if it is newer than the room's `latest` known, and
 // events that arrive while the answer is on its way are applied after it.
+//
+// Mentions: each room's `mentions` (unread messages that name the person, or @room; in a DM
+// every unread message) shows as its own count, moved by the stream's messages (their
+// `mentions`); a muted room (notify "mute") is never bold and its unread are not counted in
+// the title. A mention or a DM that arrives while the tab is hidden may show a desktop
+// notification (notify.js).
 import { requestJson } from "./api.js";
 import { sendAsJson } from "./forms.js";
 import * as live from "./live.js";
+import * as notify from "./notify.js";
 
 const MAX_SHOWN_UNREAD = 999; // the server counts up to 1000: more shows as "999+"
 const REFETCH_AFTER_MS = 300;
@@ -55,7 +62,18 @@ function entry(room) {
     unread: Number(room.unread) || 0,
     lastRead: Number(room.last_read) || 0,
     latest: Number(room.latest) || 0,
+    mentions: Number(room.mentions) || 0,
+    notify: room.notify || "default",
   };
+}
+
+// Whether a message (its JSON) tells the person about it: a DM's, one that names them, @room.
+export function mentionsMe(room, message) {
+  if (message.author === me) return false;
+  if (room.kind === "dm") return true;
+  if (message.mentions_room) return true;
+  const mine = me.toLowerCase();
+  return (message.mentions || []).some((name) => name.toLowerCase() === mine);
 }
 
 // Read the list again; what the stream says meanwhile is applied after the answer.
@@ -106,10 +124,12 @@ function apply({ event, data }) {
   const room = rooms.get(data.room);
   if (!room) return;
   if (event === "read") {
+    if (data.notify) room.notify = data.notify;
     if (data.latest >= room.latest) {
       room.lastRead = data.last_read;
       room.unread = data.unread;
       room.latest = data.latest;
+      if (data.mentions !== undefined) room.mentions = data.mentions;
     } else {
       // A read from before what we know (or raced by a post): ask the server.
       room.lastRead = Math.max(room.lastRead, data.last_read);
@@ -121,7 +141,13 @@ function apply({ event, data }) {
   if (event === "message") {
     if (inner.id <= room.latest) return; // counted already
     room.latest = inner.id;
-    if (inner.author !== me && !reading(room.slug)) room.unread += 1;
+    if (inner.author !== me && !reading(room.slug)) {
+      room.unread += 1;
+      if (mentionsMe(room, inner)) room.mentions += 1;
+    }
+  } else if (event === "message_edited") {
+    // An edit may add or withdraw a mention of an earlier message: ask the server again.
+    if (inner.author !== me) refreshSoon();
   } else if (event === "message_deleted" || event === "message_removed" || event === "message_restored") {
     // Whether it was counted depends on who wrote it and when it was read, which these
     // events do not say: ask the server again when it may have been unread.
@@ -145,13 +171,18 @@ function itemFor(room) {
   link.href = room.url;
   link.dataset.slug = room.slug;
   link.dataset.latest = String(room.latest);
-  link.classList.toggle("unread", room.unread > 0);
+  const muted = room.notify === "mute";
+  link.classList.toggle("unread", room.unread > 0 && !muted);
+  link.classList.toggle("muted", muted);
   if (room.slug === current) link.setAttribute("aria-current", "page");
   else link.removeAttribute("aria-current");
   item.querySelector(".sidebar-name").textContent = room.name;
   const count = item.querySelector(".unread-count");
-  count.hidden = room.unread === 0;
+  count.hidden = room.unread === 0 || muted;
   count.querySelector(".unread-number").textContent = shownCount(room.unread);
+  const mentions = item.querySelector(".mention-count");
+  mentions.hidden = room.mentions === 0;
+  mentions.querySelector(".mention-number").textContent = shownCount(room.mentions);
   return item;
 }
 
@@ -172,7 +203,7 @@ function render() {
     });
     empty.hidden = wanted.length > 0;
   }
-  const total = sorted.reduce((sum, room) => sum + room.unread, 0);
+  const total = sorted.reduce((sum, room) => sum + (room.notify === "mute" ? 0 : room.unread), 0);
   document.title = total ? `(${shownCount(total)}) ${baseTitle}` : baseTitle;
   toggleCount.textContent = shownCount(total);
   toggleCount.hidden = total === 0;
@@ -220,8 +251,10 @@ function startNewConversation() {
 export function start() {
   startDrawer();
   startNewConversation();
+  notify.start({ me, mentionsMe, defaultLevel: sidebar.dataset.notifyDefault || "mentions" });
   live.listen({
     event: (message) => {
+      notify.consider(message, rooms);
       if (queue) queue.push(message);
       else {
         apply(message);

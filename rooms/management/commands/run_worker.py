@@ -1,5 +1,6 @@
 """The task worker: django-tasks-db's `db_worker`, after a sweep of expired mutes and bans
-and of uploaded files that can no longer be shown.
+and of uploaded files that can no longer be shown; the sweep that emails unread mentions
+(rooms/notifications.py) is scheduled too.
 
 Takes all of db_worker's options (`--batch`, `--interval`, `--no-reload`, ...).
 """
@@ -11,6 +12,7 @@ from typing import Any
 
 from django_tasks_db.management.commands import db_worker
 
+from rooms import notifications
 from rooms.models import uploads
 from rooms.moderation import expiry
 
@@ -21,7 +23,7 @@ class Command(db_worker.Command):
     help = (
         "Run the background task worker (django-tasks-db's db_worker). First end the mutes and "
         "bans that expired while no worker ran, and the uploads that can no longer be shown; "
-        "keep both periodic sweeps scheduled."
+        "keep those periodic sweeps, and the one that emails unread mentions, scheduled."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -33,4 +35,5 @@ class Command(db_worker.Command):
         if removed:
             logger.info("removed %d uploads never attached or of deleted messages", removed)
         uploads.schedule_upload_sweep()
+        notifications.schedule_email_sweep()
         super().handle(*args, **options)

@@ -18,6 +18,7 @@ import { sendAsJson } from "../forms.js";
 import * as sidebar from "../sidebar.js";
 import * as actions from "./actions.js";
 import * as history from "./history.js";
+import * as mentionInput from "./mention-input.js";
 import * as messages from "./messages.js";
 import * as outbox from "./outbox.js";
 import { around, slug } from "./page.js";
@@ -44,6 +45,20 @@ if (joinForm) {
   });
 }
 
+// The room's notification level: saved as soon as it is chosen (the button is for no script).
+const notifyForm = document.getElementById("notify-level");
+if (notifyForm) {
+  const select = notifyForm.querySelector("select");
+  notifyForm.querySelector("button").hidden = true;
+  sendAsJson(notifyForm, {
+    payload: () => ({ level: select.value }),
+    done: () => { notifyForm.querySelector("button").disabled = false; },
+    error: document.getElementById("notify-level-error"),
+  });
+  select.addEventListener("change", () => notifyForm.requestSubmit());
+}
+
+mentionInput.start();
 posting.start();
 presence.start();
 reading.start(); // the "New messages" line goes in before the history opens

@@ -7,6 +7,7 @@
 // the server's partial (templates/rooms/_message.html), and so are the tombstones' words.
 import { fromTemplate } from "../templates.js";
 import { showMessageTime } from "../time.js";
+import * as mentions from "./mentions.js";
 import { me } from "./page.js";
 
 const list = document.getElementById("messages");
@@ -100,6 +101,11 @@ function applyMessage(element, message) {
     closeEditor(element);
   } else {
     renderBody(body, message.body);
+  }
+  element.dataset.mentions = (message.mentions || []).join(" ");
+  element.dataset.mentionsRoom = String(Boolean(message.mentions_room));
+  if (!message.deleted && !message.removed) {
+    mentions.highlight(body, message.mentions, message.mentions_room, me);
   }
 }
 
@@ -276,6 +282,8 @@ export function adoptRendered() {
     if (!element.classList.contains("deleted") && !element.classList.contains("removed")) {
       const body = element.querySelector(".body");
       renderBody(body, body.textContent);
+      const { names, room } = mentions.fromElement(element);
+      mentions.highlight(body, names, room, me);
     }
   }
   regroupAll();
