@@ -39,6 +39,9 @@ PAGES = frozenset(
         "settings",
         # One's own data as a download, from the settings page (tokens are refused there).
         "settings-export",
+        # The mentions inbox, and the unsubscribe link of a notification email (a page).
+        "mentions",
+        "unsubscribe",
         "token-create",
         "token-revoke",
     }
@@ -66,6 +69,7 @@ FIELDS: dict[str, dict[str, Any]] = {
     "mentions_only": {"type": "boolean"},
     "tab": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "description": "the page's id"},
     "here": {"type": "boolean"},
+    "level": {"type": "string", "enum": ["default", "all", "mentions", "mute"]},
 }
 
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -209,6 +213,16 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
             example={"path": "/rooms/lobby/presence/", "body": {"tab": "tab-1", "here": True}},
             refusals=(400, 401, 403, 404, 429),
         ),
+    },
+    "room-notifications": {
+        "post": op(
+            "What you are told about in this room (default, all, mentions or mute)",
+            200,
+            OBJECT,
+            required=("level",),
+            example={"path": "/rooms/lobby/notifications/", "body": {"level": "mentions"}},
+            refusals=(400, 401, 403, 404, 429),
+        )
     },
     "dms": {
         "post": op(
@@ -480,7 +494,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": [
             *["id", "room", "author", "bot", "body", "created", "edited", "deleted"],
-            *["removed", "client_id", "attachments"],
+            *["removed", "client_id", "attachments", "mentions", "mentions_room"],
         ],
         "additionalProperties": False,
         "properties": {
@@ -495,6 +509,12 @@ SCHEMAS: dict[str, Any] = {
             "removed": {"type": "boolean"},
             "client_id": {"type": ["string", "null"]},
             "attachments": {"type": "array", "items": {"type": "object"}},
+            "mentions": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "usernames of the room's members it mentions",
+            },
+            "mentions_room": {"type": "boolean", "description": "an @room by someone allowed"},
         },
     },
     "MessagePage": {
@@ -504,6 +524,8 @@ SCHEMAS: dict[str, Any] = {
             "messages": {"type": "array", "items": ref("Message")},
             "has_more": {"type": "boolean"},
             "has_newer": {"type": "boolean"},
+            "has_more_before": {"type": "boolean"},
+            "has_more_after": {"type": "boolean"},
             "last_event_id": {"type": "integer"},
         },
     },
