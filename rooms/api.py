@@ -51,7 +51,9 @@ from rooms.models.rooms import read_states
 MAX_DM_PEOPLE = 8
 HISTORY_PAGE_DEFAULT = 50
 HISTORY_PAGE_MAX = 200
-POST_MESSAGE_FIELDS = ("body", "client_id", "attachments")
+# The largest id the databases store (a signed 64-bit integer): larger ones are no message.
+MAX_ID = 2**63 - 1
+POST_MESSAGE_FIELDS = ("body", "client_id", "attachments", "reply_to")
 
 
 # Slugs no room may take: the site's own words. A private room's slug is "not available" to
@@ -299,11 +301,7 @@ def _room_messages(request: AuthenticatedRequest, slug: str) -> JsonResponse:
 
     # Read before the history, like the page does: the stream resumes from it.
     last_event_id = room.current_event_seq()
-    messages = (
-        Message.objects.filter(room=room)
-        .select_related("author", "room")
-        .prefetch_related("attachments")
-    )
+    messages = Message.objects.filter(room=room).for_display()
     if after is not None:
         page = list(messages.filter(id__gt=after).order_by("id")[: limit + 1])
         has_more = len(page) > limit
@@ -327,11 +325,7 @@ def _room_messages(request: AuthenticatedRequest, slug: str) -> JsonResponse:
 def history_around(room: Room, message_id: int, limit: int) -> tuple[list[Message], bool, bool]:
     """A page of `limit` messages with the message `message_id` in its middle (a search
     result opened in its room), oldest first; whether older ones and newer ones exist."""
-    messages = (
-        Message.objects.filter(room=room)
-        .select_related("author", "room")
-        .prefetch_related("attachments")
-    )
+    messages = Message.objects.filter(room=room).for_display()
     older_count = (limit + 1) // 2  # the message itself among them
     newer_count = limit - older_count
     older = list(messages.filter(id__lte=message_id).order_by("-id")[: older_count + 1])
@@ -351,7 +345,10 @@ def _post_message(request: HttpRequest, room: Room, payload: Payload) -> tuple[M
     client_id = string_field(payload, "client_id").strip()
     if client_id:
         validate_client_id(client_id)
-    return room.post_message(request.user, body, client_id, attachments)
+    reply_to = int_field(payload, "reply_to")
+    if reply_to is not None and not 1 <= reply_to <= MAX_ID:
+        raise BadRequest("reply_to is not a message of this room")
+    return room.post_message(request.user, body, client_id, attachments, reply_to)
 
 
 @require_http_methods(["GET", "PATCH", "DELETE"])

@@ -57,10 +57,7 @@ def room_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
         page, has_more, has_newer = history_around(room, around, HISTORY_PAGE_DEFAULT)
     else:
         page = list(
-            Message.objects.filter(room=room)
-            .select_related("author", "room")
-            .prefetch_related("attachments")
-            .order_by("-id")[:HISTORY_PAGE_DEFAULT]
+            Message.objects.filter(room=room).for_display().order_by("-id")[:HISTORY_PAGE_DEFAULT]
         )
         page.reverse()
         has_more, has_newer = len(page) == HISTORY_PAGE_DEFAULT, False

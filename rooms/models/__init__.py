@@ -12,6 +12,7 @@ from rooms.models.common import (
     MAX_REASON_LENGTH,
     MAX_ROOM_NAME_LENGTH,
     MAX_SLOW_MODE_SECONDS,
+    MAX_TOPIC_LENGTH,
     NotAllowed,
     clean_message_body,
     encode_event_data,
@@ -27,6 +28,7 @@ from rooms.models.moderation import (
     Report,
     Restriction,
 )
+from rooms.models.reactions import Reaction
 from rooms.models.people import Notify, Preferences
 from rooms.models.rooms import Access, Membership, Room
 from rooms.models.uploads import MAX_ATTACHMENTS_PER_MESSAGE, Upload
@@ -38,6 +40,8 @@ __all__ = [
     "MAX_REASON_LENGTH",
     "MAX_ROOM_NAME_LENGTH",
     "MAX_SLOW_MODE_SECONDS",
+    "MAX_TOPIC_LENGTH",
+    "Reaction",
     "SYSTEM_ACTOR_NAME",
     "Access",
     "EventCounter",

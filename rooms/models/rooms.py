@@ -16,6 +16,7 @@ from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
 from rooms import events
+from rooms.formatting import render_message
 from rooms.event_types import (
     EventType,
     LoggedEvent,
@@ -25,6 +26,7 @@ from rooms.event_types import (
 )
 from rooms.models.common import (
     MAX_ROOM_NAME_LENGTH,
+    MAX_TOPIC_LENGTH,
     NotAllowed,
     clean_message_body,
     encode_event_data,
@@ -33,6 +35,7 @@ from rooms.models.common import (
 from rooms.models.log import RoomEvent, UserEvent, next_position
 from rooms.models.messages import Message
 from rooms.models.moderation import Restriction
+from rooms.models.reactions import Reaction
 from rooms.models.uploads import Upload
 
 
@@ -183,6 +186,8 @@ class Room(models.Model):
     archived = models.BooleanField(default=False)
     # Minimum seconds between two posts by the same person (moderators excepted); 0 = off.
     slow_mode_seconds = models.PositiveIntegerField(default=0)
+    # One line of plain text under the room's name, set by its owner and moderators.
+    topic = models.CharField(max_length=MAX_TOPIC_LENGTH, blank=True, default="")
     # The seq of the newest RoomEvent of this room. Bumped with an UPDATE, which takes the
     # row lock, so two transactions can never hand out the same seq or leave a hole.
     last_event_seq = models.PositiveBigIntegerField(default=0, editable=False)
@@ -208,6 +213,7 @@ class Room(models.Model):
             "locked": self.locked,
             "archived": self.archived,
             "slow_mode_seconds": self.slow_mode_seconds,
+            "topic": self.topic,
         }
 
     def as_data(self, member: bool, members: list[str] | None = None) -> dict[str, Any]:
@@ -495,16 +501,23 @@ class Room(models.Model):
         events.publish_user_on_commit(logged)
 
     def post_message(
-        self, author: Any, body: str, client_id: str = "", attachments: list[int] | None = None
+        self,
+        author: Any,
+        body: str,
+        client_id: str = "",
+        attachments: list[int] | None = None,
+        reply_to: int | None = None,
     ) -> tuple[Message, bool]:
         """Store a message and its event. Return (message, created).
 
         With a client_id the post is idempotent: a retry returns the first message.
         `attachments` are ids of the author's uploads to this room; with some, the text may
-        be empty.
+        be empty. `reply_to` is the id of a message of this room that it answers.
         """
         blank = isinstance(body, str) and not body.strip()
         body = "" if attachments and blank else clean_message_body(body)
+        # Rendered before the transaction: the room's lock is not held while parsing.
+        html = render_message(body)
         if client_id:
             existing = Message.objects.filter(author=author, client_id=client_id).first()
             if existing is not None:
@@ -519,15 +532,32 @@ class Room(models.Model):
                 else:
                     room = Room.objects.select_for_update().get(pk=self.pk)
                 room.check_can_post(author)
+                quoted = None
+                if reply_to is not None:
+                    quoted = (
+                        Message.objects.filter(room=self, pk=reply_to)
+                        .select_related("author")
+                        .first()
+                    )
+                    if quoted is None:
+                        raise NotAllowed("reply_to is not a message of this room", status=400)
                 seq = self.next_event_seq()
                 message = Message.objects.create(
-                    room=self, author=author, body=body, client_id=client_id, state_seq=seq
+                    room=self,
+                    author=author,
+                    body=body,
+                    html=html,
+                    client_id=client_id,
+                    state_seq=seq,
+                    reply_to=quoted,
                 )
+                # A new message has no reactions: its data says so without asking.
+                message._prefetched_objects_cache = {"reactions": Reaction.objects.none()}  # type: ignore[attr-defined]
                 if attachments:
                     Upload.objects.attach(message, attachments)
                 else:
                     # Nothing attached: its data says so without asking the database.
-                    message._prefetched_objects_cache = {"attachments": Upload.objects.none()}  # type: ignore[attr-defined]
+                    message._prefetched_objects_cache["attachments"] = Upload.objects.none()  # type: ignore[attr-defined]
                 self.append_event(
                     EventType.MESSAGE_POSTED,
                     message.as_event_data(),
