@@ -46,6 +46,7 @@ from rooms.models import (
     validate_client_id,
     validate_room_slug,
 )
+from rooms.models.reactions import clean_emoji
 from rooms.models.rooms import read_states
 
 MAX_DM_PEOPLE = 8
@@ -369,4 +370,38 @@ def room_message(request: AuthenticatedRequest, slug: str, message_id: int) -> J
         message.edit(body)
         return JsonResponse(message.as_event_data())
     message.erase()
+    return JsonResponse(message.as_event_data())
+
+
+@require_http_methods(["POST", "DELETE"])
+@json_endpoint(fields={"POST": ("emoji",), "DELETE": ("emoji",)})
+@limits.rate_limited(limits.REACTIONS, methods=("POST", "DELETE"))
+def message_reactions(request: AuthenticatedRequest, slug: str, message_id: int) -> JsonResponse:
+    """POST (add) or DELETE (take back) one's reaction {"emoji": "👍"}: answers the message.
+
+    Reacting is writing: the room's one write rule decides, with the codes a post gets.
+    """
+    room = readable_room(request, slug)
+    message = find_message(room, message_id)
+    emoji = clean_emoji(read_payload(request).get("emoji"))
+    if emoji is None:
+        raise BadRequest("emoji must be one emoji, or a short name such as +1 or heart")
+    room.check_can_write(request.user)
+    if message.is_tombstone:
+        raise NotAllowed("the message was deleted or removed", status=409)
+    added = message.set_reaction(request.user, emoji, present=request.method == "POST")
+    created = added and request.method == "POST"
+    return JsonResponse(message.as_event_data(), status=201 if created else 200)
+
+
+@require_http_methods(["POST", "DELETE"])
+@json_endpoint()
+@limits.rate_limited(limits.ACTIONS, methods=("POST", "DELETE"))
+def message_pin(request: AuthenticatedRequest, slug: str, message_id: int) -> JsonResponse:
+    """POST pins a message, DELETE unpins it: the room's owner and moderators."""
+    room = readable_room(request, slug)
+    if not room.can_moderate(request.user):
+        raise PermissionDenied("only the room's moderators pin messages")
+    message = find_message(room, message_id)
+    message.set_pinned(request.user, request.method == "POST")
     return JsonResponse(message.as_event_data())

@@ -87,7 +87,9 @@ SIGNUPS = Limit("CHAT_SIGNUPS_PER_HOUR", 3600, "sign-ups", "address")
 PASSWORD_RESETS = Limit("CHAT_PASSWORD_RESETS_PER_HOUR", 3600, "password reset requests", "address")
 READ_MARKS = Limit("CHAT_READ_MARKS_PER_MINUTE", 60, "read marks", "person")
 DMS = Limit("CHAT_DMS_PER_HOUR", 3600, "direct messages started", "person")
+REACTIONS = Limit("CHAT_REACTIONS_PER_MINUTE", 60, "reactions", "person")
 ALL_LIMITS = (
+    REACTIONS,
     EDITS,
     READ_MARKS,
     DMS,

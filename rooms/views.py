@@ -22,6 +22,7 @@ from rooms.models import (
     Room,
 )
 from rooms.models.log import current_position
+from rooms.models.messages import excerpt
 
 
 @login_required
@@ -83,8 +84,29 @@ def room_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "max_message_length": MAX_MESSAGE_LENGTH,
             "max_upload_bytes": settings.CHAT_MAX_UPLOAD_BYTES,
             "max_attachments": MAX_ATTACHMENTS_PER_MESSAGE,
+            "pinned": _pinned(room),
+            "common_emoji": COMMON_EMOJI,
         },
     )
+
+
+# The reaction picker's choices (any single emoji may be sent through the API).
+COMMON_EMOJI = ("👍", "❤️", "😄", "🎉", "🤔", "👀", "🙏", "🔥", "✅", "😢")
+# The room's header lists at most this many pinned messages, the newest pins first.
+MAX_PINNED_LISTED = 20
+
+
+def _pinned(room: Room) -> list[Message]:
+    pinned = list(
+        Message.objects.filter(
+            room=room, pinned_at__isnull=False, deleted_at__isnull=True, removed_at__isnull=True
+        )
+        .select_related("author")
+        .order_by("-pinned_at")[:MAX_PINNED_LISTED]
+    )
+    for message in pinned:
+        message.excerpt = excerpt(message.body)  # type: ignore[attr-defined]
+    return pinned
 
 
 def _title(room: Room, user: Any) -> str:

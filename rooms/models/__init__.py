@@ -28,8 +28,8 @@ from rooms.models.moderation import (
     Report,
     Restriction,
 )
-from rooms.models.reactions import Reaction
 from rooms.models.people import Notify, Preferences
+from rooms.models.reactions import Reaction
 from rooms.models.rooms import Access, Membership, Room
 from rooms.models.uploads import MAX_ATTACHMENTS_PER_MESSAGE, Upload
 
@@ -41,7 +41,6 @@ __all__ = [
     "MAX_ROOM_NAME_LENGTH",
     "MAX_SLOW_MODE_SECONDS",
     "MAX_TOPIC_LENGTH",
-    "Reaction",
     "SYSTEM_ACTOR_NAME",
     "Access",
     "EventCounter",
@@ -51,6 +50,7 @@ __all__ = [
     "NotAllowed",
     "Notify",
     "Preferences",
+    "Reaction",
     "Report",
     "Restriction",
     "Room",

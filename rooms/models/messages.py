@@ -9,7 +9,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from rooms.event_types import EventType, QUOTE_AFFECTING_TYPES
+from rooms.event_types import QUOTE_AFFECTING_TYPES, EventType
 from rooms.formatting import render_message
 from rooms.models.common import (
     MAX_CLIENT_ID_LENGTH,
@@ -260,6 +260,9 @@ class Message(models.Model):
         """Add (or, with present=False, take back) the user's reaction; return whether
         anything changed. The caller has checked the room's write rule."""
         with transaction.atomic():
+            # The room's lock first (as a post takes it): two reactions at once cannot both
+            # be the 21st emoji.
+            type(self.room).objects.select_for_update().filter(pk=self.room_id).exists()
             if present:
                 emojis = set(self.reactions.values_list("emoji", flat=True))
                 if emoji not in emojis and len(emojis) >= MAX_EMOJI_PER_MESSAGE:
@@ -268,16 +271,16 @@ class Message(models.Model):
                         status=409,
                     )
                 _, changed = Reaction.objects.get_or_create(message=self, user=user, emoji=emoji)
-                type = EventType.REACTION_ADDED
+                kind = EventType.REACTION_ADDED
             else:
                 changed = bool(
                     Reaction.objects.filter(message=self, user=user, emoji=emoji).delete()[0]
                 )
-                type = EventType.REACTION_REMOVED
+                kind = EventType.REACTION_REMOVED
             if changed:
                 if hasattr(self, "_prefetched_objects_cache"):
                     self._prefetched_objects_cache.pop("reactions", None)
-                self.record_change(type, [])
+                self.record_change(kind, [])
         return changed
 
     def set_pinned(self, user: Any, pinned: bool) -> bool:

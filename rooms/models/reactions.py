@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import emoji as emoji_data
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
-
-import emoji as emoji_data
 
 # At most this many different emoji under one message: a row of chips, not a wall.
 MAX_EMOJI_PER_MESSAGE = 20
@@ -47,9 +46,7 @@ def clean_emoji(value: object) -> str | None:
 
 
 class Reaction(models.Model):
-    message = models.ForeignKey(
-        "rooms.Message", on_delete=models.CASCADE, related_name="reactions"
-    )
+    message = models.ForeignKey("rooms.Message", on_delete=models.CASCADE, related_name="reactions")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     emoji = models.CharField(max_length=MAX_EMOJI_LENGTH)
     created_at = models.DateTimeField(default=timezone.now)

@@ -16,7 +16,6 @@ from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
 from rooms import events
-from rooms.formatting import render_message
 from rooms.event_types import (
     EventType,
     LoggedEvent,
@@ -24,6 +23,7 @@ from rooms.event_types import (
     UserLoggedEvent,
     who_may_lose_access,
 )
+from rooms.formatting import render_message
 from rooms.models.common import (
     MAX_ROOM_NAME_LENGTH,
     MAX_TOPIC_LENGTH,
