@@ -262,3 +262,16 @@ def test_an_edit_of_a_reply_keeps_its_quote(lobby, alice, bob, as_bob):
     reply = post_message(as_bob, "lobby", {"body": "a", "reply_to": original.pk}).json()
     edited = patch_json(as_bob, f"/rooms/lobby/messages/{reply['id']}/", {"body": "b"}).json()
     assert edited["reply_to"]["id"] == original.pk
+
+
+def test_the_user_stream_script_listens_to_every_room_event_type():
+    """An EventSource hands a named event only to its listeners: a type missing from
+    static/rooms/user-stream.js would never reach a member's page."""
+    import re
+    from pathlib import Path
+
+    from rooms.event_types import EventType
+
+    script = (Path(__file__).parent.parent / "static/rooms/user-stream.js").read_text()
+    listed = set(re.findall(r'"([a-z_]+)"', script.split("const EVENT_TYPES")[1].split("];")[0]))
+    assert {str(t) for t in EventType} <= listed
