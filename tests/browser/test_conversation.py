@@ -78,3 +78,45 @@ def test_a_code_block_a_reply_and_a_reaction_reach_the_other_person_live(browsin
     server = history(alice)
     assert server[-1]["reply_to"]["deleted"] is True
     assert "print" not in (server[-1]["reply_to"]["excerpt"] or "")
+
+
+def test_pins_and_the_topic_show_live_and_a_phone_keeps_the_actions_behind_one_button(
+    browsing, user
+):
+    alice, bob = user("alice"), user("bob")
+    make_room(alice, "general", bob)
+    post(bob, "house rules: be kind")
+    a = browsing.page_for(alice, "/rooms/general/")
+    b = browsing.page_for(
+        bob, "/rooms/general/", width=390, height=844, is_mobile=True, has_touch=True
+    )
+    wait_live(a)
+    wait_live(b)
+
+    # alice (the owner) pins bob's message from its toolbar; bob's header lists it.
+    rules = message(a, "house rules")
+    rules.hover()
+    rules.get_by_role("button", name="Pin message").click()
+    expect(b.locator("#pins")).to_be_visible(timeout=LIVE_MS)
+    expect(b.locator("#pins .pins-list")).to_contain_text("house rules: be kind")
+    expect(message(b, "house rules").locator(".pin-mark")).to_be_visible()
+
+    # The topic, set through the room's settings, shows in bob's header live, as text.
+    assert (
+        alice.post("/rooms/general/settings/", json={"topic": "<i>Be</i> nice"}).status_code == 200
+    )
+    expect(b.locator("#room-topic")).to_have_text("<i>Be</i> nice", timeout=LIVE_MS)
+
+    # On bob's phone, Reply and React are one tap away; Edit waits behind "…".
+    own = message(b, "house rules")
+    expect(own.get_by_role("button", name="React to message")).to_be_visible()
+    expect(own.get_by_role("button", name="Reply to message")).to_be_visible()
+    expect(own.get_by_role("button", name="Edit message")).to_be_hidden()
+    own.get_by_role("button", name="More actions").tap()
+    expect(own.get_by_role("button", name="More actions")).to_have_attribute(
+        "aria-expanded", "true"
+    )
+    expect(own.get_by_role("button", name="Edit message")).to_be_visible()
+    own.get_by_role("button", name="Edit message").tap()
+    expect(own.get_by_role("textbox", name="Edit message")).to_have_value("house rules: be kind")
+    assert browsing.page_errors == []

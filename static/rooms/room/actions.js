@@ -44,6 +44,19 @@ async function onClick(event) {
   const element = event.target.closest(".message");
   if (!button || !element || !element.dataset.id) return;
   const url = `${messagesUrl}${element.dataset.id}/`;
+  if (button.classList.contains("more")) {
+    const actions = button.closest(".actions");
+    const open = !actions.classList.contains("open");
+    actions.classList.toggle("open", open);
+    button.setAttribute("aria-expanded", String(open));
+    if (open) actions.querySelector(".more-actions button:not([hidden])")?.focus();
+    return;
+  }
+  if (button.closest(".more-actions")) {
+    const actions = button.closest(".actions");
+    actions.classList.remove("open");
+    actions.querySelector(".more").setAttribute("aria-expanded", "false");
+  }
   if (button.classList.contains("reaction")) {
     react(element, button.dataset.emoji, button.getAttribute("aria-pressed") !== "true");
   } else if (button.classList.contains("react")) {
