@@ -165,8 +165,14 @@ class Message(models.Model):
         """Per emoji, in the order each was first used: how many and who (oldest first)."""
         if self.is_tombstone:
             return []
+        prefetched = "reactions" in getattr(self, "_prefetched_objects_cache", {})
+        reactions = (
+            self.reactions.all()  # for_display's: oldest first, with their users
+            if prefetched
+            else self.reactions.select_related("user").order_by("id")
+        )
         by_emoji: dict[str, list[str]] = {}
-        for reaction in self.reactions.all():
+        for reaction in reactions:
             by_emoji.setdefault(reaction.emoji, []).append(reaction.user.get_username())
         return [
             {"emoji": emoji, "count": len(users), "users": users}
