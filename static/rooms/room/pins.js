@@ -11,7 +11,7 @@ function excerpt(text) {
 
 // Show `message` (its data, as events carry it) in the list if it is pinned, else not.
 export function update(message) {
-  if (!pins) return;
+  if (!pins || !message.id) return;
   const list = pins.querySelector(".pins-list");
   let item = list.querySelector(`li[data-id="${message.id}"]`);
   const pinned = Boolean(message.pinned) && !message.deleted && !message.removed;
