@@ -47,12 +47,15 @@ from rooms.models import (
     validate_client_id,
     validate_room_slug,
 )
+from rooms.models.reactions import clean_emoji
 from rooms.models.rooms import read_states
 
 MAX_DM_PEOPLE = 8
 HISTORY_PAGE_DEFAULT = 50
 HISTORY_PAGE_MAX = 200
-POST_MESSAGE_FIELDS = ("body", "client_id", "attachments")
+# The largest id the databases store (a signed 64-bit integer): larger ones are no message.
+MAX_ID = 2**63 - 1
+POST_MESSAGE_FIELDS = ("body", "client_id", "attachments", "reply_to")
 
 
 # Slugs no room may take: the site's own words. A private room's slug is "not available" to
@@ -354,11 +357,7 @@ def _room_messages(request: AuthenticatedRequest, slug: str) -> JsonResponse:
 
     # Read before the history, like the page does: the stream resumes from it.
     last_event_id = room.current_event_seq()
-    messages = (
-        Message.objects.filter(room=room)
-        .select_related("author", "room")
-        .prefetch_related("attachments")
-    )
+    messages = Message.objects.filter(room=room).for_display()
     if after is not None:
         page = list(messages.filter(id__gt=after).order_by("id")[: limit + 1])
         has_more = len(page) > limit
@@ -382,11 +381,7 @@ def _room_messages(request: AuthenticatedRequest, slug: str) -> JsonResponse:
 def history_around(room: Room, message_id: int, limit: int) -> tuple[list[Message], bool, bool]:
     """A page of `limit` messages with the message `message_id` in its middle (a search
     result opened in its room), oldest first; whether older ones and newer ones exist."""
-    messages = (
-        Message.objects.filter(room=room)
-        .select_related("author", "room")
-        .prefetch_related("attachments")
-    )
+    messages = Message.objects.filter(room=room).for_display()
     older_count = (limit + 1) // 2  # the message itself among them
     newer_count = limit - older_count
     older = list(messages.filter(id__lte=message_id).order_by("-id")[: older_count + 1])
@@ -406,7 +401,10 @@ def _post_message(request: HttpRequest, room: Room, payload: Payload) -> tuple[M
     client_id = string_field(payload, "client_id").strip()
     if client_id:
         validate_client_id(client_id)
-    return room.post_message(request.user, body, client_id, attachments)
+    reply_to = int_field(payload, "reply_to")
+    if reply_to is not None and not 1 <= reply_to <= MAX_ID:
+        raise BadRequest("reply_to is not a message of this room")
+    return room.post_message(request.user, body, client_id, attachments, reply_to)
 
 
 @require_http_methods(["GET", "PATCH", "DELETE"])
@@ -427,4 +425,38 @@ def room_message(request: AuthenticatedRequest, slug: str, message_id: int) -> J
         message.edit(body)
         return JsonResponse(message.as_event_data())
     message.erase()
+    return JsonResponse(message.as_event_data())
+
+
+@require_http_methods(["POST", "DELETE"])
+@json_endpoint(fields={"POST": ("emoji",), "DELETE": ("emoji",)})
+@limits.rate_limited(limits.REACTIONS, methods=("POST", "DELETE"))
+def message_reactions(request: AuthenticatedRequest, slug: str, message_id: int) -> JsonResponse:
+    """POST (add) or DELETE (take back) one's reaction {"emoji": "👍"}: answers the message.
+
+    Reacting is writing: the room's one write rule decides, with the codes a post gets.
+    """
+    room = readable_room(request, slug)
+    message = find_message(room, message_id)
+    emoji = clean_emoji(read_payload(request).get("emoji"))
+    if emoji is None:
+        raise BadRequest("emoji must be one emoji, or a short name such as +1 or heart")
+    room.check_can_write(request.user)
+    if message.is_tombstone:
+        raise NotAllowed("the message was deleted or removed", status=409)
+    added = message.set_reaction(request.user, emoji, present=request.method == "POST")
+    created = added and request.method == "POST"
+    return JsonResponse(message.as_event_data(), status=201 if created else 200)
+
+
+@require_http_methods(["POST", "DELETE"])
+@json_endpoint()
+@limits.rate_limited(limits.ACTIONS, methods=("POST", "DELETE"))
+def message_pin(request: AuthenticatedRequest, slug: str, message_id: int) -> JsonResponse:
+    """POST pins a message, DELETE unpins it: the room's owner and moderators."""
+    room = readable_room(request, slug)
+    if not room.can_moderate(request.user):
+        raise PermissionDenied("only the room's moderators pin messages")
+    message = find_message(room, message_id)
+    message.set_pinned(request.user, request.method == "POST")
     return JsonResponse(message.as_event_data())

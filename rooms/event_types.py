@@ -25,16 +25,49 @@ class EventType(models.TextChoices):
     USER_BANNED = "user_banned", "user banned"
     USER_UNBANNED = "user_unbanned", "user unbanned"
     ROOM_UPDATED = "room_updated", "room settings changed"
+    MESSAGE_QUOTE_UPDATED = (
+        "message_quote_updated",
+        "the message a reply quotes was edited, deleted, removed or restored",
+    )
+    REACTION_ADDED = "reaction_added", "reaction added"
+    REACTION_REMOVED = "reaction_removed", "reaction removed"
+    MESSAGE_PINNED = "message_pinned", "message pinned"
+    MESSAGE_UNPINNED = "message_unpinned", "message unpinned"
     CUSTOM = "custom", "custom"
 
 
 # Events whose data is the whole message as it was at that moment. A replay never sends
 # that old state: it sends the message as it is now (see RoomEventQuerySet.read).
+# A reply's new quote, a reaction and a pin carry the whole message too: one kind of
+# message state for the page to apply, and the same present-state rule for replay.
 SNAPSHOT_TYPES = frozenset(
-    {EventType.MESSAGE_POSTED, EventType.MESSAGE_EDITED, EventType.MESSAGE_RESTORED}
+    {
+        EventType.MESSAGE_POSTED,
+        EventType.MESSAGE_EDITED,
+        EventType.MESSAGE_RESTORED,
+        EventType.MESSAGE_QUOTE_UPDATED,
+        EventType.REACTION_ADDED,
+        EventType.REACTION_REMOVED,
+        EventType.MESSAGE_PINNED,
+        EventType.MESSAGE_UNPINNED,
+    }
 )
 # Events that change a message, making its earlier snapshots stale.
 CHANGE_TYPES = frozenset(
+    {
+        EventType.MESSAGE_EDITED,
+        EventType.MESSAGE_DELETED,
+        EventType.MESSAGE_REMOVED,
+        EventType.MESSAGE_RESTORED,
+        EventType.MESSAGE_QUOTE_UPDATED,
+        EventType.REACTION_ADDED,
+        EventType.REACTION_REMOVED,
+        EventType.MESSAGE_PINNED,
+        EventType.MESSAGE_UNPINNED,
+    }
+)
+# Changes of a message that change what its replies quote (Message.refresh_replies).
+QUOTE_AFFECTING_TYPES = frozenset(
     {
         EventType.MESSAGE_EDITED,
         EventType.MESSAGE_DELETED,

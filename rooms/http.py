@@ -324,9 +324,7 @@ def readable_upload(request: HttpRequest, slug: str, key: str) -> Upload:
 
 
 def find_message(room: Room, message_id: int) -> Message:
-    message = (
-        Message.objects.filter(room=room, pk=message_id).select_related("author", "room").first()
-    )
+    message = Message.objects.filter(room=room, pk=message_id).for_display().first()
     if message is None:
         raise Http404("no such message")
     return message

@@ -93,9 +93,11 @@ DMS = Limit("CHAT_DMS_PER_HOUR", 3600, "direct messages started", "person")
 EXPORTS = Limit("CHAT_EXPORTS_PER_HOUR", 3600, "downloads of your data", "person")
 PRESENCE_REPORTS = Limit("CHAT_PRESENCE_REPORTS_PER_MINUTE", 60, "presence reports", "person")
 HOOK_POSTS = Limit("CHAT_HOOK_POSTS_PER_MINUTE", 60, "webhook posts", "hook")
+REACTIONS = Limit("CHAT_REACTIONS_PER_MINUTE", 60, "reactions", "person")
 ALL_LIMITS = (
     PRESENCE_REPORTS,
     HOOK_POSTS,
+    REACTIONS,
     EDITS,
     READ_MARKS,
     DMS,

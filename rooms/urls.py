@@ -20,6 +20,12 @@ urlpatterns = [
     path("<slug:slug>/members/", api.room_members, name="room-members"),
     path("<slug:slug>/messages/", api.room_messages, name="room-messages"),
     path("<slug:slug>/messages/<int:message_id>/", api.room_message, name="room-message"),
+    path(
+        "<slug:slug>/messages/<int:message_id>/reactions/",
+        api.message_reactions,
+        name="message-reactions",
+    ),
+    path("<slug:slug>/messages/<int:message_id>/pin/", api.message_pin, name="message-pin"),
     # Files
     path("<slug:slug>/uploads/", files.upload, name="room-uploads"),
     path("<slug:slug>/files/<str:key>/", files.download, name="room-file"),

@@ -24,6 +24,7 @@ from rooms.models import (
     Room,
 )
 from rooms.models.log import current_position
+from rooms.models.messages import excerpt
 
 
 @login_required
@@ -59,10 +60,7 @@ def room_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
         page, has_more, has_newer = history_around(room, around, HISTORY_PAGE_DEFAULT)
     else:
         page = list(
-            Message.objects.filter(room=room)
-            .select_related("author", "room")
-            .prefetch_related("attachments")
-            .order_by("-id")[:HISTORY_PAGE_DEFAULT]
+            Message.objects.filter(room=room).for_display().order_by("-id")[:HISTORY_PAGE_DEFAULT]
         )
         page.reverse()
         has_more, has_newer = len(page) == HISTORY_PAGE_DEFAULT, False
@@ -88,6 +86,8 @@ def room_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "max_attachments": MAX_ATTACHMENTS_PER_MESSAGE,
             "presence_heartbeat_seconds": settings.CHAT_PRESENCE_HEARTBEAT_SECONDS,
             "typing_interval_seconds": settings.CHAT_TYPING_INTERVAL_SECONDS,
+            "pinned": _pinned(room),
+            "common_emoji": COMMON_EMOJI,
         },
     )
 
@@ -100,6 +100,25 @@ def _membership_of(room: Room, user: Any) -> dict[str, Any]:
         "notify_level": row["notify"] if row else None,
         "notify_levels": NotifyLevel.choices,
     }
+
+
+# The reaction picker's choices (any single emoji may be sent through the API).
+COMMON_EMOJI = ("👍", "❤️", "😄", "🎉", "🤔", "👀", "🙏", "🔥", "✅", "😢")
+# The room's header lists at most this many pinned messages, the newest pins first.
+MAX_PINNED_LISTED = 20
+
+
+def _pinned(room: Room) -> list[Message]:
+    pinned = list(
+        Message.objects.filter(
+            room=room, pinned_at__isnull=False, deleted_at__isnull=True, removed_at__isnull=True
+        )
+        .select_related("author")
+        .order_by("-pinned_at")[:MAX_PINNED_LISTED]
+    )
+    for message in pinned:
+        message.excerpt = excerpt(message.body)  # type: ignore[attr-defined]
+    return pinned
 
 
 def _title(room: Room, user: Any) -> str:

@@ -55,6 +55,7 @@ async def test_moderation_events_reach_an_open_stream_live(lobby, alice, bob, ca
             "locked": True,
             "archived": False,
             "slow_mode_seconds": 5,
+            "topic": "",
         }
         # Reasons are for the moderation log, not for the room.
         assert all("abuse" not in e.data and "flood" not in e.data for e in events)

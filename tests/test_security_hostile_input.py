@@ -237,19 +237,19 @@ def test_brackets_inside_strings_do_not_count_as_nesting(as_bob, setting):
 def test_every_endpoint_names_a_field_it_does_not_know(as_alice, setting, method, path, as_form):
     before = database_state()
     url = path.format(message=setting.pk)
-    payload = {"topic": "x"}
+    payload = {"flavour": "x"}
     if as_form and method == "post":
         response = as_alice.post(url, payload)
     elif as_form:
         response = getattr(as_alice, method)(
-            url, "topic=x", content_type="application/x-www-form-urlencoded"
+            url, "flavour=x", content_type="application/x-www-form-urlencoded"
         )
     else:
         response = getattr(as_alice, method)(
             url, json.dumps(payload), content_type="application/json"
         )
     assert response.status_code == 400
-    assert response.json() == {"error": "unknown field: 'topic'"}
+    assert response.json() == {"error": "unknown field: 'flavour'"}
     assert database_state() == before
 
 

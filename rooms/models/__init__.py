@@ -14,6 +14,7 @@ from rooms.models.common import (
     MAX_REASON_LENGTH,
     MAX_ROOM_NAME_LENGTH,
     MAX_SLOW_MODE_SECONDS,
+    MAX_TOPIC_LENGTH,
     NotAllowed,
     clean_message_body,
     encode_event_data,
@@ -32,6 +33,7 @@ from rooms.models.moderation import (
 )
 from rooms.models.people import Notify, Preferences
 from rooms.models.programs import ApiToken, Bot, IncomingWebhook, OutgoingWebhook, is_bot
+from rooms.models.reactions import Reaction
 from rooms.models.rooms import Access, Membership, NotifyLevel, Room
 from rooms.models.uploads import MAX_ATTACHMENTS_PER_MESSAGE, Upload
 
@@ -42,6 +44,7 @@ __all__ = [
     "MAX_REASON_LENGTH",
     "MAX_ROOM_NAME_LENGTH",
     "MAX_SLOW_MODE_SECONDS",
+    "MAX_TOPIC_LENGTH",
     "SYSTEM_ACTOR_NAME",
     "Access",
     "ApiToken",
@@ -58,6 +61,7 @@ __all__ = [
     "NotifyLevel",
     "OutgoingWebhook",
     "Preferences",
+    "Reaction",
     "Report",
     "Restriction",
     "Room",

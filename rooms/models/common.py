@@ -14,6 +14,7 @@ from django.core.validators import RegexValidator
 
 MAX_MESSAGE_LENGTH = 4000
 MAX_ROOM_NAME_LENGTH = 80
+MAX_TOPIC_LENGTH = 250
 MAX_CLIENT_ID_LENGTH = 64
 
 # Tab, newline and carriage return are the only control characters a message may hold.

@@ -114,6 +114,7 @@ class ModerationAction(models.Model):
     MAKE_PUBLIC = "make_public"
     ERASE_MESSAGE = "erase_message"
     REMOVE_MEMBER = "remove_member"
+    TOPIC = "topic"
     ACTION_CHOICES = [
         (value, value.replace("_", " "))
         for value in (
@@ -137,6 +138,7 @@ class ModerationAction(models.Model):
             MAKE_PUBLIC,
             ERASE_MESSAGE,
             REMOVE_MEMBER,
+            TOPIC,
         )
     ]
 

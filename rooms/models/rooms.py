@@ -23,8 +23,10 @@ from rooms.event_types import (
     UserLoggedEvent,
     who_may_lose_access,
 )
+from rooms.formatting import render_message
 from rooms.models.common import (
     MAX_ROOM_NAME_LENGTH,
+    MAX_TOPIC_LENGTH,
     NotAllowed,
     clean_message_body,
     encode_event_data,
@@ -35,6 +37,7 @@ from rooms.models.mentions import Mention, find_mentioned, store_mentions
 from rooms.models.messages import Message
 from rooms.models.moderation import Restriction
 from rooms.models.programs import Bot, is_bot
+from rooms.models.reactions import Reaction
 from rooms.models.uploads import Upload
 
 
@@ -192,6 +195,8 @@ class Room(models.Model):
     archived = models.BooleanField(default=False)
     # Minimum seconds between two posts by the same person (moderators excepted); 0 = off.
     slow_mode_seconds = models.PositiveIntegerField(default=0)
+    # One line of plain text under the room's name, set by its owner and moderators.
+    topic = models.CharField(max_length=MAX_TOPIC_LENGTH, blank=True, default="")
     # The seq of the newest RoomEvent of this room. Bumped with an UPDATE, which takes the
     # row lock, so two transactions can never hand out the same seq or leave a hole.
     last_event_seq = models.PositiveBigIntegerField(default=0, editable=False)
@@ -220,6 +225,7 @@ class Room(models.Model):
             "locked": self.locked,
             "archived": self.archived,
             "slow_mode_seconds": self.slow_mode_seconds,
+            "topic": self.topic,
         }
 
     def as_data(self, member: bool, members: list[str] | None = None) -> dict[str, Any]:
@@ -508,16 +514,23 @@ class Room(models.Model):
         events.publish_user_on_commit(logged)
 
     def post_message(
-        self, author: Any, body: str, client_id: str = "", attachments: list[int] | None = None
+        self,
+        author: Any,
+        body: str,
+        client_id: str = "",
+        attachments: list[int] | None = None,
+        reply_to: int | None = None,
     ) -> tuple[Message, bool]:
         """Store a message and its event. Return (message, created).
 
         With a client_id the post is idempotent: a retry returns the first message.
         `attachments` are ids of the author's uploads to this room; with some, the text may
-        be empty.
+        be empty. `reply_to` is the id of a message of this room that it answers.
         """
         blank = isinstance(body, str) and not body.strip()
         body = "" if attachments and blank else clean_message_body(body)
+        # Rendered before the transaction: the room's lock is not held while parsing.
+        html = render_message(body)
         if client_id:
             existing = Message.objects.filter(author=author, client_id=client_id).first()
             if existing is not None:
@@ -533,6 +546,15 @@ class Room(models.Model):
                     room = Room.objects.select_for_update().get(pk=self.pk)
                 room.check_can_post(author)
                 standing = self._standing_for(author)
+                quoted = None
+                if reply_to is not None:
+                    quoted = (
+                        Message.objects.filter(room=self, pk=reply_to)
+                        .select_related("author")
+                        .first()
+                    )
+                    if quoted is None:
+                        raise NotAllowed("reply_to is not a message of this room", status=400)
                 seq = self.next_event_seq()
                 mentioned = find_mentioned(
                     self,
@@ -544,22 +566,28 @@ class Room(models.Model):
                     room=self,
                     author=author,
                     body=body,
+                    html=html,
                     client_id=client_id,
                     state_seq=seq,
+                    reply_to=quoted,
                     mentions=mentioned.names,
                     mentions_room=mentioned.room,
                     from_bot=standing.bot if standing is not None else is_bot(author),
                 )
                 store_mentions(message, mentioned)
+                # A new message has no reactions: its data says so without asking. (Empty
+                # querysets whose results are in hand: a bare none() would compile its SQL
+                # each time the data is read.)
+                no_reactions = Reaction.objects.none()
+                no_reactions._result_cache = []
+                message._prefetched_objects_cache = {"reactions": no_reactions}  # type: ignore[attr-defined]
                 if attachments:
                     Upload.objects.attach(message, attachments)
                 else:
-                    # Nothing attached: its data says so without asking the database.
-                    # (An empty queryset whose results are in hand: a bare none() would
-                    # compile its SQL each time the data is read.)
+                    # Nothing attached: the same.
                     nothing = Upload.objects.none()
                     nothing._result_cache = []
-                    message._prefetched_objects_cache = {"attachments": nothing}  # type: ignore[attr-defined]
+                    message._prefetched_objects_cache["attachments"] = nothing  # type: ignore[attr-defined]
                 self.append_event(
                     EventType.MESSAGE_POSTED,
                     message.as_event_data(),

@@ -17,6 +17,7 @@ from django.utils import timezone
 from rooms.event_types import EventType
 from rooms.models import (
     MAX_SLOW_MODE_SECONDS,
+    MAX_TOPIC_LENGTH,
     Membership,
     Message,
     ModerationAction,
@@ -24,6 +25,7 @@ from rooms.models import (
     Report,
     Restriction,
     Room,
+    has_hidden_characters,
 )
 from rooms.moderation.expiry import end_restriction_now, schedule_end_of_restriction
 from rooms.moderation.rules import (
@@ -169,9 +171,10 @@ def update_room(
     locked: bool | None = None,
     archived: bool | None = None,
     slow_mode_seconds: object = None,
+    topic: object = None,
     reason: object = "",
 ) -> Room:
-    """Lock or unlock, archive or unarchive, set slow mode. Log each change made."""
+    """Lock or unlock, archive or unarchive, set slow mode or the topic. Log each change made."""
     require_moderator(room, actor)
     reason = clean_reason(reason)
     if slow_mode_seconds is not None and (
@@ -182,6 +185,8 @@ def update_room(
         raise NotAllowed(
             f"slow_mode_seconds must be an integer from 0 to {MAX_SLOW_MODE_SECONDS}", status=400
         )
+    if topic is not None:
+        topic = clean_topic(topic)
     changes: list[tuple[str, dict[str, Any]]] = []
     if locked is not None and locked != room.locked:
         room.locked = locked
@@ -193,15 +198,31 @@ def update_room(
         assert isinstance(slow_mode_seconds, int)
         room.slow_mode_seconds = slow_mode_seconds
         changes.append((ModerationAction.SLOW_MODE, {"seconds": slow_mode_seconds}))
+    if topic is not None and topic != room.topic:
+        assert isinstance(topic, str)
+        room.topic = topic
+        changes.append((ModerationAction.TOPIC, {"topic": topic}))
     if not changes:
         return room
     _require_rank_for_settings(actor, room, [action for action, _ in changes])
     with transaction.atomic():
-        room.save(update_fields=["locked", "archived", "slow_mode_seconds"])
+        room.save(update_fields=["locked", "archived", "slow_mode_seconds", "topic"])
         room.append_event(EventType.ROOM_UPDATED, room.settings_data())
         for action, details in changes:
             log(actor, action, room, reason=reason, details=details)
     return room
+
+
+def clean_topic(topic: object) -> str:
+    """A topic as stored: one line of plain text (pages show it as text), or ""."""
+    if not isinstance(topic, str):
+        raise NotAllowed("topic must be a string", status=400)
+    topic = " ".join(topic.split())
+    if len(topic) > MAX_TOPIC_LENGTH:
+        raise NotAllowed(f"topic is longer than {MAX_TOPIC_LENGTH} characters", status=400)
+    if has_hidden_characters(topic):
+        raise NotAllowed("topic must not contain control or invisible characters", status=400)
+    return topic
 
 
 def change_room(

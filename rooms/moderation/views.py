@@ -174,7 +174,7 @@ def room_restrictions(request: AuthenticatedRequest, slug: str) -> JsonResponse:
 
 
 @require_POST
-@json_endpoint(fields={"POST": ("locked", "archived", "slow_mode_seconds", "reason")})
+@json_endpoint(fields={"POST": ("locked", "archived", "slow_mode_seconds", "topic", "reason")})
 @limits.rate_limited(limits.ACTIONS)
 def room_settings(request: AuthenticatedRequest, slug: str) -> JsonResponse:
     room = readable_room(request, slug)
@@ -186,6 +186,7 @@ def room_settings(request: AuthenticatedRequest, slug: str) -> JsonResponse:
         locked=bool_field(payload, "locked") if "locked" in payload else None,
         archived=bool_field(payload, "archived") if "archived" in payload else None,
         slow_mode_seconds=int_field(payload, "slow_mode_seconds"),
+        topic=payload.get("topic"),
         reason=payload.get("reason"),
     )
     return JsonResponse(room.settings_data())

@@ -55,8 +55,7 @@ def _present(fetched: list[_Row]) -> list[tuple[int, LoggedEvent]]:
     }
     present: dict[int, str] = {}
     if stale:
-        messages = Message.objects.filter(pk__in=stale).select_related("room", "author")
-        for message in messages.prefetch_related("attachments"):
+        for message in Message.objects.filter(pk__in=stale).for_display():
             present[message.pk] = encode_event_data(message.as_event_data())
     return [
         (

@@ -26,6 +26,8 @@ const EVENT_TYPES = [
   "message", "message_edited", "message_deleted", "message_removed", "message_restored",
   "member_joined", "member_left", "member_role_changed", "user_muted", "user_unmuted",
   "user_banned", "user_unbanned", "room_updated", "custom",
+  "message_quote_updated", "reaction_added", "reaction_removed", "message_pinned",
+  "message_unpinned",
   "room_joined", "room_left", "read",
 ];
 

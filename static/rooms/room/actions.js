@@ -1,6 +1,7 @@
-// What one does to a message already sent: edit and delete one's own, report someone
-// else's, and, as a moderator, remove one or restore it. The buttons are in every message
-// (templates/rooms/_message.html); the page's classes and CSS show the ones that apply.
+// What one does to a message already sent: reply to it, react to it (the picker, or a click
+// on a reaction's chip to add or take back one's own), edit and delete one's own, report
+// someone else's, and, as a moderator, pin, remove or restore one. The buttons are in every
+// message (templates/rooms/_message.html); the page's classes and CSS show the ones that apply.
 import { ApiError, requestJson } from "../api.js";
 import * as messages from "./messages.js";
 import * as outbox from "./outbox.js";
@@ -8,13 +9,73 @@ import { maxLength, messagesUrl } from "./page.js";
 
 const list = document.getElementById("messages");
 const editTemplate = document.getElementById("edit-template");
+const picker = document.getElementById("emoji-picker");
+let pickerFor = null; // the message element the picker is open for
+
+// Add or take back one's reaction; the answer (the message as it is now) is shown at once.
+async function react(element, emoji, present) {
+  const url = `${messagesUrl}${element.dataset.id}/reactions/`;
+  try {
+    messages.upsert(await requestJson(present ? "POST" : "DELETE", url, { emoji }));
+  } catch (err) {
+    messages.setStatus(element, `Could not react: ${err.message}.`);
+  }
+}
+
+function openPicker(element, button) {
+  pickerFor = element;
+  picker.hidden = false;
+  const box = button.getBoundingClientRect();
+  picker.style.top = `${Math.max(8, box.top - picker.offsetHeight - 6)}px`;
+  picker.style.left = `${Math.max(8, Math.min(box.left, window.innerWidth - picker.offsetWidth - 8))}px`;
+  picker.querySelector("button").focus();
+}
+
+function closePicker(refocus) {
+  if (picker.hidden) return;
+  picker.hidden = true;
+  const element = pickerFor;
+  pickerFor = null;
+  if (refocus && element) element.querySelector(".react")?.focus();
+}
 
 async function onClick(event) {
   const button = event.target.closest("button");
   const element = event.target.closest(".message");
   if (!button || !element || !element.dataset.id) return;
   const url = `${messagesUrl}${element.dataset.id}/`;
-  if (button.classList.contains("delete")) {
+  if (button.classList.contains("more")) {
+    const actions = button.closest(".actions");
+    const open = !actions.classList.contains("open");
+    actions.classList.toggle("open", open);
+    button.setAttribute("aria-expanded", String(open));
+    if (open) actions.querySelector(".more-actions button:not([hidden])")?.focus();
+    return;
+  }
+  if (button.closest(".more-actions")) {
+    const actions = button.closest(".actions");
+    actions.classList.remove("open");
+    actions.querySelector(".more").setAttribute("aria-expanded", "false");
+  }
+  if (button.classList.contains("reaction")) {
+    react(element, button.dataset.emoji, button.getAttribute("aria-pressed") !== "true");
+  } else if (button.classList.contains("react")) {
+    if (pickerFor === element) closePicker(false);
+    else openPicker(element, button);
+  } else if (button.classList.contains("reply")) {
+    outbox.replyTo({
+      id: Number(element.dataset.id),
+      author: element.dataset.author,
+      excerpt: messages.sourceOf(element),
+    });
+  } else if (button.classList.contains("pin") || button.classList.contains("unpin")) {
+    const pin = button.classList.contains("pin");
+    try {
+      messages.upsert(await requestJson(pin ? "POST" : "DELETE", `${url}pin/`, {}));
+    } catch (err) {
+      messages.setStatus(element, `Could not ${pin ? "pin" : "unpin"}: ${err.message}.`);
+    }
+  } else if (button.classList.contains("delete")) {
     if (!window.confirm("Delete this message?")) return;
     try {
       const message = await requestJson("DELETE", url);
@@ -64,7 +125,7 @@ function startEdit(element, url) {
   const save = form.querySelector("button[type=submit]");
   label.htmlFor = `edit-${element.dataset.id}`;
   area.id = label.htmlFor;
-  area.value = body.textContent;
+  area.value = messages.sourceOf(element);
   area.maxLength = maxLength;
   area.rows = Math.min(8, area.value.split("\n").length + 1);
   body.hidden = true;
@@ -100,4 +161,33 @@ function startEdit(element, url) {
 
 export function start() {
   list.addEventListener("click", onClick);
+  // A quote jumps to the message it quotes when that is on screen; otherwise its link
+  // opens the room around it.
+  list.addEventListener("click", (event) => {
+    const quote = event.target.closest(".reply-quote");
+    if (!quote) return;
+    const original = messages.element(Number(quote.dataset.replyTo));
+    if (!original) return;
+    event.preventDefault();
+    original.scrollIntoView({ block: "center" });
+    original.classList.add("found");
+    setTimeout(() => original.classList.remove("found"), 2000);
+    original.querySelector(".react")?.focus({ preventScroll: true });
+  });
+  if (!picker) return;
+  picker.addEventListener("click", (event) => {
+    const choice = event.target.closest("button[data-emoji]");
+    if (!choice || !pickerFor) return;
+    const element = pickerFor;
+    const chip = element.querySelector(`.reaction[data-emoji="${CSS.escape(choice.dataset.emoji)}"]`);
+    const mine = chip && chip.getAttribute("aria-pressed") === "true";
+    closePicker(true);
+    react(element, choice.dataset.emoji, !mine);
+  });
+  picker.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") { event.preventDefault(); closePicker(true); }
+  });
+  document.addEventListener("click", (event) => {
+    if (!picker.hidden && !picker.contains(event.target) && !event.target.closest(".react")) closePicker(false);
+  });
 }

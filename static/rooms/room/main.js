@@ -9,7 +9,8 @@
 //   posting.js   what keeps the viewer from posting: the notice, the composer on or off
 //   outbox.js    the composer; one's posts sent with a client_id, pending, failed, retried
 //   uploads.js   files for the next post: attach, paste, drop, each uploaded with progress
-//   actions.js   edit, delete, report; moderators remove and restore
+//   actions.js   reply, react, edit, delete, report; moderators pin, remove and restore
+//   pins.js      the pinned messages listed in the header
 //   reading.js   the "New messages" line, the read position moved as one reads
 //   presence.js  "… is typing", who is here now; the page reports it shows the room
 // Joining (for a reader who is not a member) is the shared form helper's; the sidebar
@@ -21,12 +22,14 @@ import * as history from "./history.js";
 import * as mentionInput from "./mention-input.js";
 import * as messages from "./messages.js";
 import * as outbox from "./outbox.js";
+import * as pins from "./pins.js";
 import { around, slug } from "./page.js";
 import * as posting from "./posting.js";
 import * as presence from "./presence.js";
 import * as reading from "./reading.js";
 import * as stream from "./stream.js";
 
+messages.onPinnedChange(pins.update); // an edit of a pinned message changes its entry
 messages.adoptRendered();
 history.start({ onJump: outbox.focus });
 stream.connect({ onBack: outbox.flush });

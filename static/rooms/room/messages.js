@@ -3,8 +3,10 @@
 //
 // Every message element is keyed by message id, so whatever path a message comes by (first
 // render, older history, the live stream, a replay after reconnect, the answer to one's own
-// post) it is shown once. Message text is only ever set as text. The elements are clones of
-// the server's partial (templates/rooms/_message.html), and so are the tombstones' words.
+// post) it is shown once. Message text is set as text; its formatting is the HTML the server
+// rendered and sanitized once (message.html, rooms/formatting.py), inserted as it is and
+// never parsed here. The elements are clones of the server's partial
+// (templates/rooms/_message.html), and so are the tombstones' words.
 import { fromTemplate } from "../templates.js";
 import { showMessageTime } from "../time.js";
 import * as mentions from "./mentions.js";
@@ -79,6 +81,46 @@ function renderAttachments(element, attachments) {
   list.hidden = attachments.length === 0;
 }
 
+// The one-line quote of the message this one answers, as that message is now.
+function renderQuote(element, quote) {
+  const link = element.querySelector(".reply-quote");
+  link.hidden = !quote;
+  if (!quote) {
+    link.removeAttribute("href");
+    link.dataset.replyTo = "";
+    return;
+  }
+  link.href = `?around=${quote.id}`;
+  link.dataset.replyTo = String(quote.id);
+  link.querySelector(".reply-author").textContent = quote.author;
+  let words = quote.excerpt;
+  if (quote.deleted) words = "deleted";
+  else if (quote.removed) words = "removed";
+  link.querySelector(".reply-excerpt").textContent = words;
+}
+
+// Reactions as chips: emoji, count, who (in the title); pressed if one of them is me.
+function renderReactions(element, reactions) {
+  const row = element.querySelector(".reactions");
+  row.replaceChildren();
+  for (const reaction of reactions) {
+    const chip = document.createElement("button");
+    chip.type = "button";
+    chip.className = "reaction";
+    chip.dataset.emoji = reaction.emoji;
+    chip.setAttribute("aria-pressed", String(reaction.users.includes(me)));
+    chip.title = reaction.users.join(", ");
+    const glyph = document.createElement("span");
+    glyph.className = "reaction-emoji";
+    glyph.textContent = reaction.emoji;
+    const count = document.createElement("span");
+    count.className = "reaction-count";
+    count.textContent = String(reaction.count);
+    chip.append(glyph, " ", count);
+    row.append(chip);
+  }
+}
+
 function applyMessage(element, message) {
   element.dataset.id = message.id ?? "";
   element.dataset.author = message.author;
@@ -99,20 +141,41 @@ function applyMessage(element, message) {
   } else if (message.removed) {
     body.textContent = template.texts.removed;
     closeEditor(element);
+  } else if (message.html) {
+    body.innerHTML = message.html; // sanitized by the server (rooms/formatting.py)
   } else {
-    renderBody(body, message.body);
+    renderBody(body, message.body); // a message known only from before formatting existed
   }
   element.dataset.mentions = (message.mentions || []).join(" ");
   element.dataset.mentionsRoom = String(Boolean(message.mentions_room));
   if (!message.deleted && !message.removed) {
     mentions.highlight(body, message.mentions, message.mentions_room, me);
   }
+  const tombstone = Boolean(message.deleted || message.removed);
+  body.classList.toggle("formatted", Boolean(message.html) && !tombstone);
+  body.dataset.source = tombstone ? "" : message.body || "";
+  renderQuote(element, message.reply_to || null);
+  renderReactions(element, tombstone ? [] : message.reactions || []);
+  element.classList.toggle("pinned", Boolean(message.pinned) && !tombstone);
+  element.querySelector(".pin-mark").hidden = !(message.pinned && !tombstone);
+  pinnedChanged(message);
+}
+
+// Who wants to know when a message is pinned or unpinned (the header's list).
+let pinnedChanged = () => {};
+export function onPinnedChange(callback) {
+  pinnedChanged = callback;
 }
 
 export function newMessageElement(message) {
   const element = template.clone();
   applyMessage(element, message);
   return element;
+}
+
+// The text its author wrote (for editing, replying): not the rendered HTML's text.
+export function sourceOf(element) {
+  return element.querySelector(".body").dataset.source || "";
 }
 
 // A line under the message: "Sending…", why it failed, "Reported."; empty hides it.
@@ -225,6 +288,11 @@ function regroupAll() {
 
 function showTombstone(element, cls, text) {
   element.classList.add(cls);
+  element.classList.remove("pinned");
+  element.querySelector(".pin-mark").hidden = true;
+  element.querySelector(".reactions").replaceChildren();
+  element.querySelector(".body").classList.remove("formatted");
+  element.querySelector(".body").dataset.source = "";
   element.querySelector(".body").textContent = text;
   element.querySelector(".body").hidden = false;
   element.querySelector(".edited").hidden = true;
@@ -279,9 +347,11 @@ export function adoptRendered() {
     if (oldest === null || id < oldest) oldest = id;
     if (newest === null || id > newest) newest = id;
     showMessageTime(element.querySelector(".time"));
-    if (!element.classList.contains("deleted") && !element.classList.contains("removed")) {
-      const body = element.querySelector(".body");
-      renderBody(body, body.textContent);
+    const body = element.querySelector(".body");
+    const tombstone = element.classList.contains("deleted") || element.classList.contains("removed");
+    // Formatted bodies are the server's HTML already; only text from before gets its links.
+    if (!tombstone && !body.classList.contains("formatted")) renderBody(body, body.textContent);
+    if (!tombstone) {
       const { names, room } = mentions.fromElement(element);
       mentions.highlight(body, names, room, me);
     }

@@ -13,6 +13,8 @@ const MAX_COMPOSER_PX = 200;
 
 const composer = document.getElementById("composer"); // absent until one joins the room
 const input = document.getElementById("composer-input");
+const replyBar = document.getElementById("reply-bar");
+let replying = null; // {id, author, excerpt}: the message the next post answers
 // client_id -> {body, attachments (upload ids), element, state: waiting, sending or failed}
 const outbox = new Map();
 
@@ -42,6 +44,7 @@ async function send(clientId) {
   try {
     const payload = { body: entry.body, client_id: clientId };
     if (entry.attachments.length) payload.attachments = entry.attachments;
+    if (entry.replyTo) payload.reply_to = entry.replyTo.id;
     const message = await requestJson("POST", messagesUrl, payload);
     const wasAtBottom = atBottom();
     messages.upsert(message);
@@ -76,9 +79,15 @@ function autosize() {
 }
 
 // Show one's post at once, pending, in the outbox; return its client_id.
-function addPending(body, attachments) {
+function addPending(body, attachments, replyTo) {
   const clientId = newClientId();
-  const element = messages.newMessageElement({ id: null, author: me, body, created: new Date().toISOString() });
+  const element = messages.newMessageElement({
+    id: null,
+    author: me,
+    body,
+    created: new Date().toISOString(),
+    reply_to: replyTo ? { ...replyTo, excerpt: replyTo.excerpt.slice(0, 100) } : null,
+  });
   element.classList.add("pending");
   element.querySelector(".retry").addEventListener("click", () => {
     const entry = outbox.get(clientId);
@@ -86,7 +95,7 @@ function addPending(body, attachments) {
     entry.state = "waiting";
     send(clientId);
   });
-  outbox.set(clientId, { body, attachments, element, state: "waiting" });
+  outbox.set(clientId, { body, attachments, replyTo, element, state: "waiting" });
   messages.appendPending(element);
   scrollToBottom();
   return clientId;
@@ -100,6 +109,18 @@ export function enable(enabled) {
 
 export function focus() {
   if (input) input.focus();
+}
+
+// The next post answers this message (the Reply button); null: it answers none.
+export function replyTo(message) {
+  if (!composer || !replyBar) return;
+  replying = message;
+  replyBar.hidden = !message;
+  if (message) {
+    replyBar.querySelector(".reply-author").textContent = message.author;
+    replyBar.querySelector(".reply-excerpt").textContent = message.excerpt.replace(/\s+/g, " ").slice(0, 100);
+    focus();
+  }
 }
 
 // canSend: whether the stream is open (the periodic retry waits for it).
@@ -124,7 +145,8 @@ export function start({ canSend }) {
     if (!body && !attachments.length) return;
     // Opened at an older message: one's post goes at the present, so go there first.
     if (!showingLatest()) reload().catch((err) => console.warn("could not load the present", err));
-    const clientId = addPending(body, attachments);
+    const clientId = addPending(body, attachments, replying);
+    replyTo(null);
     input.value = "";
     uploads.clear();
     autosize();
@@ -139,4 +161,10 @@ export function start({ canSend }) {
     }
   });
   input.addEventListener("input", autosize);
+  if (replyBar) {
+    replyBar.querySelector(".cancel").addEventListener("click", () => { replyTo(null); focus(); });
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && replying) { event.preventDefault(); replyTo(null); }
+    });
+  }
 }

@@ -68,6 +68,11 @@ export function roomUpdated(data) {
   state.archived = Boolean(data.archived);
   state.locked = Boolean(data.locked);
   state.slowModeSeconds = Number(data.slow_mode_seconds) || 0;
+  const topic = document.getElementById("room-topic");
+  if (topic && typeof data.topic === "string") {
+    topic.textContent = data.topic;
+    topic.hidden = !data.topic;
+  }
   apply();
 }
 

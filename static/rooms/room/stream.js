@@ -8,6 +8,7 @@ import { followRoom, ignore } from "../events.js";
 import * as live from "../live.js";
 import * as history from "./history.js";
 import * as messages from "./messages.js";
+import * as pins from "./pins.js";
 import { announce, eventsUrl, isMember, lastEventId, me, room, slug } from "./page.js";
 import * as posting from "./posting.js";
 import * as presence from "./presence.js";
@@ -47,9 +48,16 @@ const HANDLERS = {
     // Only messages on screen: an edit to an older one must not open a gap in the history.
     if (messages.has(message.id)) messages.upsert(message);
   },
-  message_deleted: (data) => messages.markDeleted(data.id),
-  message_removed: (data) => messages.markRemoved(data.id),
-  message_restored: (message) => messages.upsert(message),
+  message_deleted: (data) => { messages.markDeleted(data.id); pins.update(data); },
+  message_removed: (data) => { messages.markRemoved(data.id); pins.update(data); },
+  message_restored: (message) => { messages.upsert(message); pins.update(message); },
+  // The message as it is now, after a change that leaves its text alone: what a reply
+  // quotes changed, a reaction, a pin. Only messages on screen, as for edits.
+  message_quote_updated: updateShown,
+  reaction_added: updateShown,
+  reaction_removed: updateShown,
+  message_pinned: (message) => { updateShown(message); pins.update(message); },
+  message_unpinned: (message) => { updateShown(message); pins.update(message); },
   user_muted: posting.muted,
   user_unmuted: posting.unmuted,
   room_updated: posting.roomUpdated,
@@ -66,6 +74,9 @@ const EPHEMERAL = {
   typing: presence.typing,
   presence: presence.presence,
 };
+function updateShown(message) {
+  if (messages.has(message.id)) messages.upsert(message);
+}
 
 let source = null; // the room's own stream, for a reader who is not a member
 
