@@ -98,7 +98,7 @@ def test_every_method_not_described_answers_405(alice):
 def test_the_request_fields_are_the_views_own():
     paths = doc()["paths"]
     body = paths["/rooms/{slug}/messages/"]["post"]["requestBody"]["content"]["application/json"]
-    assert set(body["schema"]["properties"]) == {"body", "client_id", "attachments"}
+    assert set(body["schema"]["properties"]) == {"body", "client_id", "attachments", "reply_to"}
     hook = paths["/rooms/{slug}/webhooks/outgoing/"]["post"]["requestBody"]["content"]
     assert hook["application/json"]["schema"]["required"] == ["name", "bot", "url"]
 

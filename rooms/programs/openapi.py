@@ -70,6 +70,9 @@ FIELDS: dict[str, dict[str, Any]] = {
     "tab": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "description": "the page's id"},
     "here": {"type": "boolean"},
     "level": {"type": "string", "enum": ["default", "all", "mentions", "mute"]},
+    "emoji": {"type": "string", "description": "one emoji, or a short name (+1, heart, ...)"},
+    "reply_to": {"type": "integer", "description": "the id of a message of the same room"},
+    "topic": {"type": "string", "maxLength": 250},
 }
 
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -180,6 +183,33 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
             ref("Message"),
             example={"path": "/rooms/lobby/messages/{spare}/"},
         ),
+    },
+    "message-reactions": {
+        "post": op(
+            "React to a message (one emoji, or a short name such as +1); 200 if you had",
+            201,
+            ref("Message"),
+            required=("emoji",),
+            example={"path": M + "reactions/", "body": {"emoji": "👍"}},
+            refusals=(400, 401, 403, 404, 409, 429),
+        ),
+        "delete": op(
+            "Take your reaction back",
+            200,
+            ref("Message"),
+            required=("emoji",),
+            example={"path": M + "reactions/", "body": {"emoji": "👍"}},
+            refusals=(400, 401, 403, 404, 409, 429),
+        ),
+    },
+    "message-pin": {
+        "post": op(
+            "Moderators: pin a message (listed in the room's header)",
+            200,
+            ref("Message"),
+            example={"path": M + "pin/"},
+        ),
+        "delete": op("Moderators: unpin it", 200, ref("Message"), example={"path": M + "pin/"}),
     },
     "room-read": {
         "post": op(
@@ -343,7 +373,7 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "room-settings": {
         "post": op(
-            "Moderators: lock, archive, slow mode",
+            "Moderators: lock, archive, slow mode, the topic",
             200,
             OBJECT,
             example={"path": "/rooms/lobby/settings/", "body": {"slow_mode_seconds": 0}},
@@ -495,6 +525,7 @@ SCHEMAS: dict[str, Any] = {
         "required": [
             *["id", "room", "author", "bot", "body", "created", "edited", "deleted"],
             *["removed", "client_id", "attachments", "mentions", "mentions_room"],
+            *["html", "reply_to", "reactions", "pinned"],
         ],
         "additionalProperties": False,
         "properties": {
@@ -515,6 +546,35 @@ SCHEMAS: dict[str, Any] = {
                 "description": "usernames of the room's members it mentions",
             },
             "mentions_room": {"type": "boolean", "description": "an @room by someone allowed"},
+            "html": {
+                "type": "string",
+                "description": "the body rendered once by the server (safe Markdown, sanitized)",
+            },
+            "reply_to": {
+                "type": ["object", "null"],
+                "description": "the message it answers, as that message is now",
+                "required": ["id", "author", "excerpt", "deleted", "removed"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "author": {"type": "string"},
+                    "excerpt": {"type": "string"},
+                    "deleted": {"type": "boolean"},
+                    "removed": {"type": "boolean"},
+                },
+            },
+            "reactions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["emoji", "count", "users"],
+                    "properties": {
+                        "emoji": {"type": "string"},
+                        "count": {"type": "integer"},
+                        "users": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+            },
+            "pinned": {"type": "boolean"},
         },
     },
     "MessagePage": {
