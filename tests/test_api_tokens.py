@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -26,7 +27,7 @@ def token_for(user, scope="write", **fields) -> str:
     return text
 
 
-def bearer(text: str) -> dict[str, str]:
+def bearer(text: str) -> dict[str, Any]:
     return {"HTTP_AUTHORIZATION": f"Bearer {text}"}
 
 
@@ -74,11 +75,13 @@ def test_last_used_is_written_at_most_once_a_minute(lobby, bob, django_assert_nu
     program = Client()
     program.get("/rooms/lobby/messages/", **bearer(text))
     first = ApiToken.objects.get(user=bob).last_used_at
+    assert first is not None
     program.get("/rooms/lobby/messages/", **bearer(text))
     assert ApiToken.objects.get(user=bob).last_used_at == first
     ApiToken.objects.filter(user=bob).update(last_used_at=first - datetime.timedelta(minutes=2))
     program.get("/rooms/lobby/messages/", **bearer(text))
-    assert ApiToken.objects.get(user=bob).last_used_at > first
+    again = ApiToken.objects.get(user=bob).last_used_at
+    assert again is not None and again > first
 
 
 @pytest.mark.django_db

@@ -6,6 +6,8 @@ alice: owns the lobby; bob: a member; mod: staff; robo: a bot.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
@@ -23,7 +25,7 @@ def robo(db) -> User:
     return user
 
 
-def bearer(text: str) -> dict[str, str]:
+def bearer(text: str) -> dict[str, Any]:
     return {"HTTP_AUTHORIZATION": f"Bearer {text}"}
 
 

@@ -306,4 +306,4 @@ async def test_an_ephemeral_frame_reaches_the_rooms_streams_and_followers_withou
         fanout.publish_held()
         [_, message] = await readers.read_events(2)
         assert message.type == "message"
-        assert int(message.id) == await sync_to_async(lobby.current_event_seq)()
+        assert int(message.id or 0) == await sync_to_async(lobby.current_event_seq)()

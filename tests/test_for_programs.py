@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,7 +115,7 @@ MAKE_BOT = (
 
 
 def test_a_program_drives_the_whole_flow_with_only_its_token(live_database):
-    allowed = {"CHAT_HOOK_ALLOWED_HOSTS": "127.0.0.1", "CHAT_HOOK_RETRY_SECS": "1"}
+    allowed: dict[str, Any] = {"CHAT_HOOK_ALLOWED_HOSTS": "127.0.0.1", "CHAT_HOOK_RETRY_SECS": "1"}
     # Staff make the bot (as the admin would), while the server starts.
     make_bot = subprocess.Popen(
         [sys.executable, "manage.py", "shell", "-c", MAKE_BOT],
@@ -144,7 +145,9 @@ def test_a_program_drives_the_whole_flow_with_only_its_token(live_database):
         page = alice.post(
             "/settings/tokens/", data={"token-name": "script", "token-scope": "write"}
         )
-        token = re.search(r"data-new-token>(chat_[\w-]+)<", page.text).group(1)
+        found = re.search(r"data-new-token>(chat_[\w-]+)<", page.text)
+        assert found is not None
+        token = found.group(1)
         assert make_bot.wait(30) == 0
         code = examples()
         shell = Shell(CHAT=server.url, TOKEN=token)
@@ -180,7 +183,9 @@ def test_a_program_drives_the_whole_flow_with_only_its_token(live_database):
         assert json.loads(call.body)["message"]["id"] == asked["id"]
 
         # Revoking the token on the settings page ends the stream it opened.
-        token_id = re.search(r'data-token-id="(\d+)"', alice.get("/settings/").text).group(1)
+        listed = re.search(r'data-token-id="(\d+)"', alice.get("/settings/").text)
+        assert listed is not None
+        token_id = listed.group(1)
         revoked = alice.post(f"/settings/tokens/{token_id}/revoke/")
         assert revoked.status_code == 302
         assert next_event(lines, "revoked") == {"reason": "access revoked"}

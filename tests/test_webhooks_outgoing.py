@@ -159,6 +159,7 @@ def test_a_message_is_sent_signed_and_the_reply_posts_as_the_bot(
     assert sent["room"] == "lobby" and sent["hook"] == hook["id"]
     assert sent["message"]["id"] == posted["id"] and sent["message"]["body"] == "hello"
     reply = Message.objects.order_by("id").last()
+    assert reply is not None
     assert (reply.author, reply.body, reply.from_bot) == (robo, "echo: hello", True)
     # The bot's reply is not sent on: no loop.
     assert run_deliveries() == []
@@ -241,6 +242,7 @@ def test_failures_retry_with_a_doubling_wait_then_the_hook_pauses(
         post_message(client_for(bob), "lobby", {"body": "two"})
         assert "paused until" in run_deliveries()[0]
         hook = OutgoingWebhook.objects.get()
+        assert hook.paused_until is not None
         assert hook.paused_until > timezone.now() + timedelta(minutes=10)
         post_message(client_for(bob), "lobby", {"body": "three"})
         assert run_deliveries() == ["paused"]
