@@ -220,7 +220,7 @@ def test_the_migration_renders_the_messages_written_before_formatting(lobby, ali
     gone, _ = lobby.post_message(bob, "gone")
     gone.erase()
     Message.objects.update(html="")
-    migration = importlib.import_module("rooms.migrations.0012_conversation")
+    migration = importlib.import_module("rooms.migrations.0014_conversation")
     migration.render_existing(apps, None)
     assert Message.objects.get(pk=old.pk).html == "<p><code>old</code> text</p>"
     assert Message.objects.get(pk=gone.pk).html == ""

@@ -85,7 +85,7 @@ async def test_a_refused_change_revokes_nothing(lobby, alice, bob):
 def test_the_password_change_page_is_the_sites_and_the_header_links_to_it(bob):
     client = signed_in(bob)
     lobby = client.get("/")
-    assert b'href="/settings/">Settings</a>' in lobby.content
+    assert b'href="/settings/" aria-label="Settings"' in lobby.content
     settings_page = client.get("/settings/").content
     assert b'href="/accounts/password_change/">Change your password</a>' in settings_page
     form = client.get("/accounts/password_change/")
