@@ -25,11 +25,12 @@ from django.core.mail import EmailMessage
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.tasks import TaskResultStatus, task
+from django.tasks import task
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from rooms import sweeps
 from rooms.models import Access, Membership, Mention, Notify, NotifyLevel, Preferences, Room
 from rooms.models.mentions import NotificationEmail
 
@@ -148,16 +149,8 @@ def send_notification_emails() -> int:
 
 
 def schedule_email_sweep() -> None:
-    """Have one email sweep waiting, unless one is waiting already (as the restriction
-    sweep of rooms/moderation/expiry.py does)."""
-    from django_tasks_db.models import DBTaskResult
-
-    waiting = DBTaskResult.objects.filter(
-        task_path=send_notification_emails.module_path, status=TaskResultStatus.READY
-    )
-    if not waiting.exists():
-        run_after = timezone.now() + timedelta(seconds=SWEEP_INTERVAL_SECS)
-        send_notification_emails.using(run_after=run_after).enqueue()
+    """Have one email sweep waiting (rooms/sweeps.py)."""
+    sweeps.schedule_once(send_notification_emails, SWEEP_INTERVAL_SECS)
 
 
 @require_http_methods(["GET", "POST"])

@@ -22,8 +22,10 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import Storage, storages
 from django.db import models
 from django.db.models import Case, Q, Sum, When
-from django.tasks import TaskResultStatus, task
+from django.tasks import task
 from django.utils import timezone
+
+from rooms import sweeps
 
 logger = logging.getLogger(__name__)
 
@@ -220,13 +222,5 @@ def sweep_uploads() -> int:
 
 
 def schedule_upload_sweep() -> None:
-    """Have one upload sweep waiting, unless one is waiting already (as the restriction
-    sweep of rooms/moderation/expiry.py does)."""
-    from django_tasks_db.models import DBTaskResult
-
-    waiting = DBTaskResult.objects.filter(
-        task_path=sweep_uploads.module_path, status=TaskResultStatus.READY
-    )
-    if not waiting.exists():
-        run_after = timezone.now() + timedelta(seconds=UPLOAD_SWEEP_INTERVAL_SECS)
-        sweep_uploads.using(run_after=run_after).enqueue()
+    """Have one upload sweep waiting (rooms/sweeps.py)."""
+    sweeps.schedule_once(sweep_uploads, UPLOAD_SWEEP_INTERVAL_SECS)

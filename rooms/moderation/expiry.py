@@ -13,13 +13,14 @@ entry, by the system.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.tasks import TaskResultStatus, task
+from django.tasks import task
 from django.utils import timezone
 
+from rooms import sweeps
 from rooms.event_types import EventType
 from rooms.models import ModerationAction, Restriction, Room
 from rooms.moderation.rules import log
@@ -56,19 +57,8 @@ def end_expired_restrictions() -> int:
 
 
 def schedule_sweep() -> None:
-    """Have one sweep waiting to run in SWEEP_INTERVAL_SECS, unless one is waiting already.
-
-    Two workers starting at once may each schedule one; at its turn each finds the other
-    waiting and does not schedule another, so they merge back into one.
-    """
-    from django_tasks_db.models import DBTaskResult
-
-    waiting = DBTaskResult.objects.filter(
-        task_path=end_expired_restrictions.module_path, status=TaskResultStatus.READY
-    )
-    if not waiting.exists():
-        run_after = timezone.now() + timedelta(seconds=SWEEP_INTERVAL_SECS)
-        end_expired_restrictions.using(run_after=run_after).enqueue()
+    """Have one sweep waiting to run in SWEEP_INTERVAL_SECS (rooms/sweeps.py)."""
+    sweeps.schedule_once(end_expired_restrictions, SWEEP_INTERVAL_SECS)
 
 
 def end_restriction_now(
