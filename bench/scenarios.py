@@ -27,6 +27,7 @@ from tests.live import ROOT, server_env
 
 SCENARIOS = (
     "fanout",
+    "mentions",
     "connections",
     "replay",
     "post",
@@ -210,7 +211,7 @@ class Bench:
             )
 
     async def post_burst(
-        self, server: Server, posters: int, secs: float, slug: str = "quiet"
+        self, server: Server, posters: int, secs: float, slug: str = "quiet", suffix: str = ""
     ) -> dict[str, Any]:
         clients = [
             Poster(self.port(server, i), server.sessions[(i + 1) % len(server.sessions)])
@@ -226,7 +227,8 @@ class Bench:
             k = 0
             while time.monotonic() < end:
                 t = time.monotonic()
-                status = await client.post(f"/rooms/{slug}/messages/", {"body": f"p{i}-{k}"})
+                body = f"p{i}-{k}{suffix}"
+                status = await client.post(f"/rooms/{slug}/messages/", {"body": body})
                 if status == 201:
                     latencies.append(time.monotonic() - t)
                 else:
@@ -273,6 +275,19 @@ class Bench:
                         "fanout": fan,
                     }
                 )
+
+    async def mentions(self) -> None:
+        """The site's posts with a mention of another member in each, beside the same posts
+        without one, in turns (plain, mention, plain, mention), so that drift in the machine
+        falls on both alike."""
+        secs = 5.0 if self.args.quick else 10.0
+        someone = self.site.prepared_usernames[-1]
+        for posters in (1, 8):
+            for turn in range(2):
+                for scenario, suffix in (("post-plain", ""), ("post-mention", f" @{someone}")):
+                    result = await self.post_burst(self.site, posters, secs, suffix=suffix)
+                    self.record({"scenario": scenario, "server": "site", "turn": turn, **result})
+                    await settle(self.site)
 
     async def current_seq(self, slug: str) -> int:
         """The room's newest event id, from a fresh stream's history answer."""
