@@ -14,7 +14,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def append(row: dict[str, Any], results: str) -> None:
     """Append the row to the results file and print it."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / results).parent.mkdir(parents=True, exist_ok=True)
     with (RESULTS / results).open("a") as out:
         out.write(json.dumps(row) + "\n")
     print(format_row(row), flush=True)
