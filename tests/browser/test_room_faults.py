@@ -190,7 +190,10 @@ def test_a_reset_reloads_the_history_in_place_and_carries_on_live(browsing, user
         html = html.replace('data-last-event-id="', 'data-last-event-id="999999', 1)
         html = html.replace('data-position="', 'data-position="999999')
         # ... and a stale page: the second message is missing from what it rendered.
-        html = html.replace(">second</div>", ">stale text</div>", 1)
+        # (The body is the message's formatted HTML, a paragraph; the test must see the
+        # replacement made, or it would not wait for the reload below.)
+        assert "<p>second</p>" in html
+        html = html.replace("<p>second</p>", "<p>stale text</p>", 1)
         route.fulfill(response=response, body=html)
 
     context.route("**/rooms/general/", from_the_future)
