@@ -7,9 +7,11 @@ long as it is open. Everything else is plain Django.
 
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
+
+# Django's handler, but a request that runs no sync code gets no thread (chatsite/handler.py).
+from chatsite.handler import get_asgi_application
+
 django_application = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
