@@ -170,6 +170,24 @@ def test_a_thousand_mentions_cost_one_query_and_notify_at_most_fifty(as_alice, l
     assert len(people) == 60
 
 
+def test_the_names_are_found_by_name_not_by_reading_the_room_s_members(as_alice, lobby):
+    """The statement goes from the names (an index on the lowercased usernames) to each
+    one's membership: a big room's members are not read on every mention."""
+    with CaptureQueriesContext(connection) as queries:
+        say(as_alice, "lobby", "hi @Bob")
+    (sql,) = [q["sql"] for q in queries.captured_queries if "LOWER" in q["sql"].upper()]
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
+            plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+        else:
+            # PostgreSQL reads a table this small whole whatever the indexes: force the choice.
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute(f"EXPLAIN {sql}")
+            plan = " ".join(row[0] for row in cursor.fetchall())
+    assert "rooms_user_username_lower" in plan, plan
+
+
 def test_a_post_without_at_costs_no_extra_query(as_alice, lobby):
     say(as_alice, "lobby", "warm up")
     with CaptureQueriesContext(connection) as plain:

@@ -131,10 +131,12 @@ def _named(room: Any, names: set[str]) -> list[tuple[int, str]]:
     placeholders = ", ".join(["%s"] * len(names))
     with connection.cursor() as cursor:
         cursor.execute(
+            # The names first (the index of migration 0015), then each one's membership
+            # (the unique room-and-user index): as quick in a room of 10,000 as of 10.
             f"SELECT u.id, u.username FROM {users} u"
-            f" JOIN {memberships} m ON m.user_id = u.id"
-            f" WHERE m.room_id = %s AND u.is_active AND LOWER(u.username) IN ({placeholders})",
-            [room.pk, *sorted(names)],
+            f" WHERE LOWER(u.username) IN ({placeholders}) AND u.is_active AND EXISTS"
+            f" (SELECT 1 FROM {memberships} m WHERE m.room_id = %s AND m.user_id = u.id)",
+            [*sorted(names), room.pk],
         )
         return [(pk, username) for pk, username in cursor.fetchall()]
 
