@@ -11,6 +11,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import RegexValidator
+from django.db import DEFAULT_DB_ALIAS, connections, models
 
 MAX_MESSAGE_LENGTH = 4000
 MAX_ROOM_NAME_LENGTH = 80
@@ -80,3 +81,51 @@ def has_hidden_characters(name: str) -> bool:
         and char not in NAME_FORMAT_CHARACTERS_ALLOWED
         for char in name
     )
+
+
+# The INSERT statement of a model, built once per model and database (insert_new).
+_INSERTS: dict[tuple[type[models.Model], str], tuple[str, list[Any], bool, str]] = {}
+
+
+def insert_new(instance: models.Model, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Save a new `instance` as Model.save would (its defaults, `auto_now_add`, its foreign
+    keys' ids), with one INSERT whose statement is built once per model, not on every call.
+
+    For the rows every post writes (its message, its event): Django builds the INSERT anew
+    each time, which took as long as SQLite ran it (docs/benchmark.md, round two). No signal
+    is sent and no `save` override runs: use it only where none is needed (RoomEvent's
+    refuses updates only).
+    """
+    model = type(instance)
+    connection = connections[using]
+    built = _INSERTS.get((model, using))
+    if built is None:
+        meta = model._meta
+        fields = [
+            field
+            for field in meta.local_concrete_fields
+            if not (field.primary_key and field.db_returning) and not field.generated
+        ]
+        placeholders = ("get_placeholder", "get_placeholder_sql")
+        if any(any(hasattr(f, p) for p in placeholders) or f.has_db_default() for f in fields):
+            raise TypeError(f"{model.__name__}: a field needs more than a value, use save()")
+        quote = connection.ops.quote_name
+        pk_column = meta.pk.column if meta.pk is not None else None
+        assert pk_column is not None
+        returning = connection.features.can_return_columns_from_insert
+        columns = ", ".join(quote(str(f.column)) for f in fields)
+        placeheld = ", ".join(["%s"] * len(fields))
+        sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeheld})"
+        if returning:
+            sql += f" RETURNING {quote(pk_column)}"
+        built = _INSERTS[(model, using)] = (sql, fields, returning, pk_column)
+    sql, fields, returning, pk_column = built
+    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        if returning:
+            instance.pk = cursor.fetchone()[0]
+        else:
+            instance.pk = connection.ops.last_insert_id(cursor, model._meta.db_table, pk_column)
+    instance._state.adding = False
+    instance._state.db = using

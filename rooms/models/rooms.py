@@ -30,6 +30,7 @@ from rooms.models.common import (
     NotAllowed,
     clean_message_body,
     encode_event_data,
+    insert_new,
     validate_room_slug,
 )
 from rooms.models.log import RoomEvent, UserEvent, next_position
@@ -466,7 +467,7 @@ class Room(models.Model):
             next_position(),
             self.slug,
         )
-        event = RoomEvent.objects.create(
+        event = RoomEvent(
             room=self,
             seq=seq,
             type=type,
@@ -476,6 +477,7 @@ class Room(models.Model):
             recheck=logged.recheck,
             position=logged.position,
         )
+        insert_new(event)
         events.publish_on_commit(self.pk, logged)
         if subject is not None:
             self._tell_subject(type, subject)
@@ -562,7 +564,7 @@ class Room(models.Model):
                     body,
                     lambda: room._is_moderator(author, standing.role if standing else None),
                 )
-                message = Message.objects.create(
+                message = Message(
                     room=self,
                     author=author,
                     body=body,
@@ -574,6 +576,7 @@ class Room(models.Model):
                     mentions_room=mentioned.room,
                     from_bot=standing.bot if standing is not None else is_bot(author),
                 )
+                insert_new(message)
                 store_mentions(message, mentioned)
                 # A new message has no reactions: its data says so without asking. (Empty
                 # querysets whose results are in hand: a bare none() would compile its SQL
