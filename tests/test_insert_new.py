@@ -12,7 +12,7 @@ from rooms.models.common import insert_new
 
 
 def fields_of(model: type[Message] | type[RoomEvent], pk: int) -> dict[str, object]:
-    row = model.objects.filter(pk=pk).values().get()
+    row: dict[str, object] = dict(model.objects.filter(pk=pk).values().get())
     row.pop("id")
     return row
 
