@@ -388,6 +388,8 @@ SECURE_CSP = {
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Django's database sessions, read by a written-out statement (rooms/sessions.py).
+SESSION_ENGINE = "rooms.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 # Pages hand the CSRF token to scripts in the DOM; the cookie need not be readable.
