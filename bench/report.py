@@ -34,7 +34,8 @@ COLUMNS = {
         "p50_ms", "p99_ms", "max_ms", "cpu_per_delivery_us",
     ],
     "connections": [
-        "opened", "held", "failed", "rss_per_stream_kb", "cpu_per_stream_ms", "at10", "atN",
+        "opened", "held", "failed", "rss_per_stream_kb", "cpu_per_stream_ms", "idle_cpu_pct",
+        "at10", "atN",
     ],
     "post": ["posters", "ok", "errors", "msgs_per_s", "p50_ms", "p99_ms", "cpu_per_post_ms"],
     "lobby": [
@@ -82,7 +83,7 @@ def format_row(row: dict[str, Any]) -> str:
 
 RATIO_KEYS = (
     "p50_ms", "p99_ms", "max_ms", "cpu_per_delivery_us", "rss_per_stream_kb",
-    "cpu_per_stream_ms", "msgs_per_s", "cpu_per_post_ms",
+    "cpu_per_stream_ms", "msgs_per_s", "cpu_per_post_ms", "idle_cpu_pct",
 )  # fmt: skip
 
 

@@ -191,6 +191,12 @@ class Bench:
                 "threads": server.threads(),
                 "db_connections": server.db_connections(),
             }
+            # Idle: what the held streams cost with nothing posted, over two heartbeats
+            # (rooms/stream/hub.py sends one every 15 s) in the full run.
+            idle_secs = 15.0 if self.args.quick else 30.0
+            cpu0 = server.cpu()
+            await asyncio.sleep(idle_secs)
+            idle_cpu_pct = (server.cpu() - cpu0) / idle_secs * 100
             close_streams(streams)
             await settle(server)
             opened = first + rest
@@ -205,6 +211,7 @@ class Bench:
                     "ramp_s": ramp_secs,
                     "cpu_per_stream_ms": cpu / max(1, rest) * 1000,
                     "rss_per_stream_kb": (atn["rss_kb"] - at10["rss_kb"]) / max(1, held - 10),
+                    "idle_cpu_pct": idle_cpu_pct,
                     "at10": at10,
                     "atN": atn,
                 }
