@@ -260,15 +260,50 @@ def read_raw_answer(sock: Any) -> tuple[int, dict[bytes, bytes]]:
     return status, {name.lower(): value for name, value in headers.items()}
 
 
-class LiveServer:
-    """One daphne process serving chatsite.asgi on 127.0.0.1."""
+# The server the live tests run: daphne (what `manage.py runserver` serves) or uvicorn (what
+# bin/serve and the systemd units run). bin/test runs its SQLite stack under daphne and its
+# PostgreSQL+Redis stack, the production one, under uvicorn.
+SERVERS = ("daphne", "uvicorn")
+SERVER = os.environ.get("CHAT_TEST_SERVER", "").strip() or "daphne"
+if SERVER not in SERVERS:
+    raise RuntimeError(f"CHAT_TEST_SERVER must be daphne or uvicorn, got {SERVER!r}")
 
-    def __init__(self, database: LiveDatabase, port: int | None = None, **env: str) -> None:
+
+def server_command(server: str, host: str, port: int) -> list[str]:
+    """The arguments after `python` that run the site on host:port, as bin/serve runs it
+    (uvicorn) or as runserver does (daphne)."""
+    if server == "uvicorn":
+        # bin/serve's options, but a shorter wait for open streams at SIGTERM.
+        return [
+            *("-m", "uvicorn", "chatsite.asgi:application"),
+            *("--loop", "uvloop", "--http", "httptools", "--ws", "none", "--lifespan", "off"),
+            *("--no-proxy-headers", "--no-server-header", "--no-access-log"),
+            *("--timeout-keep-alive", "75", "--timeout-graceful-shutdown", "3"),
+            *("--host", host, "--port", str(port)),
+        ]
+    return [
+        *("-m", "daphne", "--no-server-name"),  # as runserver does
+        *("-b", host, "-p", str(port), "chatsite.asgi:application"),
+    ]
+
+
+class LiveServer:
+    """One server process (daphne or uvicorn, CHAT_TEST_SERVER) serving chatsite.asgi on
+    127.0.0.1."""
+
+    def __init__(
+        self,
+        database: LiveDatabase,
+        port: int | None = None,
+        server: str | None = None,
+        **env: str,
+    ) -> None:
         self.database = database
         self.port = port or free_port()
+        self.server = server or SERVER
         self.env = env
         self.process: subprocess.Popen[bytes] | None = None
-        self.log_path = database.directory / f"daphne-{self.port}.log"
+        self.log_path = database.directory / f"{self.server}-{self.port}.log"
 
     @property
     def url(self) -> str:
@@ -282,17 +317,7 @@ class LiveServer:
     def start(self, timeout: float = 30) -> LiveServer:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "--no-server-name",  # as bin/serve runs it
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "chatsite.asgi:application",
-            ],
+            [sys.executable, *server_command(self.server, "127.0.0.1", self.port)],
             cwd=ROOT,
             env=server_env({**self.database.env, **self.env}),
             stdout=log,
@@ -301,7 +326,7 @@ class LiveServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"daphne exited: {self.log_path.read_text()[-2000:]}")
+                raise RuntimeError(f"{self.server} exited: {self.log_path.read_text()[-2000:]}")
             try:
                 response = httpx.get(f"{self.url}/accounts/login/", timeout=1)
                 if response.status_code == 200:
@@ -309,7 +334,7 @@ class LiveServer:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"daphne did not start: {self.log_path.read_text()[-2000:]}")
+        raise RuntimeError(f"{self.server} did not start: {self.log_path.read_text()[-2000:]}")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no goodbye to clients."""

@@ -251,9 +251,9 @@ async def test_the_deploy_guide_ends_with_a_working_site(tmp_path):
                 upgrade = Poster([alice], "/rooms/general/messages/", "upgrade")
                 burst = asyncio.create_task(upgrade.run(60, 0.05))
                 for port in (base_port, base_port + 1):
-                    daphnes = processes_of(serve.pid, f"-p {port} ")
-                    assert len(daphnes) == 1
-                    os.kill(daphnes[0], signal.SIGTERM)  # what systemctl restart does first
+                    web = processes_of(serve.pid, f"--port {port} ")  # uvicorn's
+                    assert len(web) == 1
+                    os.kill(web[0], signal.SIGTERM)  # what systemctl restart does first
                     await wait_until(functools.partial(port_closed, port), 10, "it did not stop")
                     await asyncio.to_thread(
                         machine.run,
@@ -333,7 +333,7 @@ def rss_bytes(pid: int) -> int:
 
 
 async def serve_a_large_file(alice: httpx.AsyncClient, serve_pid: int, base_port: int) -> None:
-    """A 50 MB upload is sent by nginx after the site's check (X-Accel-Redirect): no daphne
+    """A 50 MB upload is sent by nginx after the site's check (X-Accel-Redirect): no web
     process grows by the file's size, and a Range request gets its part."""
     data = os.urandom(50 * MB)
     uploaded = await alice.post(
@@ -346,8 +346,9 @@ async def serve_a_large_file(alice: httpx.AsyncClient, serve_pid: int, base_port
     )
     assert posted.status_code == 201, posted.text[:300]
 
-    daphnes = processes_of(serve_pid, "daphne")
-    before = {pid: rss_bytes(pid) for pid in daphnes}
+    web = processes_of(serve_pid, "uvicorn chatsite.asgi:application")  # bin/serve's two
+    assert len(web) == 2
+    before = {pid: rss_bytes(pid) for pid in web}
     downloaded = await alice.get(url, timeout=120)
     assert downloaded.status_code == 200
     assert downloaded.content == data
@@ -356,7 +357,7 @@ async def serve_a_large_file(alice: httpx.AsyncClient, serve_pid: int, base_port
     assert downloaded.headers["content-security-policy"] == "default-src 'none'; sandbox"
     assert downloaded.headers["cache-control"] == "private, no-cache"
     assert "x-accel-redirect" not in downloaded.headers
-    grown = {pid: rss_bytes(pid) - before[pid] for pid in daphnes}
+    grown = {pid: rss_bytes(pid) - before[pid] for pid in web}
     assert max(grown.values()) < 10 * MB, grown
 
     ranged = await alice.get(url, headers={"Range": "bytes=1000-1999"})
