@@ -252,8 +252,14 @@ def send_raw(port: int, head: bytes, body: bytes = b"") -> Any:
 def read_raw_answer(sock: Any) -> tuple[int, dict[bytes, bytes]]:
     """The status and headers (lowercase names) of the answer, once the server closes."""
     answer = b""
-    while chunk := sock.recv(65536):
-        answer += chunk
+    try:
+        while chunk := sock.recv(65536):
+            answer += chunk
+    except ConnectionResetError:
+        # The server answered, then closed with some of the body unread in its socket (it
+        # stops reading a body it refused): its kernel resets the connection after the answer.
+        if b"\r\n\r\n" not in answer:
+            raise
     sock.close()
     status = int(answer.split(b" ", 2)[1])
     headers = dict(line.split(b": ", 1) for line in answer.split(b"\r\n\r\n")[0].split(b"\r\n")[1:])
@@ -500,6 +506,42 @@ async def log_in(base_url: str, username: str, password: str = "a-long-passphras
     return _logged_in(client, await client.post("/accounts/login/", data=form))
 
 
+class ChunkedDecoder:
+    """The body of an answer sent with Transfer-Encoding: chunked, as it arrives. uvicorn
+    sends an answer without a Content-Length that way even to an HTTP/1.0 request."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.remaining = 0  # bytes of the current chunk still to come
+        self.crlf = False  # the CRLF after a chunk's data is next
+        self.done = False  # the last (empty) chunk came
+
+    def feed(self, data: bytes) -> bytes:
+        self.buffer += data
+        out = []
+        while not self.done:
+            if self.remaining:
+                taken = self.buffer[: self.remaining]
+                self.buffer = self.buffer[len(taken) :]
+                self.remaining -= len(taken)
+                out.append(taken)
+                if self.remaining:
+                    break
+                self.crlf = True
+            if self.crlf:
+                if len(self.buffer) < 2:
+                    break
+                self.buffer, self.crlf = self.buffer[2:], False
+            end = self.buffer.find(b"\r\n")
+            if end < 0:
+                break
+            size = int(self.buffer[:end].split(b";", 1)[0], 16)
+            self.buffer = self.buffer[end + 2 :]
+            self.done = size == 0
+            self.remaining = size
+        return b"".join(out)
+
+
 class _Connection(asyncio.Protocol):
     """One connection of a RawStream: hands what arrives to it, and tells it when it ends."""
 
@@ -550,6 +592,7 @@ class RawStream(SSEClient):
         self.status: int | None = None
         self.head = b""
         self.body = b""  # the answer to a refused stream (not 200)
+        self.dechunk: ChunkedDecoder | None = None  # when the answer comes in chunks
         self.parser = SSEParser()
         self.events: list[SSEEvent] = []
         self.connects: list[tuple[int, int | None, int | None]] = []
@@ -586,7 +629,7 @@ class RawStream(SSEClient):
         """
         loop = asyncio.get_running_loop()
         port, sent = self.port, self.last_id
-        self.status, self.head, self.body = None, b"", b""
+        self.status, self.head, self.body, self.dechunk = None, b"", b"", None
         self.parser = SSEParser()  # nothing of an earlier connection's last frame
         answered = self.answered = loop.create_future()
         status = 0
@@ -627,8 +670,12 @@ class RawStream(SSEClient):
                 return
             self.head, data = self.head[:end], self.head[end + 4 :]
             self.status = int(self.head.split(b" ", 2)[1])
+            if b"\r\ntransfer-encoding: chunked" in self.head.lower():
+                self.dechunk = ChunkedDecoder()
             if self.answered is not None and not self.answered.done():
                 self.answered.set_result(self.status)
+        if self.dechunk is not None:
+            data = self.dechunk.feed(data)
         if self.status != 200:
             self.body += data
         else:

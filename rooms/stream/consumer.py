@@ -174,7 +174,9 @@ class StreamConsumer(AsyncHttpConsumer):
     async def error(self, status: int, message: str) -> None:
         access_log.stream_refused(self.scope, self.name, status)
         body = json.dumps({"error": message}).encode()
-        headers = [(b"content-type", b"application/json")]
+        # With its length, the answer is sent as it is: without one uvicorn sends it in
+        # chunks, even to an HTTP/1.0 client, which cannot read those.
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
         if status == 503:
             headers.append((b"retry-after", str(RETRY_AFTER_SECS).encode()))
         start = {"type": "http.response.start", "status": status, "headers": headers}
