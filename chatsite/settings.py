@@ -496,5 +496,8 @@ LOGGING = {
         # uvicorn under bin/serve), in the site's format rather than uvicorn's own.
         "daphne": {"level": "INFO"},
         "uvicorn": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # No access log of uvicorn's (bin/serve's --no-access-log): the site logs each
+        # request itself. Configured here as well, or it would log through "uvicorn" above.
+        "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
     },
 }

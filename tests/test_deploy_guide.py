@@ -128,13 +128,16 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-async def follow(client: httpx.AsyncClient, last_id: int, events: list, ends: list) -> None:
+async def follow(
+    client: httpx.AsyncClient, last_id: int, events: list, ends: list, opened: list
+) -> None:
     """A page's stream: reconnect after any end with Last-Event-ID, as EventSource does."""
     while True:
         try:
             headers = {"Last-Event-ID": str(last_id)}
             async with client.stream("GET", "/rooms/general/events/", headers=headers) as stream:
                 if stream.status_code == 200:
+                    opened.append(last_id)
                     parser = SSEParser()
                     async for chunk in stream.aiter_raw():
                         for event in parser.feed(chunk):
@@ -227,9 +230,15 @@ async def test_the_deploy_guide_ends_with_a_working_site(tmp_path):
             start = (await alice.get("/rooms/general/messages/")).json()["last_event_id"]
             events: list = []
             ends: list = []
-            follower = asyncio.create_task(follow(alice, start, events, ends))
+            opened: list = []
+            follower = asyncio.create_task(follow(alice, start, events, ends, opened))
             poster = Poster([alice], "/rooms/general/messages/", "guide")
             try:
+                # The stream opens before the posts begin: nginx then sends it to the first
+                # process (its fifth request, taking turns), which the upgrade restarts first,
+                # so that each restart below ends it. (Had a post gone first, the stream
+                # would be on the second process, and only the second restart would end it.)
+                await wait_until(lambda: opened, 10, "the stream did not open")
                 await poster.run(5, 0.05)
                 await wait_until(lambda: len(events) >= 5, 10, "the stream got no events")
                 # A scrape while the stream is open and after the posts, of the whole site.

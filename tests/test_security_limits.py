@@ -449,6 +449,8 @@ class TestBodySizeUnderTheServer:
         )
         status, headers = self.read_answer(sock)
         assert status == 413
+        # As it is, not in chunks (an HTTP/1.0 client could not read those).
+        assert int(headers[b"content-length"]) > 0 and b"transfer-encoding" not in headers
         assert headers[b"x-frame-options"] == b"DENY"
         assert headers[b"x-content-type-options"] == b"nosniff"
         # daphne runs with --no-server-name, uvicorn with --no-server-header (bin/serve).

@@ -36,7 +36,7 @@ from rooms.middleware import DATABASE_UNAVAILABLE, RETRY_AFTER_SECS
 from rooms.models import Access, Room
 from rooms.models.log import current_position
 from rooms.programs import tokens
-from rooms.stream import log
+from rooms.stream import log, shutdown
 from rooms.stream.db import database_sync_to_async
 from rooms.stream.hub import hub
 from rooms.stream.log import position_of
@@ -248,6 +248,7 @@ class StreamConsumer(AsyncHttpConsumer):
         return user, access
 
     async def send_head(self) -> None:
+        shutdown.install()  # open streams end at once when the server stops
         await self.send_headers(status=200, headers=SSE_HEADERS)
         await self.send_body(f"retry: {RETRY_MILLISECONDS}\n\n".encode(), more_body=True)
 
