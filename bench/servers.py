@@ -213,7 +213,7 @@ class Site(Server):
             if server_cmd == "uvicorn":
                 argv = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1"]
                 argv += ["--port", str(port), "--backlog", str(BACKLOG), "--no-access-log"]
-                argv += ["--lifespan", "off"]
+                argv += ["--lifespan", "off", "--loop", "uvloop", "--http", "httptools"]
                 argv += ["chatsite.asgi:application"]
             else:
                 # Twisted listens with a backlog of 50 by default: a burst of reconnects

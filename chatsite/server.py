@@ -9,8 +9,9 @@ the rest. The proxy in front has a limit of its own (deploy/nginx.conf); this co
 run directly (runserver, bin/serve without nginx).
 
 install() swaps daphne's request class; chatsite/asgi.py calls it, so every daphne that
-loads this site (python -m daphne, manage.py runserver) refuses early. Other servers call
-the application at once and RequestBodyLimitASGIMiddleware refuses there.
+loads this site (python -m daphne, manage.py runserver) refuses early. Other servers (uvicorn,
+what bin/serve runs) call the application at once and RequestBodyLimitASGIMiddleware refuses
+there, with Connection: close, so that uvicorn reads no more of the body.
 LIMITATION: HTTP/2 requests (daphne with TLS and the h2 extra) take another path, not this.
 """
 

@@ -469,8 +469,9 @@ CHAT_METRICS_TOKEN = os.environ.get("CHAT_METRICS_TOKEN", "").strip()
 
 # Logs go to standard error (journald under the systemd units), one line per record: plain
 # text, or JSON with CHAT_LOG_FORMAT=json (chatsite/logs.py). rooms.access writes one line per
-# request and per stream (rooms/access_log.py); the log of daphne's runserver and Django's
-# warnings about 4xx answers would only repeat those lines.
+# request and per stream (rooms/access_log.py); the log of daphne's runserver, uvicorn's
+# access log (bin/serve turns it off) and Django's warnings about 4xx answers would only
+# repeat those lines.
 CHAT_LOG_FORMAT = os.environ.get("CHAT_LOG_FORMAT", "plain").strip().lower() or "plain"
 if CHAT_LOG_FORMAT not in ("plain", "json"):
     raise ImproperlyConfigured(f"CHAT_LOG_FORMAT must be plain or json, got {CHAT_LOG_FORMAT!r}")
@@ -493,6 +494,12 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.request": {"level": "ERROR"},
         "django.channels.server": {"level": "ERROR"},
-        "daphne": {"level": "INFO"},  # what it listens on
+        # What the server listens on, and its start and stop (daphne under runserver,
+        # uvicorn under bin/serve), in the site's format rather than uvicorn's own.
+        "daphne": {"level": "INFO"},
+        "uvicorn": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # No access log of uvicorn's (bin/serve's --no-access-log): the site logs each
+        # request itself. Configured here as well, or it would log through "uvicorn" above.
+        "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
     },
 }

@@ -46,7 +46,8 @@ STREAMS_OPENED = Counter("chat_streams_opened", "Event streams opened (answered 
 STREAMS_CLOSED = Counter(
     "chat_streams_closed",
     "Event streams ended, by why: client (it went away), revoked (lost access), overflow "
-    "(fell too far behind), error (the server ended it; the client resumes).",
+    "(fell too far behind), error (the server ended it; the client resumes), shutdown (the "
+    "process stopped; the client resumes on another).",
     ["reason"],
 )
 STREAMS_REFUSED = Counter(
@@ -100,7 +101,7 @@ REDIS_ERRORS = Counter(
 )
 
 # Every label value known in advance, so that a series exists (at 0) before its first event.
-for _reason in ("client", "revoked", "overflow", "error"):
+for _reason in ("client", "revoked", "overflow", "error", "shutdown"):
     STREAMS_CLOSED.labels(_reason)
 for _source in ("memory", "log"):
     EVENTS_REPLAYED.labels(_source)

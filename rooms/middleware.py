@@ -227,7 +227,13 @@ class BodyTooLarge(Exception):
 
 async def _send_json(send: Any, status: int, message: str) -> None:
     body = json.dumps({"error": message}).encode()
-    headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+    # With its length (uvicorn would otherwise send it in chunks); and the connection closes:
+    # uvicorn then reads no more of a body it was refused for.
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(body)),
+        (b"connection", b"close"),
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

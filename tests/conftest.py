@@ -180,7 +180,7 @@ def eve(db) -> User:
 
 @pytest.fixture
 def live_database(tmp_path):
-    """A fresh database (and Redis prefix) for real daphne servers; see tests/live.py."""
+    """A fresh database (and Redis prefix) for real servers; see tests/live.py."""
     from tests.live import LiveDatabase
 
     database = LiveDatabase(tmp_path).create()

@@ -1,4 +1,5 @@
-"""The cross-process contract of the Redis fan-out, on two real daphne processes.
+"""The cross-process contract of the Redis fan-out, on two real server processes
+(daphne or uvicorn, tests/live.py).
 
 An event committed in one process reaches the streams of the other, in the log's order even
 when both processes commit concurrently; a revocation closes streams in the other process

@@ -1,5 +1,5 @@
 """Production: `check --deploy` is clean with production settings, and bin/serve runs the
-site as several daphne processes behind nginx (deploy/nginx.conf) with static files served,
+site as several uvicorn processes behind nginx (deploy/nginx.conf) with static files served,
 HTTPS-only cookies and an unbuffered event stream.
 """
 
@@ -169,7 +169,7 @@ def test_bin_serve_runs_two_processes_behind_nginx(tmp_path):
         )
         wait_for_port(https_port, 20, nginx, nginx_log)
 
-        # daphne itself does not name itself (nginx drops upstream Server headers anyway).
+        # The web process does not name itself (nginx drops upstream Server headers anyway).
         direct = httpx.get(f"http://127.0.0.1:{base_port}/accounts/login/", timeout=10)
         assert "server" not in direct.headers
         asyncio.run(use_the_site(f"https://127.0.0.1:{https_port}", http_port))
@@ -186,11 +186,11 @@ def test_bin_serve_runs_two_processes_behind_nginx(tmp_path):
             if serve.poll() is None:
                 os.killpg(serve.pid, signal.SIGKILL)
         database.drop()
-    # SIGTERM stops bin/serve and every daphne process it started, and the task worker.
+    # SIGTERM stops bin/serve and every web process it started, and the task worker.
     assert serve.returncode == 0, serve_log.read_text()[-3000:]
     deadline = time.monotonic() + 10
     while not (port_closed(base_port) and port_closed(base_port + 1)):
-        assert time.monotonic() < deadline, "daphne processes outlived bin/serve"
+        assert time.monotonic() < deadline, "web processes outlived bin/serve"
         time.sleep(0.1)
     while processes_of(serve.pid, "manage.py run_worker"):
         assert time.monotonic() < deadline, "the task worker outlived bin/serve"

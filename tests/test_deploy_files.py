@@ -91,7 +91,15 @@ def test_each_unit_runs_as_the_chat_user_hardened(unit):
 def test_the_web_unit_answers_its_health_check_before_it_counts_as_started():
     text = (UNITS / "chat-web@.service").read_text()
     assert "ExecStartPost=/srv/chat/bin/wait-ready http://127.0.0.1:%i/healthz" in text
-    assert "-p %i chatsite.asgi:application" in text
+    assert "--host 127.0.0.1 --port %i" in text
+    # The same server, with the same options, as bin/serve runs.
+    unit = re.search(r"^ExecStart=\S+ -m uvicorn (.*)$", text, re.M)
+    serve = re.search(
+        r'"\$py" -m uvicorn (.*?) &$', (ROOT / "bin" / "serve").read_text(), re.S | re.M
+    )
+    assert unit and serve
+    options = [part.replace("\\\n", " ").split() for part in (unit[1], serve[1])]
+    assert options[0][:-4] == options[1][:-4] and "--loop" in options[0]
     assert "PROMETHEUS_MULTIPROC_DIR=/run/chat-metrics" in text
 
 

@@ -128,13 +128,16 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-async def follow(client: httpx.AsyncClient, last_id: int, events: list, ends: list) -> None:
+async def follow(
+    client: httpx.AsyncClient, last_id: int, events: list, ends: list, opened: list
+) -> None:
     """A page's stream: reconnect after any end with Last-Event-ID, as EventSource does."""
     while True:
         try:
             headers = {"Last-Event-ID": str(last_id)}
             async with client.stream("GET", "/rooms/general/events/", headers=headers) as stream:
                 if stream.status_code == 200:
+                    opened.append(last_id)
                     parser = SSEParser()
                     async for chunk in stream.aiter_raw():
                         for event in parser.feed(chunk):
@@ -227,9 +230,15 @@ async def test_the_deploy_guide_ends_with_a_working_site(tmp_path):
             start = (await alice.get("/rooms/general/messages/")).json()["last_event_id"]
             events: list = []
             ends: list = []
-            follower = asyncio.create_task(follow(alice, start, events, ends))
+            opened: list = []
+            follower = asyncio.create_task(follow(alice, start, events, ends, opened))
             poster = Poster([alice], "/rooms/general/messages/", "guide")
             try:
+                # The stream opens before the posts begin: nginx then sends it to the first
+                # process (its fifth request, taking turns), which the upgrade restarts first,
+                # so that each restart below ends it. (Had a post gone first, the stream
+                # would be on the second process, and only the second restart would end it.)
+                await wait_until(lambda: opened, 10, "the stream did not open")
                 await poster.run(5, 0.05)
                 await wait_until(lambda: len(events) >= 5, 10, "the stream got no events")
                 # A scrape while the stream is open and after the posts, of the whole site.
@@ -251,9 +260,9 @@ async def test_the_deploy_guide_ends_with_a_working_site(tmp_path):
                 upgrade = Poster([alice], "/rooms/general/messages/", "upgrade")
                 burst = asyncio.create_task(upgrade.run(60, 0.05))
                 for port in (base_port, base_port + 1):
-                    daphnes = processes_of(serve.pid, f"-p {port} ")
-                    assert len(daphnes) == 1
-                    os.kill(daphnes[0], signal.SIGTERM)  # what systemctl restart does first
+                    web = processes_of(serve.pid, f"--port {port} ")  # uvicorn's
+                    assert len(web) == 1
+                    os.kill(web[0], signal.SIGTERM)  # what systemctl restart does first
                     await wait_until(functools.partial(port_closed, port), 10, "it did not stop")
                     await asyncio.to_thread(
                         machine.run,
@@ -333,7 +342,7 @@ def rss_bytes(pid: int) -> int:
 
 
 async def serve_a_large_file(alice: httpx.AsyncClient, serve_pid: int, base_port: int) -> None:
-    """A 50 MB upload is sent by nginx after the site's check (X-Accel-Redirect): no daphne
+    """A 50 MB upload is sent by nginx after the site's check (X-Accel-Redirect): no web
     process grows by the file's size, and a Range request gets its part."""
     data = os.urandom(50 * MB)
     uploaded = await alice.post(
@@ -346,8 +355,9 @@ async def serve_a_large_file(alice: httpx.AsyncClient, serve_pid: int, base_port
     )
     assert posted.status_code == 201, posted.text[:300]
 
-    daphnes = processes_of(serve_pid, "daphne")
-    before = {pid: rss_bytes(pid) for pid in daphnes}
+    web = processes_of(serve_pid, "uvicorn chatsite.asgi:application")  # bin/serve's two
+    assert len(web) == 2
+    before = {pid: rss_bytes(pid) for pid in web}
     downloaded = await alice.get(url, timeout=120)
     assert downloaded.status_code == 200
     assert downloaded.content == data
@@ -356,7 +366,7 @@ async def serve_a_large_file(alice: httpx.AsyncClient, serve_pid: int, base_port
     assert downloaded.headers["content-security-policy"] == "default-src 'none'; sandbox"
     assert downloaded.headers["cache-control"] == "private, no-cache"
     assert "x-accel-redirect" not in downloaded.headers
-    grown = {pid: rss_bytes(pid) - before[pid] for pid in daphnes}
+    grown = {pid: rss_bytes(pid) - before[pid] for pid in web}
     assert max(grown.values()) < 10 * MB, grown
 
     ranged = await alice.get(url, headers={"Range": "bytes=1000-1999"})

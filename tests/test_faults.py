@@ -1,4 +1,4 @@
-"""Zero loss under faults, with two daphne processes on PostgreSQL and Redis.
+"""Zero loss under faults, with two server processes on PostgreSQL and Redis.
 
 Clients follow the room on both processes while a poster sends a steady stream of messages
 (alternating processes, each with a client_id, retrying unacknowledged posts with the same
@@ -51,7 +51,7 @@ ROOM = "/rooms/general/"
 
 
 class Cluster:
-    """Two daphne processes on one database and one Redis, a poster and four followers."""
+    """Two server processes on one database and one Redis, a poster and four followers."""
 
     def __init__(self, database: LiveDatabase) -> None:
         self.database = database

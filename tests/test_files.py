@@ -537,9 +537,10 @@ class TestUploadBodyAtTheASGILayer:
 
 
 @pytest.mark.server
-class TestUploadsUnderDaphne:
-    """daphne itself: an upload bigger than the body limit of other requests goes through; a
-    declared gigabyte is answered at once, and a chunked stream is cut off past the limit."""
+class TestUploadsUnderTheServer:
+    """The server itself (daphne or uvicorn, tests/live.py): an upload bigger than the body
+    limit of other requests goes through; a declared gigabyte is answered at once, and a
+    chunked stream is cut off past the limit."""
 
     @pytest.fixture
     def server(self, live_database):

@@ -212,7 +212,8 @@ def test_every_example_runs_against_the_site_with_a_token_and_answers_as_describ
 
 @pytest.mark.django_db(transaction=True)
 async def test_every_example_runs_through_the_asgi_application_too(world):
-    """The same, as daphne serves them (the middleware in async mode, the writer's path)."""
+    """The same, as an ASGI server (daphne, uvicorn) serves them (the middleware in async
+    mode, the writer's path)."""
     from tests.asgi import asgi_client
 
     tokens, names = world

@@ -418,8 +418,10 @@ class TestBodySizeAtTheASGILayer:
 
 
 @pytest.mark.server
-class TestBodySizeUnderDaphne:
-    """daphne itself stops reading: runserver, or bin/serve without nginx in front."""
+class TestBodySizeUnderTheServer:
+    """The server itself stops reading, without nginx in front: daphne (runserver), with
+    chatsite/server.py's request, or uvicorn (bin/serve), with RequestBodyLimitASGIMiddleware
+    (tests/live.py runs the one CHAT_TEST_SERVER names)."""
 
     @pytest.fixture
     def server(self, live_database):
@@ -447,9 +449,12 @@ class TestBodySizeUnderDaphne:
         )
         status, headers = self.read_answer(sock)
         assert status == 413
+        # As it is, not in chunks (an HTTP/1.0 client could not read those).
+        assert int(headers[b"content-length"]) > 0 and b"transfer-encoding" not in headers
         assert headers[b"x-frame-options"] == b"DENY"
         assert headers[b"x-content-type-options"] == b"nosniff"
-        assert b"server" not in headers  # daphne runs with --no-server-name, as in bin/serve
+        # daphne runs with --no-server-name, uvicorn with --no-server-header (bin/serve).
+        assert b"server" not in headers
 
     def test_a_chunked_body_is_cut_off_once_it_passes_the_limit(self, server, settings):
         sock = self.send(

@@ -1,5 +1,9 @@
 """Replay survives a server restart: the log is in the database, not in the process."""
 
+import asyncio
+import signal
+import time
+
 import pytest
 
 from tests.live import LiveServer, RawStream, sign_up
@@ -43,5 +47,31 @@ async def test_a_client_resumes_after_the_server_was_killed(live_database):
         assert [e.seq for e in events] == list(range(seen + 1, seen + 5))
         resumed.close()
         await alice.aclose()
+    finally:
+        server.stop()
+
+
+async def test_a_stopped_server_ends_its_open_streams_and_exits(live_database):
+    """SIGTERM (systemctl stop, a rolling restart) with a stream open: a stream never ends on
+    its own, yet the server ends it, properly, and exits within seconds, so that its client
+    resumes elsewhere and the restart goes on (rooms/stream/shutdown.py)."""
+    server = LiveServer(live_database).start()
+    try:
+        alice = await sign_up(server.url, "alice")
+        await alice.post("/rooms/", json={"slug": "general", "name": "General"})
+        stream = await RawStream(
+            server.port, "/rooms/general/events/", alice.cookies["sessionid"]
+        ).open()
+        await stream.read_retry()
+        await alice.aclose()
+        assert server.process is not None
+        stopped = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        await stream.read_to_end(10)
+        # Ended properly, not cut off (nginx would count a cut-off against the process): an
+        # answer in chunks (uvicorn's) got its last chunk. (daphne answers HTTP/1.0 whole.)
+        assert stream.dechunk is None or stream.dechunk.done
+        await asyncio.to_thread(server.process.wait, 10)
+        assert time.monotonic() - stopped < 10
     finally:
         server.stop()

@@ -1,6 +1,7 @@
 """An open stream costs memory only: no thread and no database connection each.
 
-Measured on a real daphne process, with real logged-in streams over sockets.
+Measured on a real server process (daphne or uvicorn, tests/live.py), with real logged-in
+streams over sockets.
 """
 
 import asyncio

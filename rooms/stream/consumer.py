@@ -36,7 +36,7 @@ from rooms.middleware import DATABASE_UNAVAILABLE, RETRY_AFTER_SECS
 from rooms.models import Access, Room
 from rooms.models.log import current_position
 from rooms.programs import tokens
-from rooms.stream import log
+from rooms.stream import log, shutdown
 from rooms.stream.db import database_sync_to_async
 from rooms.stream.hub import hub
 from rooms.stream.log import position_of
@@ -174,7 +174,9 @@ class StreamConsumer(AsyncHttpConsumer):
     async def error(self, status: int, message: str) -> None:
         access_log.stream_refused(self.scope, self.name, status)
         body = json.dumps({"error": message}).encode()
-        headers = [(b"content-type", b"application/json")]
+        # With its length, the answer is sent as it is: without one uvicorn sends it in
+        # chunks, even to an HTTP/1.0 client, which cannot read those.
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
         if status == 503:
             headers.append((b"retry-after", str(RETRY_AFTER_SECS).encode()))
         start = {"type": "http.response.start", "status": status, "headers": headers}
@@ -246,6 +248,7 @@ class StreamConsumer(AsyncHttpConsumer):
         return user, access
 
     async def send_head(self) -> None:
+        shutdown.install()  # open streams end at once when the server stops
         await self.send_headers(status=200, headers=SSE_HEADERS)
         await self.send_body(f"retry: {RETRY_MILLISECONDS}\n\n".encode(), more_body=True)
 

@@ -1,6 +1,7 @@
-"""Real Chromium (Debian's package) driven by Playwright against a real daphne server.
+"""Real Chromium (Debian's package) driven by Playwright against a real server (daphne or
+uvicorn, tests/live.py).
 
-Every test gets a fresh database and its own daphne process on 127.0.0.1; the browser is
+Every test gets a fresh database and its own server process on 127.0.0.1; the browser is
 shared by the tests of a module. Each browser context may talk to the test's server only:
 any other request is aborted and fails the test.
 """
