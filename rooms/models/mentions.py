@@ -153,13 +153,16 @@ class MentionQuerySet(models.QuerySet["Mention"]):
 class Mention(models.Model):
     """One person told about one message: named in it, @room, or a DM's message."""
 
+    # No index of their own for message and user: the unique (message, user) serves a
+    # message's rows, and (user, -message) a person's. Every index is written on every post
+    # that mentions someone (docs/benchmark.md).
     message = models.ForeignKey(
-        "rooms.Message", on_delete=models.CASCADE, related_name="mention_rows"
+        "rooms.Message", on_delete=models.CASCADE, related_name="mention_rows", db_index=False
     )
     # The message's room, here so counts per room need not join the messages to find it.
     room = models.ForeignKey("rooms.Room", on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mentions"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mentions", db_index=False
     )
     # When they were mentioned: the post, or the edit that added them.
     created_at = models.DateTimeField(default=timezone.now)
