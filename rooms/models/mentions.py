@@ -155,12 +155,16 @@ class Mention(models.Model):
 
     # No index of their own for message and user: the unique (message, user) serves a
     # message's rows, and (user, -message) a person's. Every index is written on every post
-    # that mentions someone (docs/benchmark.md).
+    # that mentions someone (docs/benchmark.md, round three).
     message = models.ForeignKey(
         "rooms.Message", on_delete=models.CASCADE, related_name="mention_rows", db_index=False
     )
     # The message's room, here so counts per room need not join the messages to find it.
-    room = models.ForeignKey("rooms.Room", on_delete=models.CASCADE, related_name="+")
+    # No index of its own either: the counts' index starts with the person, and a room that
+    # has mentions has messages, so it cannot be deleted (Message.room protects it).
+    room = models.ForeignKey(
+        "rooms.Room", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mentions", db_index=False
     )
