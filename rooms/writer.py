@@ -14,6 +14,13 @@ queue up, and the writer runs all that wait in the next transaction (group commi
   BEGIN) fails, every function of the batch that had succeeded gets that error instead:
   nothing of the batch was written.
 
+On PostgreSQL, the batch's transaction holds the locks of its first posts (the room's row,
+the site's event counter, rooms/models/log.py) while the next ones run; a later post that
+waited for a room's row held by a request that itself waits for that counter would deadlock.
+So the posts after the first wait at most LOCK_WAIT for a lock: one that waited longer (or
+lost a deadlock or a serialization check) is rolled back to its savepoint and run again,
+alone, once the batch committed (`rolled_back_by_the_database`).
+
 CHAT_WRITER says how: "thread" (the default) or "inline", which runs each function at once,
 alone in its transaction, in the request's sync thread: pytest-django's test transaction
 must see the writes, and a writer thread's own connection would not.
@@ -38,6 +45,13 @@ logger = logging.getLogger(__name__)
 
 # The most functions one transaction holds: bounds how long one batch keeps the others waiting.
 MAX_BATCH_JOBS = 64
+
+# How long a post after the first of its batch waits for a lock (PostgreSQL) before it is
+# put off to a transaction of its own.
+LOCK_WAIT = "50ms"
+
+# How often a post the database rolled back (deadlock, serialization failure) is run again.
+MAX_ATTEMPTS = 3
 
 # LIMITATION: the queue itself is not bounded: under more posts than the writer can commit,
 # they wait (each holding only its request's coroutine) and their latency grows, as they
@@ -119,11 +133,31 @@ class Writer:
         batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
         if not batch:
             return
+        again: list[_Job] = []
+        for job, (ok, value) in zip(batch, self._transaction(batch), strict=True):
+            if not ok and rolled_back_by_the_database(value):
+                again.append(job)
+            else:
+                _answer(job, ok, value)
+        # Each alone (no lock wait is cut short then), once the batch's locks are released.
+        for job in again:
+            for attempt in range(1, MAX_ATTEMPTS + 1):
+                [(ok, value)] = self._transaction([job])
+                if ok or attempt == MAX_ATTEMPTS or not rolled_back_by_the_database(value):
+                    break
+            _answer(job, ok, value)
+
+    def _transaction(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
+        """Run the jobs in one transaction, each in a savepoint; return their outcomes once
+        it committed (those that had succeeded fail with the error if it did not)."""
         outcomes: list[tuple[bool, Any]] = []
         connection = connections[self.using]
         try:
             with transaction.atomic(using=self.using):
-                for job in batch:
+                for n, job in enumerate(batch):
+                    if n == 1 and connection.vendor == "postgresql":
+                        with connection.cursor() as cursor:
+                            cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
                     try:
                         with transaction.atomic(using=self.using):
                             outcomes.append((True, job.work()))
@@ -144,11 +178,30 @@ class Writer:
         else:
             self.commits += 1
             self.committed_jobs += sum(1 for ok, _ in outcomes if ok)
-        for job, (ok, value) in zip(batch, outcomes, strict=True):
-            if ok:
-                job.future.set_result(value)
-            else:
-                job.future.set_exception(value)
+        return outcomes
+
+
+def _answer(job: _Job, ok: bool, value: Any) -> None:
+    if ok:
+        job.future.set_result(value)
+    else:
+        job.future.set_exception(value)
+
+
+# PostgreSQL's SQLSTATEs of a transaction (or statement) it rolled back for another one's
+# sake, where running the same work again may succeed: class 40 (serialization failure,
+# deadlock detected) and lock_not_available (a lock_timeout ran out).
+RETRYABLE_SQLSTATE_CLASS = "40"
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+def rolled_back_by_the_database(exc: BaseException) -> bool:
+    """Whether `exc` says the database undid the work for a lock's sake, not for its own
+    fault: nothing of it was written, and running it again may succeed."""
+    sqlstate = getattr(exc.__cause__, "sqlstate", None) if isinstance(exc, Error) else None
+    return isinstance(sqlstate, str) and (
+        sqlstate.startswith(RETRYABLE_SQLSTATE_CLASS) or sqlstate == LOCK_NOT_AVAILABLE
+    )
 
 
 def _run_alone[T](work: Callable[[], T]) -> T:

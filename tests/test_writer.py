@@ -10,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 
 import httpx
 import pytest
-from django.db import OperationalError, connection, connections
+from django.db import OperationalError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from rooms import events
 from rooms.models import Message, NotAllowed, Room, RoomEvent
-from rooms.writer import Writer
+from rooms.writer import Writer, rolled_back_by_the_database
 from tests.helpers import post_message as post
 from tests.live import LiveServer, sign_up
 
@@ -192,6 +193,140 @@ def results_of_any(futures):
         except BaseException as exc:
             outcomes.append(exc)
     return outcomes
+
+
+# PostgreSQL's row locks: a post in the writer's batch never deadlocks with a request's
+# transaction (each side used to hold what the other waited for).
+
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="SQLite has no row locks: its writers take turns"
+)
+
+
+def in_a_thread(work):
+    """Run `work` on a connection of its own; return (thread, outcome list)."""
+    outcome: list = []
+
+    def run():
+        try:
+            outcome.append(work())
+        except Exception as exc:
+            outcome.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def wait_for_a_lock_wait(timeout: float = 10) -> None:
+    """Until some backend of this database waits for a lock."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            # The view is read once per transaction unless its snapshot is dropped.
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return
+        time.sleep(0.01)
+    raise AssertionError("nobody waited for a lock")
+
+
+@postgres_only
+@committed
+def test_a_post_does_not_deadlock_with_a_key_checked_at_commit(writer, lobby, bob):
+    # A request took the site's event counter (a read position's event), then wrote a row
+    # pointing at the room, whose key PostgreSQL checks at COMMIT. Meanwhile a post locked
+    # the room and waited for the counter. The post's lock must not keep out the key check.
+    from rooms.models import UserEvent
+    from rooms.models.log import next_position
+
+    has_counter = threading.Event()
+
+    def read_position():
+        with transaction.atomic():
+            position = next_position()
+            has_counter.set()
+            wait_for_a_lock_wait()  # the post waits for the counter
+            UserEvent.objects.create(
+                user=bob, position=position, type="read", room=lobby, data="{}"
+            )
+        return "committed"
+
+    thread, outcome = in_a_thread(read_position)
+    assert has_counter.wait(10)
+    before = writer.commits
+    posted = writer.submit(lambda: lobby.post_message(bob, "meanwhile")[0].body)
+    assert posted.result(10) == "meanwhile"
+    thread.join(10)
+    assert outcome == ["committed"]
+    assert writer.commits - before == 1  # not a deadlock's victim, run again
+
+
+@postgres_only
+@committed
+def test_a_post_of_a_batch_waits_for_a_room_only_briefly_and_runs_again_alone(
+    writer, lobby, alice, bob
+):
+    # The batch's first post holds the event counter; the second waits for another room's
+    # row, held by a request that then waits for the counter. Nobody may be a deadlock's
+    # victim: the second post gives up its wait and runs after the batch committed.
+    from rooms.models.log import next_position
+
+    side = Room.objects.create(slug="side", name="Side", owner=alice)
+    side.add_member(alice, role="owner")
+    side.add_member(bob)
+    holds_the_room = threading.Event()
+    first_posted = threading.Event()
+
+    def moderation():
+        with connection.cursor() as cursor:
+            # It would find the deadlock before the writer does (at 1 s), and lose it.
+            cursor.execute("SET deadlock_timeout = '500ms'")
+        with transaction.atomic():
+            side.next_event_seq()
+            holds_the_room.set()
+            assert first_posted.wait(10)
+            time.sleep(0.2)  # the second post asks for the room meanwhile
+            next_position()
+        return "committed"
+
+    thread, outcome = in_a_thread(moderation)
+    assert holds_the_room.wait(10)
+
+    def first():
+        body = lobby.post_message(bob, "first")[0].body
+        first_posted.set()
+        return body
+
+    before = writer.commits
+    futures = held_batch(writer, [first, lambda: side.post_message(bob, "second")[0].body])
+    assert results(futures) == ["first", "second"]
+    thread.join(10)
+    assert outcome == ["committed"]
+    assert writer.commits - before == 3  # the held job's, the batch's, the second's alone
+
+
+def test_only_what_the_database_undid_for_a_lock_s_sake_is_run_again():
+    import psycopg
+
+    def wrapped(cause):
+        try:
+            raise OperationalError(str(cause)) from cause
+        except OperationalError as exc:
+            return exc
+
+    assert rolled_back_by_the_database(wrapped(psycopg.errors.DeadlockDetected()))
+    assert rolled_back_by_the_database(wrapped(psycopg.errors.SerializationFailure()))
+    assert rolled_back_by_the_database(wrapped(psycopg.errors.LockNotAvailable()))
+    assert not rolled_back_by_the_database(wrapped(psycopg.errors.AdminShutdown()))
+    assert not rolled_back_by_the_database(OperationalError("database is locked"))
+    assert not rolled_back_by_the_database(RuntimeError("boom"))
 
 
 @committed

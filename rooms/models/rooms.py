@@ -67,7 +67,12 @@ class RoomQuerySet(models.QuerySet["Room"]):
             " AND x.user_id = %s AND x.kind = %s"
             " AND (x.expires_at IS NULL OR x.expires_at > %s)"
         )
-        lock = " FOR UPDATE OF r" if connection.features.has_select_for_update_of else ""
+        # NO KEY UPDATE, the lock an UPDATE of the row takes (next_event_seq): it keeps other
+        # posts, events and checks of the room out, but not the foreign-key checks of rows
+        # that merely point at the room (PostgreSQL runs those at COMMIT, deferred, with KEY
+        # SHARE): under FOR UPDATE, a transaction that took the event counter and then
+        # checked such a key at COMMIT deadlocked with a post waiting for that counter.
+        lock = " FOR NO KEY UPDATE OF r" if connection.features.has_select_for_update_of else ""
         now = connection.ops.adapt_datetimefield_value(timezone.now())
         rows = list(
             self.raw(
@@ -545,7 +550,7 @@ class Room(models.Model):
                 if self._standing_for(author) is not None:
                     room = self
                 else:
-                    room = Room.objects.select_for_update().get(pk=self.pk)
+                    room = Room.objects.select_for_update(no_key=True).get(pk=self.pk)
                 room.check_can_post(author)
                 standing = self._standing_for(author)
                 quoted = None
