@@ -52,10 +52,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def server(live_database: LiveDatabase) -> Iterator[LiveServer]:
-    # Under daphne on both stacks for now: under uvicorn (the PostgreSQL stack) the first live
-    # message of test_conversation missed its one second in 2 of 4 full runs, never when run
-    # alone. Not understood yet; every other live-server test runs under uvicorn there.
-    live = LiveServer(live_database, server="daphne").start()
+    live = LiveServer(live_database).start()
     try:
         yield live
     finally:
