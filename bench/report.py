@@ -53,6 +53,11 @@ COLUMNS = {
         "messages", "rooms", "users", "insert_s", "build_s", "db_before_mb", "db_after_mb",
     ],
     "search-post": ["index", "posters", "ok", "p50_ms", "p99_ms", "cpu_per_post_ms"],
+    "scaleout": [
+        "processes", "subscribers", "rate", "offered_per_s", "received", "expected",
+        "duplicates", "backwards", "p50_ms", "p99_ms", "cpu_per_delivery_us", "server_cores",
+        "client_cores",
+    ],
     "overload": [
         "subscribers", "offered_per_s", "delivered_per_s", "posts_ok", "post_errors",
         "post_p99_ms", "p50_ms", "p99_ms", "max_ms", "duplicates", "backwards",
@@ -65,7 +70,7 @@ def columns(row: dict[str, Any]) -> list[str]:
     scenario = row["scenario"]
     if scenario.startswith("search"):
         return COLUMNS[scenario]
-    for key in ("fanout", "connections", "replay", "overload", "lobby", "userfanout"):
+    for key in ("fanout", "connections", "replay", "overload", "lobby", "userfanout", "scaleout"):
         if scenario == key or (scenario.startswith("replay") and key == "replay"):
             return COLUMNS[key]
     return COLUMNS["post"]

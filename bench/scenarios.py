@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import resource
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,7 +23,7 @@ from typing import Any
 
 from bench import report, userstream
 from bench.client import Counter, Poster, Stream, close_streams, open_streams
-from bench.servers import Ceiling, Express, Server, Site
+from bench.servers import Ceiling, Express, Server, Site, pin_self
 from tests.helpers import wait_until
 from tests.live import ROOT, server_env
 
@@ -35,6 +37,7 @@ SCENARIOS = (
     "lobby",
     "userfanout",
     "search",
+    "scaleout",
 )
 
 
@@ -46,6 +49,12 @@ async def settle(server: Server, max_secs: float = 30) -> None:
         await asyncio.sleep(0.5)
         if server.cpu() - before < 0.025:
             return
+
+
+def client_cpu() -> float:
+    """CPU seconds this process (the client) has used."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def pct(values: list[float], p: float) -> float:
@@ -112,7 +121,7 @@ class Bench:
         poster = Poster(server.ports[0], server.sessions[0])
         starts: dict[int, float] = {}
         statuses: list[int] = []
-        cpu0, t0 = server.cpu(), time.monotonic()
+        cpu0, client0, t0 = server.cpu(), client_cpu(), time.monotonic()
         rss_peak = server.rss_kb()
 
         async def post_all() -> None:
@@ -129,7 +138,8 @@ class Bench:
             await asyncio.sleep(0.25)
             rss_peak = max(rss_peak, server.rss_kb())
         await wait_until(lambda: counter.events >= expected, 15 + messages / rate)
-        cpu = server.cpu() - cpu0
+        cpu, elapsed = server.cpu() - cpu0, time.monotonic() - t0
+        client = client_cpu() - client0
         extra_result = await extra if extra else None
         poster.close()
         by_seq = {seq: starts[k] for seq, k in streams[0].tags.items() if k in starts}
@@ -151,6 +161,9 @@ class Bench:
             "p99_ms": pct(latencies, 99) * 1000,
             "max_ms": max(latencies, default=float("nan")) * 1000,
             "cpu_s": cpu,
+            # Cores busy from the first post until every delivery arrived.
+            "server_cores": cpu / elapsed,
+            "client_cores": client / elapsed,
             "cpu_per_delivery_us": cpu / received * 1e6 if received else float("nan"),
             "rss_peak_kb": rss_peak,
             "during": extra_result,
@@ -163,6 +176,44 @@ class Bench:
             for server in self.servers:
                 result = await self.fanout_run(server, n, messages, 5.0)
                 self.record({"scenario": "fanout", "server": server.name, **result})
+
+    async def scaleout(self) -> None:
+        """What a second process adds (`bin/serve 2`): the same fan-out at rising post rates,
+        from one site process, then from two, each pinned to a core of its own (PostgreSQL and
+        Redis). Streams are spread over the processes, every post goes to the first. The
+        client may run on either core (on two cores, it shares them with the second process);
+        its CPU is recorded beside the servers'."""
+        if self.site.stack != "postgres":
+            print("bench: scaleout runs on the PostgreSQL stack only (--stack postgres)")
+            return
+        cores = os.cpu_count() or 1
+        n = 1000 if self.args.quick else 2000
+        rates = [5.0, 10.0, 20.0] if self.args.quick else [5.0, 10.0, 15.0, 20.0, 30.0]
+        seconds = 5 if self.args.quick else 10
+        os.sched_setaffinity(0, set(range(cores)))
+        try:
+            for processes in (1, 2):
+                workdir = self.site.workdir / f"scaleout-{processes}"
+                workdir.mkdir(exist_ok=True)
+                site = Site(workdir, "postgres")
+                site.start(self.site.server_cmd, cores=[i % cores for i in range(processes)])
+                try:
+                    site.prepare(8)
+                    for rate in rates:
+                        result = await self.fanout_run(site, n, int(rate * seconds), rate)
+                        self.record(
+                            {
+                                "scenario": "scaleout",
+                                "server": "site",
+                                "processes": processes,
+                                "offered_per_s": n * rate,
+                                **result,
+                            }
+                        )
+                finally:
+                    site.stop()
+        finally:
+            pin_self()
 
     async def connections(self) -> None:
         total = 2000 if self.args.quick else 10000

@@ -26,6 +26,7 @@ from tests.live import (
     cpu_seconds,
     free_port,
     rss_kb,
+    server_command,
     server_env,
     sign_up_sync,
     thread_count,
@@ -93,11 +94,13 @@ class Server:
     def pids(self) -> list[int]:
         return [p.pid for p in self.processes]
 
-    def spawn(self, argv: list[str], env: dict[str, str], port: int) -> None:
+    def spawn(
+        self, argv: list[str], env: dict[str, str], port: int, core: int = SERVER_CORE
+    ) -> None:
         log_path = self.workdir / f"{self.name}-{port}.log"
         hard = fd_limit()
         process = subprocess.Popen(
-            [*pinned(SERVER_CORE), *argv],
+            [*pinned(core), *argv],
             cwd=ROOT,
             env=env,
             stdout=log_path.open("ab"),
@@ -180,6 +183,7 @@ class Site(Server):
         super().__init__(workdir)
         self.stack = stack
         self.env: dict[str, str] = {}
+        self.server_cmd = "daphne"
         if stack == "postgres":
             self.database = LiveDatabase(
                 workdir,
@@ -189,7 +193,12 @@ class Site(Server):
         else:
             self.database = LiveDatabase(workdir, database_url="", redis_url="")
 
-    def start(self, server_cmd: str = "daphne") -> Site:
+    def start(self, server_cmd: str = "daphne", cores: list[int] | None = None) -> Site:
+        """Start the site: one process per entry of `cores`, pinned to it (by default one
+        on SERVER_CORE, or two there on the PostgreSQL stack)."""
+        if cores is None:
+            cores = [SERVER_CORE] * (2 if self.stack == "postgres" else 1)
+        self.server_cmd = server_cmd
         setup_django()
         if self.stack == "postgres":
             subprocess.run([str(ROOT / "bin" / "services")], check=True, timeout=120)
@@ -208,20 +217,19 @@ class Site(Server):
             }
         )
         self.env = env  # what the site runs with (bench/userstream.py writes with it too)
-        for _ in range(2 if self.stack == "postgres" else 1):
+        for core in cores:
             port = free_port()
             if server_cmd == "uvicorn":
-                argv = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1"]
-                argv += ["--port", str(port), "--backlog", str(BACKLOG), "--no-access-log"]
-                argv += ["--lifespan", "off", "--loop", "uvloop", "--http", "httptools"]
-                argv += ["chatsite.asgi:application"]
+                # As bin/serve runs it.
+                argv = [sys.executable, *server_command("uvicorn", "127.0.0.1", port)]
+                argv += ["--backlog", str(BACKLOG)]
             else:
                 # Twisted listens with a backlog of 50 by default: a burst of reconnects
                 # beyond that loses SYNs and waits a second for the retry. Same as the ceiling.
                 endpoint = f"tcp:port={port}:interface=127.0.0.1:backlog={BACKLOG}"
                 argv = [sys.executable, "-m", "daphne", "-e", endpoint]
                 argv += ["chatsite.asgi:application"]
-            self.spawn(argv, env, port)
+            self.spawn(argv, env, port, core)
         return self
 
     def stop(self) -> None:
