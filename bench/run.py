@@ -3,7 +3,8 @@ traffic at them on 127.0.0.1, print one table row per scenario and append it as 
 to bench/results/results.jsonl, then plot latency against subscribers.
 
     .venv/bin/python -m bench.run                     # SQLite, one daphne process
-    .venv/bin/python -m bench.run --stack postgres    # PostgreSQL + Redis, two daphne processes
+    .venv/bin/python -m bench.run --stack postgres    # PostgreSQL + Redis, two site processes
+    .venv/bin/python -m bench.run --stack postgres --scenarios scaleout   # one process, then two
     .venv/bin/python -m bench.run --quick             # smaller numbers, a minute or two
     .venv/bin/python -m bench.run --scenarios fanout,post
 
