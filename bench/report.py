@@ -55,9 +55,8 @@ COLUMNS = {
     "search-post": ["index", "posters", "ok", "p50_ms", "p99_ms", "cpu_per_post_ms"],
     "scaleout": [
         "processes", "subscribers", "rate", "offered_per_s", "delivered_per_s", "received",
-        "expected",
-        "duplicates", "backwards", "p50_ms", "p99_ms", "cpu_per_delivery_us", "server_cores",
-        "client_cores",
+        "expected", "duplicates", "backwards", "p50_ms", "p99_ms", "cpu_per_delivery_us",
+        "server_cores", "client_cores",
     ],
     "overload": [
         "subscribers", "offered_per_s", "delivered_per_s", "posts_ok", "post_errors",

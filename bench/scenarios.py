@@ -199,9 +199,9 @@ class Bench:
         """What a second process adds (`bin/serve 2`): the same fan-out at rising post rates,
         from one site process, then from two, each pinned to a core of its own (PostgreSQL and
         Redis). Streams and posters are spread over the processes; four posters keep the
-        rate up when a post takes longer than the time between two. The
-        client may run on either core (on two cores, it shares them with the second process);
-        its CPU is recorded beside the servers'."""
+        rate up when a post takes longer than the time between two. The client may run on
+        either core (it shares them with the second process); its CPU is recorded beside the
+        servers'. The run's own site and ceiling stay up, idle, meanwhile."""
         if self.site.stack != "postgres":
             print("bench: scaleout runs on the PostgreSQL stack only (--stack postgres)")
             return

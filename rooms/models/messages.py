@@ -304,8 +304,7 @@ class Message(models.Model):
         with transaction.atomic():
             # The room's lock first (as a post takes it): two reactions at once cannot both
             # be the 21st emoji.
-            room_lock = type(self.room).objects.select_for_update(no_key=True)
-            list(room_lock.filter(pk=self.room_id).values("pk"))
+            list(type(self.room).objects.locked().filter(pk=self.room_id).values("pk"))
             if present:
                 emojis = set(self.reactions.values_list("emoji", flat=True))
                 if emoji not in emojis and len(emojis) >= MAX_EMOJI_PER_MESSAGE:

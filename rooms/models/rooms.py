@@ -50,6 +50,18 @@ class RoomQuerySet(models.QuerySet["Room"]):
             room.add_member(owner, role=Membership.ROLE_OWNER)
         return room
 
+    def locked(self) -> RoomQuerySet:
+        """The rooms, their rows locked until commit: what a change of a room's state or
+        log takes first, so that its checks and its writes see the same room.
+
+        NO KEY UPDATE, the lock an UPDATE of the row takes anyway (next_event_seq): it keeps
+        the other posts, events and checks of the room out, but not the foreign-key checks
+        of rows that merely point at the room (PostgreSQL runs those at COMMIT, deferred,
+        with KEY SHARE). Under FOR UPDATE, a transaction that took the event counter and
+        then checked such a key at COMMIT deadlocked with a post waiting for that counter.
+        """
+        return self.select_for_update(no_key=True)
+
     def for_writer(self, slug: str, user: Any) -> Room | None:
         """The room by slug, with the user's `standing` in it read by the same query: what a
         post checks (rooms/api.py), in one trip rather than five ORM queries (each costs
@@ -67,11 +79,7 @@ class RoomQuerySet(models.QuerySet["Room"]):
             " AND x.user_id = %s AND x.kind = %s"
             " AND (x.expires_at IS NULL OR x.expires_at > %s)"
         )
-        # NO KEY UPDATE, the lock an UPDATE of the row takes (next_event_seq): it keeps other
-        # posts, events and checks of the room out, but not the foreign-key checks of rows
-        # that merely point at the room (PostgreSQL runs those at COMMIT, deferred, with KEY
-        # SHARE): under FOR UPDATE, a transaction that took the event counter and then
-        # checked such a key at COMMIT deadlocked with a post waiting for that counter.
+        # The lock of `locked()`, written out.
         lock = " FOR NO KEY UPDATE OF r" if connection.features.has_select_for_update_of else ""
         now = connection.ops.adapt_datetimefield_value(timezone.now())
         rows = list(
@@ -550,7 +558,7 @@ class Room(models.Model):
                 if self._standing_for(author) is not None:
                     room = self
                 else:
-                    room = Room.objects.select_for_update(no_key=True).get(pk=self.pk)
+                    room = Room.objects.locked().get(pk=self.pk)
                 room.check_can_post(author)
                 standing = self._standing_for(author)
                 quoted = None
