@@ -254,6 +254,16 @@ class RequestBodyLimitASGIMiddleware(HTTPMiddleware):
                 await self.app(scope, receive, send)
             return
 
+        if (
+            scope.get("method") in ("GET", "HEAD")
+            and scope.get("http_version") in ("1.0", "1.1")
+            and _header(scope, b"transfer-encoding") is None
+        ):
+            # A GET over HTTP/1.x with neither header has no body (a stream's, say): the
+            # app's sends go straight to the server, not through one more call each.
+            await self.app(scope, receive, send)
+            return
+
         received = 0
         started = False
 

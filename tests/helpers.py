@@ -106,6 +106,20 @@ async def wait_for_subscribers(room_id: int, count: int = 1, timeout: float = 5)
     await wait_until(subscribed, timeout, "the streams did not subscribe", step=0.01)
 
 
+async def wait_until_live(room_id: int, timeout: float = 5) -> None:
+    """Wait until every stream of the room in this process waits for events, with nothing
+    queued: the next one is written from the hub (Subscriber.send_now)."""
+    from rooms.stream.hub import hub
+
+    def live() -> bool:
+        channel = hub.rooms.get(room_id)
+        return channel is not None and all(
+            s.send_now is not None and s.waiter is not None for s in channel.subscribers
+        )
+
+    await wait_until(live, timeout, "the streams did not go live", step=0.01)
+
+
 async def wait_for_user_streams(user_id: int, count: int = 1, timeout: float = 5) -> None:
     """Wait until `count` user streams of the user have read where they start from: from
     then on every event after it reaches them live."""
@@ -181,8 +195,12 @@ class Stream(SSEClient):
         last_event_id: str | None = None,
         query: dict[str, str] | None = None,
         token: str | None = None,
+        read_ahead: int | None = None,
     ) -> None:
         self.user = user
+        # A slow reader: at most this many of the server's messages wait unread, and the
+        # server's next send waits (as it does when a socket's buffer is full).
+        self.read_ahead = read_ahead
         headers = [(b"host", b"testserver")]
         if token is not None:
             # A program's stream: its API token instead of a session (user is None then).
@@ -231,6 +249,8 @@ class Stream(SSEClient):
         if self.user is not None:
             await sync_to_async(self._log_in)()
         self.communicator = ApplicationCommunicator(application, self.scope)
+        if self.read_ahead is not None:
+            self.communicator._output_queue = asyncio.Queue(maxsize=self.read_ahead)
         await self.communicator.send_input({"type": "http.request", "body": b""})
         start = await self.communicator.receive_output(timeout=5)
         assert start["type"] == "http.response.start"

@@ -8,7 +8,7 @@ from asgiref.sync import sync_to_async
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.asgi import asgi_client
-from tests.helpers import Stream
+from tests.helpers import Stream, wait_until_live
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -95,9 +95,13 @@ async def test_an_overflow_is_counted(bob, lobby, monkeypatch):
 
     monkeypatch.setattr(subscriber, "MAX_QUEUED_FRAMES", 0)
     before = await scrape()
-    async with Stream("lobby", bob) as stream:
+    # Bob reads nothing yet: the first event's send waits, and the second finds no room
+    # in his queue, which ends the stream.
+    async with Stream("lobby", bob, read_ahead=1) as stream:
+        await wait_until_live(lobby.pk)
+        await sync_to_async(lobby.post_message)(bob, "the first waits")
         await sync_to_async(lobby.post_message)(bob, "one too many")
-        await stream.read_to_end()  # nothing fits in its queue: the first event ends it
+        await stream.read_to_end()
     after = await scrape()
     assert value(after, "chat_stream_overflows_total") == (
         value(before, "chat_stream_overflows_total") + 1

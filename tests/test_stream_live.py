@@ -12,7 +12,7 @@ from django.db import transaction
 
 from rooms.events import get_backend
 from rooms.stream.hub import hub
-from tests.helpers import Stream, wait_for_subscribers
+from tests.helpers import Stream, wait_for_subscribers, wait_until_live
 from tests.sse import ids
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -92,13 +92,16 @@ async def test_a_stream_too_slow_to_keep_up_is_closed_and_can_resume(
     lobby, alice, bob, monkeypatch, held_publishes
 ):
     monkeypatch.setattr("rooms.stream.subscriber.MAX_QUEUED_FRAMES", 3)
-    async with Stream("lobby", bob) as stream:
+    # Bob reads nothing yet: his retry line fills what may wait unread, so the first
+    # event's send waits, and the next four land in his queue, one too many.
+    async with Stream("lobby", bob, read_ahead=1) as stream:
+        await wait_until_live(lobby.pk)
         await sync_to_async(lambda: [lobby.post_message(alice, f"m{i}") for i in range(5)])()
-        # Five events land in its queue before its writer runs once.
         for event in held_publishes:
             hub.offer(*event)
         await stream.read_to_end()
         got = ids(stream.events)
+    assert len(got) < 5, "it was not closed"
     last = got[-1] if got else await sync_to_async(lambda: lobby.current_event_seq() - 5)()
     async with Stream("lobby", bob, last_event_id=str(last)) as resumed:
         current = await sync_to_async(lobby.current_event_seq)()

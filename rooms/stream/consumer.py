@@ -50,7 +50,7 @@ from rooms.stream.sse import (
     parse_last_event_id,
     sse_event,
 )
-from rooms.stream.subscriber import RECHECK, Subscriber
+from rooms.stream.subscriber import RECHECK, Subscriber, Unfinished, send_at_once
 
 session_store = import_module(settings.SESSION_ENGINE).SessionStore
 
@@ -291,7 +291,13 @@ class StreamConsumer(AsyncHttpConsumer):
 
     async def live(self, subscriber: Subscriber, last_sent: int) -> str:
         """Write what the hub hands the subscriber, skipping ids at or below `last_sent`
-        (the replay sent them), until the stream must end; return why."""
+        (the replay sent them), until the stream must end; return why.
+
+        While this task waits with nothing queued, the hub writes a frame from where it
+        pushes it (Subscriber.send_now): no task wake-up per stream per event.
+        """
+        subscriber.last_sent = last_sent
+        subscriber.send_now = self.send_now
         while True:
             await subscriber.wait()
             if subscriber.closed_reason is not None:
@@ -309,12 +315,19 @@ class StreamConsumer(AsyncHttpConsumer):
                         return "revoked"
                     continue
                 if seq is not None:
-                    if seq <= last_sent:
+                    if seq <= subscriber.last_sent:
                         continue  # replay already sent it
-                    last_sent = seq
+                    subscriber.last_sent = seq
                     self.record.events += 1
                 chunks.append(frame)
             await self.write(chunks)
+
+    def send_now(self, seq: int | None, frame: bytes) -> Unfinished | None:
+        """Write one live frame from the hub, as far as the server's send goes at once."""
+        if seq is not None:
+            self.record.events += 1
+        message = {"type": "http.response.body", "body": frame, "more_body": True}
+        return send_at_once(self.base_send, message)
 
 
 class RoomEventsConsumer(StreamConsumer):
