@@ -34,23 +34,27 @@ routes = ProtocolTypeRouter(
         "http": URLRouter(
             [
                 # Probes and the metrics scrape: no Host check, session or thread (rooms/health.py).
-                path("healthz", health.healthz),  # type: ignore[arg-type]
-                path("readyz", health.readyz),  # type: ignore[arg-type]
-                path("metrics", health.metrics_endpoint),  # type: ignore[arg-type]
+                path("healthz", SecurityHeadersASGIMiddleware(health.healthz)),  # type: ignore[arg-type]
+                path("readyz", SecurityHeadersASGIMiddleware(health.readyz)),  # type: ignore[arg-type]
+                path("metrics", SecurityHeadersASGIMiddleware(health.metrics_endpoint)),  # type: ignore[arg-type]
                 # The consumer reads the session cookie and loads the user itself, in the same
                 # DB trip as its access check, and answers a database outage with a 503: see
-                # rooms/stream/consumer.py.
+                # rooms/stream/consumer.py. It writes the security headers itself: a wrapper
+                # of its sends would cost a call per event written.
                 path("rooms/<slug:slug>/events/", RoomEventsConsumer.as_asgi()),
                 path("events/", UserEventsConsumer.as_asgi()),
                 # URLRouter routes to ASGI apps; django-stubs types re_path for views.
-                # Each request of Django's is timed, counted and logged (rooms/access_log.py).
-                re_path(r"", RequestLogASGIMiddleware(django_application)),  # type: ignore[arg-type]
+                # Each request of Django's is timed, counted and logged (rooms/access_log.py);
+                # an answer of Django's that lacks a security header gets it.
+                re_path(
+                    r"",
+                    SecurityHeadersASGIMiddleware(RequestLogASGIMiddleware(django_application)),  # type: ignore[arg-type]
+                ),
             ]
         ),
     }
 )
 
-# Around everything: the security headers on every answer (Django's pages have them already;
-# the stream and the refusals below get them here), then a body over the limit is refused
-# with 413 on its declared length, or once it passes the limit, before it is read.
-application = SecurityHeadersASGIMiddleware(RequestBodyLimitASGIMiddleware(routes))
+# Around everything: a body over the limit is refused with 413 on its declared length, or
+# once it passes the limit, before it is read (the refusal carries the security headers).
+application = RequestBodyLimitASGIMiddleware(routes)

@@ -7,7 +7,9 @@ RequestBodyLimitASGIMiddleware does the same at the ASGI layer, for every reques
 
 SecurityHeadersASGIMiddleware puts the headers Django's middleware sets (CSP,
 X-Frame-Options, nosniff, Referrer-Policy, HSTS) on answers given outside Django: the
-stream's, and the refusals of the ASGI layer.
+probes'. The streams (rooms/stream/consumer.py) and the refusals of the ASGI layer write
+them themselves (security_headers_for): a middleware's send wrapper would be one more call
+for every event a stream writes.
 
 DatabaseUnavailableMiddleware answers a database outage with 503, never a 500 page.
 
@@ -174,6 +176,11 @@ def security_headers(secure: bool) -> list[tuple[bytes, bytes]]:
     return headers
 
 
+def security_headers_for(scope: Any) -> list[tuple[bytes, bytes]]:
+    """The security headers of an answer to this request, given outside Django."""
+    return security_headers(_is_secure(scope))
+
+
 def _header(scope: Any, name: bytes) -> bytes | None:
     for key, value in scope.get("headers", []):
         if key.lower() == name:
@@ -214,7 +221,7 @@ class SecurityHeadersASGIMiddleware(HTTPMiddleware):
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {bytes(name).lower() for name, _ in headers}
-                headers += [h for h in security_headers(_is_secure(scope)) if h[0] not in present]
+                headers += [h for h in security_headers_for(scope) if h[0] not in present]
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -225,7 +232,7 @@ class BodyTooLarge(Exception):
     pass
 
 
-async def _send_json(send: Any, status: int, message: str) -> None:
+async def _send_json(scope: Any, send: Any, status: int, message: str) -> None:
     body = json.dumps({"error": message}).encode()
     # With its length (uvicorn would otherwise send it in chunks); and the connection closes:
     # uvicorn then reads no more of a body it was refused for.
@@ -233,6 +240,7 @@ async def _send_json(send: Any, status: int, message: str) -> None:
         (b"content-type", b"application/json"),
         (b"content-length", b"%d" % len(body)),
         (b"connection", b"close"),
+        *security_headers_for(scope),
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -247,9 +255,9 @@ class RequestBodyLimitASGIMiddleware(HTTPMiddleware):
         declared = _header(scope, b"content-length")
         if declared is not None:
             if not (declared.isdigit() and len(declared) < 19):
-                await _send_json(send, 400, "invalid Content-Length")
+                await _send_json(scope, send, 400, "invalid Content-Length")
             elif int(declared) > limit:
-                await _send_json(send, 413, too_large_message(limit))
+                await _send_json(scope, send, 413, too_large_message(limit))
             else:
                 await self.app(scope, receive, send)
             return
@@ -285,7 +293,7 @@ class RequestBodyLimitASGIMiddleware(HTTPMiddleware):
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await _send_json(send, 413, too_large_message(limit))
+                await _send_json(scope, send, 413, too_large_message(limit))
 
 
 # Django's middleware, with the hooks that do no I/O run on the event loop in async mode

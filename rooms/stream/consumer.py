@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from rooms import access_log, metrics
 from rooms.events import get_backend, session_digest
-from rooms.middleware import DATABASE_UNAVAILABLE, RETRY_AFTER_SECS
+from rooms.middleware import DATABASE_UNAVAILABLE, RETRY_AFTER_SECS, security_headers_for
 from rooms.models import Access, Room
 from rooms.models.log import current_position
 from rooms.programs import tokens
@@ -176,7 +176,11 @@ class StreamConsumer(AsyncHttpConsumer):
         body = json.dumps({"error": message}).encode()
         # With its length, the answer is sent as it is: without one uvicorn sends it in
         # chunks, even to an HTTP/1.0 client, which cannot read those.
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", b"%d" % len(body)),
+            *security_headers_for(self.scope),
+        ]
         if status == 503:
             headers.append((b"retry-after", str(RETRY_AFTER_SECS).encode()))
         start = {"type": "http.response.start", "status": status, "headers": headers}
@@ -249,7 +253,7 @@ class StreamConsumer(AsyncHttpConsumer):
 
     async def send_head(self) -> None:
         shutdown.install()  # open streams end at once when the server stops
-        await self.send_headers(status=200, headers=SSE_HEADERS)
+        await self.send_headers(status=200, headers=SSE_HEADERS + security_headers_for(self.scope))
         await self.send_body(f"retry: {RETRY_MILLISECONDS}\n\n".encode(), more_body=True)
 
     def session_of_stream(self) -> str:
