@@ -3,6 +3,7 @@
 import pytest
 from asgiref.sync import sync_to_async
 
+from rooms.models import Room
 from tests.helpers import Stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -64,3 +65,42 @@ async def test_others_keep_their_stream_when_someone_is_removed(bob, secret, ali
         await sync_to_async(secret.post_message)(alice, "still here")
         events = await stream.read_events(2)
         assert [e.type for e in events] == ["member_left", "message"]
+
+
+@pytest.mark.parametrize(
+    ("who", "slug", "expected"),
+    [
+        ("bob", "secret", "read"),  # a member of a private room
+        ("carol", "secret", (404, "no such room")),  # an outsider of it
+        ("carol", "nowhere", (404, "no such room")),
+        ("bob", "lobby", (403, "you are banned from this room")),
+    ],
+)
+def test_a_connect_reads_the_session_the_user_and_the_room_with_access_in_three_queries(
+    who, slug, expected, lobby, secret, bob, carol
+):
+    from django.contrib.auth.models import User
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from rooms import moderation
+    from rooms.models import Restriction
+    from rooms.stream.consumer import _connect
+
+    moderation.restrict(lobby.owner, lobby, bob, Restriction.BAN)
+    user = User.objects.get(username=who)
+    client = Client()
+    client.force_login(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    scope = {"type": "http", "headers": [(b"cookie", cookie)], "path": f"/rooms/{slug}/events/"}
+    with CaptureQueriesContext(connection) as queries:
+        loaded, _, access = _connect(scope, slug)
+    assert loaded == user
+    if expected == "read":
+        room = Room.objects.get(slug=slug)
+        assert access == (room.pk, f"room-{room.pk}", room.last_event_seq)
+    else:
+        assert access == expected
+    # The session, its user, then the room with the user's standing in it (for_reader).
+    assert len(queries) == 3, [q["sql"] for q in queries]

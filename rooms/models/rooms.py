@@ -70,6 +70,15 @@ class RoomQuerySet(models.QuerySet["Room"]):
         """
         if not connection.in_atomic_block:
             raise TransactionManagementError("for_writer must run in the post's transaction")
+        return self._with_standing(slug, user, lock=True)
+
+    def for_reader(self, slug: str, user: Any) -> Room | None:
+        """The room by slug, with the user's `standing` in it, by one query and without a
+        lock: what a stream's connect checks (access_for reads the standing). For a room
+        object that is used at once and dropped: the standing is not read again."""
+        return self._with_standing(slug, user, lock=False)
+
+    def _with_standing(self, slug: str, user: Any, *, lock: bool) -> Room | None:
         room_table = Room._meta.db_table
         member = Membership._meta
         restriction = Restriction._meta
@@ -80,7 +89,8 @@ class RoomQuerySet(models.QuerySet["Room"]):
             " AND (x.expires_at IS NULL OR x.expires_at > %s)"
         )
         # The lock of `locked()`, written out.
-        lock = " FOR NO KEY UPDATE OF r" if connection.features.has_select_for_update_of else ""
+        locking = lock and connection.features.has_select_for_update_of
+        lock_clause = " FOR NO KEY UPDATE OF r" if locking else ""
         now = connection.ops.adapt_datetimefield_value(timezone.now())
         rows = list(
             self.raw(
@@ -91,7 +101,7 @@ class RoomQuerySet(models.QuerySet["Room"]):
                 f" ({active}) AS standing_mute,"
                 f" (SELECT b.user_id FROM {Bot._meta.db_table} b WHERE b.user_id = %s)"
                 " AS standing_bot"
-                f" FROM {room_table} r WHERE r.slug = %s{lock}",
+                f" FROM {room_table} r WHERE r.slug = %s{lock_clause}",
                 [
                     *[user.pk, user.pk, Restriction.BAN, now, user.pk, Restriction.MUTE, now],
                     *[user.pk, slug],
@@ -327,7 +337,7 @@ class Room(models.Model):
         return Access.READ
 
     def _standing_for(self, user: Any) -> Standing | None:
-        """The standing read with the room (for_writer), if it is this user's."""
+        """The standing read with the room (for_writer, for_reader), if it is this user's."""
         standing = self.standing
         return standing if standing is not None and standing.user_id == user.pk else None
 

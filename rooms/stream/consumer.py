@@ -109,7 +109,7 @@ def bearer_token(scope: dict[str, Any]) -> str | None:
 def _check_access(user: Any, slug: str) -> tuple[int, str, int] | tuple[int, str]:
     """Return (room id, channel, current seq) if the user may read the room, else
     (status, reason): 404 if they may not know it exists, 403 if they are banned."""
-    room = Room.objects.filter(slug=slug).first()
+    room = Room.objects.for_reader(slug, user)  # with the user's standing: one query
     if room is None:
         return 404, "no such room"
     access = room.access_for(user)
