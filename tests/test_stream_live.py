@@ -107,3 +107,33 @@ async def test_a_stream_too_slow_to_keep_up_is_closed_and_can_resume(
         current = await sync_to_async(lobby.current_event_seq)()
         await resumed.read_until(lambda evs: evs and evs[-1].seq == current)
         assert got + ids(resumed.events) == list(range(current - 4, current + 1))
+
+
+async def test_an_open_stream_lets_go_of_the_user_and_session_its_connect_loaded(
+    lobby, alice, bob, monkeypatch
+):
+    import gc
+    import weakref
+
+    from django.contrib import auth
+
+    from rooms.stream import consumer
+
+    loaded = []
+    get_user = auth.get_user
+
+    def remembering_get_user(request):
+        user = get_user(request)
+        loaded.append((weakref.ref(user), weakref.ref(request.session)))
+        return user
+
+    monkeypatch.setattr(consumer.auth, "get_user", remembering_get_user)
+    async with Stream("lobby", bob) as stream:
+        await wait_until_live(lobby.pk)
+        gc.collect()
+        [(user, session)] = loaded
+        assert user() is None and session() is None, "the open stream holds them"
+        # It is live all the same, and logs whose stream it was.
+        await sync_to_async(lobby.post_message)(alice, "still here")
+        [event] = await stream.read_events(1)
+        assert event.json["body"] == "still here"

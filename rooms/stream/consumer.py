@@ -13,11 +13,12 @@ thread per long response.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from importlib import import_module
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
 from channels.exceptions import StopConsumer
@@ -127,6 +128,17 @@ def _may_still_read(room_id: int, user_id: int) -> bool:
     return room is not None and user is not None and room.can_read(user)
 
 
+class Reader(NamedTuple):
+    """Who an open stream reads as: the user's id and name, all it keeps of the User and
+    session objects its connect loaded (those are let go: memory per open stream)."""
+
+    pk: int
+    username: str
+
+    def get_username(self) -> str:
+        return self.username
+
+
 connect = database_sync_to_async(_connect)
 may_still_read = database_sync_to_async(_may_still_read)
 
@@ -146,6 +158,16 @@ class StreamConsumer(AsyncHttpConsumer):
 
     async def stream(self) -> None:
         raise NotImplementedError
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # AsyncConsumer's __call__ awaits receive in a task of its own and asyncio.waits on
+        # it, to serve a channel layer too (this site has none): one more task per open
+        # stream. Here the application's task awaits receive itself.
+        self.scope = scope
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):
+            while True:
+                await self.dispatch(await receive())
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # AsyncConsumer.dispatch closes stale DB connections in a worker thread before every
@@ -249,7 +271,7 @@ class StreamConsumer(AsyncHttpConsumer):
         if send_head:
             await self.send_head()
         await get_backend().start()
-        return user, access
+        return Reader(user.pk, user.get_username()), access
 
     async def send_head(self) -> None:
         shutdown.install()  # open streams end at once when the server stops
@@ -273,9 +295,12 @@ class StreamConsumer(AsyncHttpConsumer):
         delay = (token.expires_at - timezone.now()).total_seconds()
         return asyncio.get_running_loop().call_later(max(delay, 0), subscriber.close, "revoked")
 
-    async def run(self, user: Any, go: Any) -> None:
+    async def run(self, user: Reader, go: Any) -> None:
         """Send what `go` sends until the stream ends; then say why, and log it."""
         self.record = access_log.StreamRecord(self.scope, user, self.name)
+        # Open: what the connect loaded is not needed any more.
+        self.scope.pop("session", None)
+        self.scope.pop("user", None)
         reason = "client"  # unless it ends otherwise, the client went away
         try:
             reason = await go
