@@ -117,8 +117,6 @@ async def test_an_open_stream_lets_go_of_the_user_and_session_its_connect_loaded
 
     from django.contrib import auth
 
-    from rooms.stream import consumer
-
     loaded = []
     get_user = auth.get_user
 
@@ -127,7 +125,7 @@ async def test_an_open_stream_lets_go_of_the_user_and_session_its_connect_loaded
         loaded.append((weakref.ref(user), weakref.ref(request.session)))
         return user
 
-    monkeypatch.setattr(consumer.auth, "get_user", remembering_get_user)
+    monkeypatch.setattr(auth, "get_user", remembering_get_user)  # as the connect calls it
     async with Stream("lobby", bob) as stream:
         await wait_until_live(lobby.pk)
         gc.collect()

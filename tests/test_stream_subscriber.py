@@ -38,8 +38,7 @@ async def writer(subscriber: Subscriber, socket: Socket) -> None:
         await subscriber.wait()
         if subscriber.closed_reason is not None:
             return
-        while subscriber.frames:
-            seq, frame = subscriber.frames.popleft()
+        for seq, frame in subscriber.take():
             if seq is not None:
                 if seq <= subscriber.last_sent:
                     continue

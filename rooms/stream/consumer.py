@@ -13,7 +13,6 @@ thread per long response.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from importlib import import_module
@@ -165,9 +164,11 @@ class StreamConsumer(AsyncHttpConsumer):
         # stream. Here the application's task awaits receive itself.
         self.scope = scope
         self.base_send = send
-        with contextlib.suppress(StopConsumer):
+        try:
             while True:
                 await self.dispatch(await receive())
+        except StopConsumer:
+            pass
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # AsyncConsumer.dispatch closes stale DB connections in a worker thread before every
@@ -332,9 +333,7 @@ class StreamConsumer(AsyncHttpConsumer):
             if subscriber.closed_reason is not None:
                 return subscriber.closed_reason
             chunks: list[bytes] = []
-            frames = subscriber.frames
-            while frames:
-                seq, frame = frames.popleft()
+            for seq, frame in subscriber.take():
                 if frame is RECHECK:
                     # An event that may have taken this reader's access went out just now:
                     # ask the access rule again before sending anything that follows it.

@@ -14,7 +14,6 @@ queue is empty and no write is under way.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
@@ -51,8 +50,9 @@ class Subscriber:
         self.user_id = user_id
         # A digest of the session the stream was opened with, to close it on logout.
         self.session = session
-        # (seq, frame); seq is None for heartbeats and RECHECK.
-        self.frames: collections.deque[tuple[int | None, bytes]] = collections.deque()
+        # (seq, frame); seq is None for heartbeats and RECHECK. A list, taken whole by the
+        # writer (take): an empty one is small, and most streams' stays empty.
+        self.frames: list[tuple[int | None, bytes]] = []
         self.waiter: asyncio.Future[None] | None = None
         self.closed_reason: str | None = None
         # The last id its writer sent: a frame at or below it was sent by the replay.
@@ -92,6 +92,11 @@ class Subscriber:
             return
         self.frames.append((seq, frame))
         self._wake()
+
+    def take(self) -> list[tuple[int | None, bytes]]:
+        """What is queued, in order; the queue starts again, empty."""
+        frames, self.frames = self.frames, []
+        return frames
 
     def close(self, reason: str) -> None:
         if self.closed_reason is None:
