@@ -6,6 +6,8 @@ long as it is open. Everything else is plain Django.
 """
 
 import os
+import re
+from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 
@@ -23,6 +25,7 @@ from rooms.access_log import RequestLogASGIMiddleware  # noqa: E402
 from rooms.middleware import (  # noqa: E402
     RequestBodyLimitASGIMiddleware,
     SecurityHeadersASGIMiddleware,
+    has_no_body,
 )
 from rooms.stream.consumer import RoomEventsConsumer, UserEventsConsumer  # noqa: E402
 
@@ -57,4 +60,25 @@ routes = ProtocolTypeRouter(
 
 # Around everything: a body over the limit is refused with 413 on its declared length, or
 # once it passes the limit, before it is read (the refusal carries the security headers).
-application = RequestBodyLimitASGIMiddleware(routes)
+limited_routes = RequestBodyLimitASGIMiddleware(routes)
+
+# A stream's request, as the routes above would route it (the slug as Django's converter
+# reads one).
+ROOM_EVENTS = re.compile(r"/rooms/(?P<slug>[-a-zA-Z0-9_]+)/events/")
+
+
+async def application(scope: Any, receive: Any, send: Any) -> None:
+    """The routes, with a stream's GET taken straight to its consumer: it has no body to
+    limit, and an open stream then holds no frames of the routers and the middleware
+    (memory per open stream) and pays for no routing of theirs."""
+    if scope["type"] == "http" and has_no_body(scope):
+        path_ = scope["path"]
+        stream = None
+        if path_ == "/events/":
+            stream = UserEventsConsumer()
+        elif path_.endswith("/events/") and (match := ROOM_EVENTS.fullmatch(path_)):
+            stream = RoomEventsConsumer.for_slug(match["slug"])
+        if stream is not None:
+            await stream(scope, receive, send)
+            return
+    await limited_routes(scope, receive, send)

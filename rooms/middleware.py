@@ -246,6 +246,17 @@ async def _send_json(scope: Any, send: Any, status: int, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def has_no_body(scope: Any) -> bool:
+    """Whether the request can have no body: a GET or HEAD over HTTP/1.x without a
+    Content-Length or Transfer-Encoding (a stream's, say)."""
+    return (
+        scope.get("method") in ("GET", "HEAD")
+        and scope.get("http_version") in ("1.0", "1.1")
+        and _header(scope, b"content-length") is None
+        and _header(scope, b"transfer-encoding") is None
+    )
+
+
 class RequestBodyLimitASGIMiddleware(HTTPMiddleware):
     """Refuse a body over its path's limit (body_limit) with 413 before reading it: on its
     declared Content-Length, or (sent chunked, without one) as soon as what came passes it."""
@@ -262,13 +273,8 @@ class RequestBodyLimitASGIMiddleware(HTTPMiddleware):
                 await self.app(scope, receive, send)
             return
 
-        if (
-            scope.get("method") in ("GET", "HEAD")
-            and scope.get("http_version") in ("1.0", "1.1")
-            and _header(scope, b"transfer-encoding") is None
-        ):
-            # A GET over HTTP/1.x with neither header has no body (a stream's, say): the
-            # app's sends go straight to the server, not through one more call each.
+        if has_no_body(scope):
+            # The app's sends go straight to the server, not through one more call each.
             await self.app(scope, receive, send)
             return
 

@@ -104,3 +104,32 @@ def test_a_connect_reads_the_session_the_user_and_the_room_with_access_in_three_
         assert access == expected
     # The session, its user, then the room with the user's standing in it (for_reader).
     assert len(queries) == 3, [q["sql"] for q in queries]
+
+
+@pytest.mark.parametrize("slug", ["lobby", None])
+@pytest.mark.parametrize("through_the_routers", [False, True])
+async def test_a_stream_is_the_same_whichever_way_it_is_routed(
+    slug, through_the_routers, lobby, bob, alice, monkeypatch
+):
+    """A GET without a body goes straight to the stream's consumer (chatsite/asgi.py); one
+    that declares a body goes through the body limit and the routers, to the same one."""
+    from chatsite import asgi
+
+    routed = []
+    routes = asgi.limited_routes
+
+    async def watched_routes(scope, receive, send):
+        routed.append(scope["path"])
+        await routes(scope, receive, send)
+
+    monkeypatch.setattr(asgi, "limited_routes", watched_routes)
+    stream = Stream(slug, bob)
+    if through_the_routers:
+        stream.scope["headers"].append((b"content-length", b"0"))
+    async with stream:
+        assert stream.status == 200
+        assert stream.headers[b"x-frame-options"] == b"DENY"
+        await sync_to_async(lobby.post_message)(alice, "hello")
+        [event] = await stream.read_until(lambda events: events)
+        assert "hello" in event.data
+    assert bool(routed) is through_the_routers

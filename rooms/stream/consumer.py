@@ -148,12 +148,27 @@ class StreamConsumer(AsyncHttpConsumer):
     stream_task: asyncio.Task[None] | None = None
     forget_session = False
     record: access_log.StreamRecord  # its log lines and metrics, once it is open
+    # The room's slug when routed by chatsite/asgi.py's own match, which does not copy the
+    # scope to add url_route to it (a copy per open stream); else url_route's.
+    routed_slug: str | None = None
+
+    @classmethod
+    def for_slug(cls, slug: str | None) -> StreamConsumer:
+        consumer = cls()
+        consumer.routed_slug = slug
+        return consumer
+
+    @property
+    def slug(self) -> str | None:
+        if self.routed_slug is not None:
+            return self.routed_slug
+        kwargs: dict[str, str] = self.scope.get("url_route", {}).get("kwargs", {})
+        return kwargs.get("slug")
 
     @property
     def name(self) -> str:
         """What the access log calls the stream: its room, or "*" for a user stream."""
-        kwargs: dict[str, str] = self.scope.get("url_route", {}).get("kwargs", {})
-        return kwargs.get("slug", "*")
+        return self.slug or "*"
 
     async def stream(self) -> None:
         raise NotImplementedError
@@ -362,7 +377,8 @@ class RoomEventsConsumer(StreamConsumer):
     """GET /rooms/<slug>/events/: one room's events, ids its seqs."""
 
     async def stream(self) -> None:
-        slug = self.scope["url_route"]["kwargs"]["slug"]
+        slug = self.slug
+        assert slug is not None
         # The session, its user and the room in one DB trip (channels' AuthMiddlewareStack
         # would take a trip of its own for the session and user, and wrap every send).
         opened = await self.open(connect(self.scope, slug))
