@@ -70,8 +70,9 @@ ROOM_EVENTS = re.compile(r"/rooms/(?P<slug>[-a-zA-Z0-9_]+)/events/")
 async def application(scope: Any, receive: Any, send: Any) -> None:
     """The routes, with a stream's GET taken straight to its consumer: it has no body to
     limit, and an open stream then holds no frames of the routers and the middleware
-    (memory per open stream) and pays for no routing of theirs."""
-    if scope["type"] == "http" and has_no_body(scope):
+    (memory per open stream) and pays for no routing of theirs. Served under a path prefix
+    (root_path), everything goes through the routers, which strip it."""
+    if scope["type"] == "http" and not scope.get("root_path") and has_no_body(scope):
         path_ = scope["path"]
         stream = None
         if path_ == "/events/":

@@ -114,7 +114,8 @@ async def wait_until_live(room_id: int, timeout: float = 5) -> None:
     def live() -> bool:
         channel = hub.rooms.get(room_id)
         return channel is not None and all(
-            s.send_now is not None and s.waiter is not None for s in channel.subscribers
+            s.send_now is not None and s.waiter is not None and not s.waiter.done()
+            for s in channel.subscribers
         )
 
     await wait_until(live, timeout, "the streams did not go live", step=0.01)

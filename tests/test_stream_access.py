@@ -107,12 +107,13 @@ def test_a_connect_reads_the_session_the_user_and_the_room_with_access_in_three_
 
 
 @pytest.mark.parametrize("slug", ["lobby", None])
-@pytest.mark.parametrize("through_the_routers", [False, True])
+@pytest.mark.parametrize("through_the_routers", [False, "a body", "a path prefix"])
 async def test_a_stream_is_the_same_whichever_way_it_is_routed(
     slug, through_the_routers, lobby, bob, alice, monkeypatch
 ):
     """A GET without a body goes straight to the stream's consumer (chatsite/asgi.py); one
-    that declares a body goes through the body limit and the routers, to the same one."""
+    that declares a body, or one served under a path prefix, goes through the body limit
+    and the routers, to the same one."""
     from chatsite import asgi
 
     routed = []
@@ -124,12 +125,16 @@ async def test_a_stream_is_the_same_whichever_way_it_is_routed(
 
     monkeypatch.setattr(asgi, "limited_routes", watched_routes)
     stream = Stream(slug, bob)
-    if through_the_routers:
+    if through_the_routers == "a body":
         stream.scope["headers"].append((b"content-length", b"0"))
+    elif through_the_routers == "a path prefix":
+        # One that looks like a room's stream path once the prefix is put before it.
+        stream.scope["root_path"] = "/rooms/lobby"
+        stream.scope["path"] = "/rooms/lobby" + stream.scope["path"]
     async with stream:
         assert stream.status == 200
         assert stream.headers[b"x-frame-options"] == b"DENY"
         await sync_to_async(lobby.post_message)(alice, "hello")
         [event] = await stream.read_until(lambda events: events)
         assert "hello" in event.data
-    assert bool(routed) is through_the_routers
+    assert bool(routed) is bool(through_the_routers)

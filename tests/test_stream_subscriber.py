@@ -4,6 +4,8 @@ the same limits as when they queue."""
 
 import asyncio
 
+import pytest
+
 from rooms.stream.subscriber import RECHECK, Subscriber, send_at_once
 
 
@@ -130,12 +132,13 @@ async def test_a_recheck_wakes_the_task_and_what_follows_waits_for_it():
     task.cancel()
 
 
-async def test_a_send_that_fails_closes_the_stream_and_spares_the_others():
+@pytest.mark.parametrize("error", [RuntimeError, asyncio.CancelledError])
+async def test_a_send_that_fails_closes_the_stream_and_spares_the_others(error):
     broken, fine = Subscriber(1, 1), Subscriber(1, 2)
     socket = Socket(room=100)
 
     async def refuse(message: dict) -> None:
-        raise RuntimeError("the connection is gone")
+        raise error("the connection is gone")
 
     broken.last_sent = fine.last_sent = 0
     broken.send_now = lambda seq, frame: send_at_once(refuse, {"body": frame})

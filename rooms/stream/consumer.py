@@ -13,6 +13,7 @@ thread per long response.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from importlib import import_module
@@ -184,6 +185,10 @@ class StreamConsumer(AsyncHttpConsumer):
                 await self.dispatch(await receive())
         except StopConsumer:
             pass
+        finally:
+            # Cancelled itself (the server stops waiting for it): the stream goes too.
+            if self.stream_task is not None and not self.stream_task.done():
+                self.stream_task.cancel()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # AsyncConsumer.dispatch closes stale DB connections in a worker thread before every
@@ -330,7 +335,8 @@ class StreamConsumer(AsyncHttpConsumer):
         except Exception:
             reason = "error"
             logger.exception("stream %r of user %s failed", self.name, user.pk)
-            await self.send_body(b"")
+            with contextlib.suppress(Exception):  # the send itself may be what failed
+                await self.send_body(b"")
         finally:
             self.record.closed(reason)
 

@@ -79,7 +79,9 @@ class Subscriber:
                 self.last_sent = seq
             try:
                 self.unfinished = self.send_now(seq, frame)
-            except Exception:
+            except (Exception, asyncio.CancelledError):
+                # Not into the hub's delivery loop: the other streams get the event all the
+                # same (and a CancelledError from a send is this stream's, not the loop's).
                 logger.exception("a stream of user %s: writing failed", self.user_id)
                 self.close("error")
                 return
@@ -128,7 +130,7 @@ def send_at_once(send: Callable[[Any], Awaitable[None]], message: Any) -> Unfini
     done, else what is left of it, to be awaited (by the stream's task)."""
     sending = send(message).__await__()
     try:
-        waiting_on = sending.send(None)
+        waiting_on = next(sending)
     except StopIteration:
         return None
     return Unfinished(sending, waiting_on)
