@@ -41,6 +41,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, Error, OperationalError, connections, transaction
 
+from rooms.loop_calls import loop_calls
+
 logger = logging.getLogger(__name__)
 
 # The most functions one transaction holds: bounds how long one batch keeps the others waiting.
@@ -62,6 +64,9 @@ MAX_ATTEMPTS = 3
 class _Job:
     work: Callable[[], Any]
     future: concurrent.futures.Future[Any] = field(default_factory=concurrent.futures.Future)
+    # A caller on an event loop (write): its future there, resolved through the loop's
+    # LoopCalls, so that the answers of a batch wake the loop once.
+    waiter: asyncio.Future[Any] | None = None
 
 
 class Writer:
@@ -76,9 +81,12 @@ class Writer:
         self.commits = 0
         self.committed_jobs = 0
 
-    def submit[T](self, work: Callable[[], T]) -> concurrent.futures.Future[T]:
-        """Queue `work`; the future is resolved once the transaction holding it committed."""
-        job = _Job(work)
+    def submit[T](
+        self, work: Callable[[], T], waiter: asyncio.Future[T] | None = None
+    ) -> concurrent.futures.Future[T]:
+        """Queue `work`; the future is resolved once the transaction holding it committed
+        (and `waiter`, on its loop, with the same outcome)."""
+        job = _Job(work, waiter=waiter)
         self.start()
         self.jobs.put(job)
         return job.future
@@ -186,6 +194,19 @@ def _answer(job: _Job, ok: bool, value: Any) -> None:
         job.future.set_result(value)
     else:
         job.future.set_exception(value)
+    waiter = job.waiter
+    if waiter is not None:
+        loop_calls(waiter.get_loop()).call(_resolve, waiter, ok, value)
+
+
+def _resolve(waiter: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    """On the caller's loop: hand it the outcome, unless it gave up meanwhile."""
+    if waiter.done():
+        return
+    if ok:
+        waiter.set_result(value)
+    else:
+        waiter.set_exception(value)
 
 
 # PostgreSQL's SQLSTATEs of a transaction (or statement) it rolled back for another one's
@@ -229,4 +250,10 @@ async def write[T](work: Callable[[], T]) -> T:
     """
     if settings.CHAT_WRITER == "inline":
         return await sync_to_async(_run_alone, thread_sensitive=True)(work)
-    return await asyncio.wrap_future(get_writer().submit(work))
+    waiter: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+    future = get_writer().submit(work, waiter)
+    try:
+        return await waiter
+    except asyncio.CancelledError:
+        future.cancel()  # not begun: the writer skips it (begun: it is written all the same)
+        raise

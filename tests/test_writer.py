@@ -18,6 +18,7 @@ from django.db import OperationalError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from rooms import events
+from rooms.loop_calls import LoopCalls
 from rooms.models import Message, NotAllowed, Room, RoomEvent
 from rooms.writer import Writer, rolled_back_by_the_database
 from tests.helpers import post_message as post
@@ -458,3 +459,34 @@ async def test_every_acknowledged_post_survives_a_kill_mid_burst(live_database):
         )
     )
     assert set(acknowledged) <= stored
+
+
+@committed
+async def test_the_answers_of_a_batch_wake_the_callers_loop_once(writer, monkeypatch):
+    loop = asyncio.get_running_loop()
+    wakes = []
+    call_soon_threadsafe = loop.call_soon_threadsafe
+
+    def counted(*args, **kwargs):
+        if getattr(args[0], "__func__", None) is LoopCalls._run:
+            wakes.append(args[0])
+        return call_soon_threadsafe(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_soon_threadsafe", counted)
+    release, started = threading.Event(), threading.Event()
+
+    def hold():
+        started.set()
+        return release.wait(10)
+
+    first = writer.submit(hold)  # busy: the next ones wait together
+    assert started.wait(10)
+    waiters = [loop.create_future() for _ in range(8)]
+    for n, waiter in enumerate(waiters):
+        writer.submit(lambda n=n: n, waiter)
+    release.set()
+    assert await asyncio.wait_for(asyncio.gather(*waiters), 10) == list(range(8))
+    assert await asyncio.wrap_future(first)
+    assert writer.commits == 2  # the first alone, then the eight in one transaction
+    # The eight answers wake the loop once, not once each.
+    assert len(wakes) == 1

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
-import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rooms import metrics
 from rooms.event_types import LoggedEvent, Recheck, UserLoggedEvent
+from rooms.loop_calls import loop_calls
 from rooms.stream import log
 from rooms.stream.ordered import OrderedChannel
 from rooms.stream.site import SiteChannel, UserSubscriber
@@ -268,8 +267,8 @@ class Hub:
         if running is loop:
             func(*args)
         else:
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(func, *args, context=contextvars.Context())
+            # With the writer's answers and other events of the same burst: one wake-up.
+            loop_calls(loop).call(func, *args)
 
     async def _heartbeat(self) -> None:
         # One timer for the whole process rather than one per stream.
