@@ -24,7 +24,7 @@ async def test_a_burst_from_another_thread_runs_in_order_on_one_wake_up(monkeypa
     loop = asyncio.get_running_loop()
     wakes = counting_wakes(loop, monkeypatch)
     calls = LoopCalls(loop)
-    ran = []
+    ran: list[int] = []
     done = asyncio.Event()
 
     def burst():
@@ -44,7 +44,7 @@ async def test_a_call_after_the_loop_ran_the_last_wakes_it_again(monkeypatch):
     loop = asyncio.get_running_loop()
     wakes = counting_wakes(loop, monkeypatch)
     calls = LoopCalls(loop)
-    ran = []
+    ran: list[int] = []
     for n in range(3):
         await asyncio.to_thread(calls.call, ran.append, n)
         await asyncio.sleep(0.01)
@@ -54,7 +54,7 @@ async def test_a_call_after_the_loop_ran_the_last_wakes_it_again(monkeypatch):
 
 async def test_a_failing_call_does_not_stop_the_ones_after_it(caplog):
     calls = LoopCalls(asyncio.get_running_loop())
-    ran = []
+    ran: list[int] = []
 
     def fail():
         raise RuntimeError("boom")
