@@ -128,9 +128,7 @@ class Writer:
                     # A bug here must not leave its callers waiting forever, nor end the
                     # thread (submit would start another, but these would hang).
                     logger.exception("writer: a batch failed outside its transaction")
-                    for job in batch:
-                        if not job.future.done():
-                            job.future.set_exception(exc)
+                    _answer([(job, False, exc) for job in batch if not job.future.done()])
                 if stopping:
                     return
         finally:
@@ -142,18 +140,20 @@ class Writer:
         if not batch:
             return
         again: list[_Job] = []
+        answers: list[tuple[_Job, bool, Any]] = []
         for job, (ok, value) in zip(batch, self._transaction(batch), strict=True):
             if not ok and rolled_back_by_the_database(value):
                 again.append(job)
             else:
-                _answer(job, ok, value)
+                answers.append((job, ok, value))
+        _answer(answers)
         # Each alone (no lock wait is cut short then), once the batch's locks are released.
         for job in again:
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 [(ok, value)] = self._transaction([job])
                 if ok or attempt == MAX_ATTEMPTS or not rolled_back_by_the_database(value):
                     break
-            _answer(job, ok, value)
+            _answer([(job, ok, value)])
 
     def _transaction(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
         """Run the jobs in one transaction, each in a savepoint; return their outcomes once
@@ -189,24 +189,30 @@ class Writer:
         return outcomes
 
 
-def _answer(job: _Job, ok: bool, value: Any) -> None:
-    if ok:
-        job.future.set_result(value)
-    else:
-        job.future.set_exception(value)
-    waiter = job.waiter
-    if waiter is not None:
-        loop_calls(waiter.get_loop()).call(_resolve, waiter, ok, value)
+def _answer(answers: list[tuple[_Job, bool, Any]]) -> None:
+    """Hand each job its outcome; the callers on an event loop get theirs in one call per
+    loop (one wake-up of it for the whole batch)."""
+    waiting: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+    for job, ok, value in answers:
+        if ok:
+            job.future.set_result(value)
+        else:
+            job.future.set_exception(value)
+        if job.waiter is not None:
+            waiting.setdefault(job.waiter.get_loop(), []).append((job.waiter, ok, value))
+    for loop, outcomes in waiting.items():
+        loop_calls(loop).call(_resolve, outcomes)
 
 
-def _resolve(waiter: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    """On the caller's loop: hand it the outcome, unless it gave up meanwhile."""
-    if waiter.done():
-        return
-    if ok:
-        waiter.set_result(value)
-    else:
-        waiter.set_exception(value)
+def _resolve(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    """On the callers' loop: hand each its outcome, unless it gave up meanwhile."""
+    for waiter, ok, value in outcomes:
+        if waiter.done():
+            continue
+        if ok:
+            waiter.set_result(value)
+        else:
+            waiter.set_exception(value)
 
 
 # PostgreSQL's SQLSTATEs of a transaction (or statement) it rolled back for another one's

@@ -490,3 +490,30 @@ async def test_the_answers_of_a_batch_wake_the_callers_loop_once(writer, monkeyp
     assert writer.commits == 2  # the first alone, then the eight in one transaction
     # The eight answers wake the loop once, not once each.
     assert len(wakes) == 1
+
+
+@committed
+async def test_an_error_outside_any_post_reaches_its_callers_on_the_loop(writer, lobby, bob):
+    class Escapes(BaseException):
+        """Not an Exception: the per-post savepoint does not catch it."""
+
+    def escapes():
+        raise Escapes
+
+    loop = asyncio.get_running_loop()
+    release, started = threading.Event(), threading.Event()
+
+    def hold():
+        started.set()
+        return release.wait(10)
+
+    first = writer.submit(hold)
+    assert started.wait(10)
+    waiters = [loop.create_future(), loop.create_future()]
+    writer.submit(lambda: lobby.post_message(bob, "lost")[0].body, waiters[0])
+    writer.submit(escapes, waiters[1])
+    release.set()
+    for waiter in waiters:  # answered, not left waiting forever
+        with pytest.raises(Escapes):
+            await asyncio.wait_for(waiter, 10)
+    assert await asyncio.wrap_future(first)
