@@ -6,7 +6,6 @@ long as it is open. Everything else is plain Django.
 """
 
 import os
-import re
 from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
@@ -32,6 +31,10 @@ from rooms.stream.consumer import RoomEventsConsumer, UserEventsConsumer  # noqa
 # Under daphne, refuse an oversized body before daphne reads it (chatsite/server.py).
 server.install()
 
+# The stream routes; `application` below matches a stream's GET against them too.
+room_events = path("rooms/<slug:slug>/events/", RoomEventsConsumer.as_asgi())
+user_events = path("events/", UserEventsConsumer.as_asgi())
+
 routes = ProtocolTypeRouter(
     {
         "http": URLRouter(
@@ -44,8 +47,8 @@ routes = ProtocolTypeRouter(
                 # DB trip as its access check, and answers a database outage with a 503: see
                 # rooms/stream/consumer.py. It writes the security headers itself: a wrapper
                 # of its sends would cost a call per event written.
-                path("rooms/<slug:slug>/events/", RoomEventsConsumer.as_asgi()),
-                path("events/", UserEventsConsumer.as_asgi()),
+                room_events,
+                user_events,
                 # URLRouter routes to ASGI apps; django-stubs types re_path for views.
                 # Each request of Django's is timed, counted and logged (rooms/access_log.py);
                 # an answer of Django's that lacks a security header gets it.
@@ -62,23 +65,18 @@ routes = ProtocolTypeRouter(
 # once it passes the limit, before it is read (the refusal carries the security headers).
 limited_routes = RequestBodyLimitASGIMiddleware(routes)
 
-# A stream's request, as the routes above would route it (the slug as Django's converter
-# reads one).
-ROOM_EVENTS = re.compile(r"/rooms/(?P<slug>[-a-zA-Z0-9_]+)/events/")
-
-
 async def application(scope: Any, receive: Any, send: Any) -> None:
     """The routes, with a stream's GET taken straight to its consumer: it has no body to
     limit, and an open stream then holds no frames of the routers and the middleware
     (memory per open stream) and pays for no routing of theirs. Served under a path prefix
     (root_path), everything goes through the routers, which strip it."""
     if scope["type"] == "http" and not scope.get("root_path") and has_no_body(scope):
-        path_ = scope["path"]
+        route = scope["path"][1:]  # as URLRouter matches it
         stream = None
-        if path_ == "/events/":
+        if user_events.pattern.match(route):
             stream = UserEventsConsumer()
-        elif path_.endswith("/events/") and (match := ROOM_EVENTS.fullmatch(path_)):
-            stream = RoomEventsConsumer.for_slug(match["slug"])
+        elif route.endswith("/events/") and (match := room_events.pattern.match(route)):
+            stream = RoomEventsConsumer.for_slug(match[2]["slug"])
         if stream is not None:
             await stream(scope, receive, send)
             return

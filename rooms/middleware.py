@@ -30,6 +30,7 @@ never committed), and a retry with the same client_id is safe whatever happened.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -42,7 +43,9 @@ from django.contrib.auth import middleware as auth_middleware
 from django.contrib.messages import middleware as messages_middleware
 from django.contrib.sessions import middleware as sessions_middleware
 from django.core.exceptions import RequestDataTooBig
+from django.core.signals import setting_changed
 from django.db import InterfaceError, OperationalError
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.middleware import clickjacking, common, csp, csrf, security
 from django.utils.csp import build_policy
@@ -157,9 +160,13 @@ class RequestBodyLimitMiddleware(BothModesMiddleware):
         return None
 
 
-def security_headers(secure: bool) -> list[tuple[bytes, bytes]]:
+@functools.cache
+def security_headers(secure: bool) -> tuple[tuple[bytes, bytes], ...]:
     """The headers Django's middleware gives every answer (settings.py), for answers given
-    outside Django. HSTS only over HTTPS, as SecurityMiddleware does."""
+    outside Django. HSTS only over HTTPS, as SecurityMiddleware does.
+
+    Built once per value of `secure` (every stream's head carries them), and again after a
+    setting changes (forget_security_headers)."""
     headers = [
         (b"content-security-policy", build_policy(settings.SECURE_CSP).encode()),  # type: ignore[arg-type]
         (b"x-frame-options", settings.X_FRAME_OPTIONS.encode()),
@@ -173,10 +180,16 @@ def security_headers(secure: bool) -> list[tuple[bytes, bytes]]:
         if settings.SECURE_HSTS_PRELOAD:
             hsts += "; preload"
         headers.append((b"strict-transport-security", hsts.encode()))
-    return headers
+    return tuple(headers)
 
 
-def security_headers_for(scope: Any) -> list[tuple[bytes, bytes]]:
+@receiver(setting_changed)
+def forget_security_headers(**kwargs: Any) -> None:
+    """A setting changed (a test overrides one): build the headers again when next asked."""
+    security_headers.cache_clear()
+
+
+def security_headers_for(scope: Any) -> tuple[tuple[bytes, bytes], ...]:
     """The security headers of an answer to this request, given outside Django."""
     return security_headers(_is_secure(scope))
 

@@ -131,6 +131,22 @@ async def test_the_stream_sends_hsts_over_https(lobby, bob, settings):
         assert stream.headers[b"strict-transport-security"].startswith(b"max-age=31536000")
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_the_stream_headers_are_built_once_and_follow_the_settings(lobby, bob, settings):
+    from rooms.middleware import security_headers
+    from tests.helpers import Stream
+
+    async with Stream("lobby", bob) as stream:
+        assert stream.headers[b"referrer-policy"] == b"same-origin"
+    assert security_headers(False) is security_headers(False)  # not built per stream
+
+    settings.SECURE_REFERRER_POLICY = "no-referrer"
+    settings.SECURE_CSP = {**settings.SECURE_CSP, "img-src": ["'self'", "https://example.com"]}
+    async with Stream("lobby", bob) as stream:
+        assert stream.headers[b"referrer-policy"] == b"no-referrer"
+        assert b"img-src 'self' https://example.com" in stream.headers[b"content-security-policy"]
+
+
 def test_the_413_answer_carries_the_security_headers(as_bob, lobby, settings):
     huge = "x" * (settings.CHAT_MAX_REQUEST_BYTES + 1)
     response = as_bob.post("/rooms/lobby/messages/", {"body": huge})

@@ -296,7 +296,9 @@ class StreamConsumer(AsyncHttpConsumer):
 
     async def send_head(self) -> None:
         shutdown.install()  # open streams end at once when the server stops
-        await self.send_headers(status=200, headers=SSE_HEADERS + security_headers_for(self.scope))
+        await self.send_headers(
+            status=200, headers=[*SSE_HEADERS, *security_headers_for(self.scope)]
+        )
         await self.send_body(f"retry: {RETRY_MILLISECONDS}\n\n".encode(), more_body=True)
 
     def session_of_stream(self) -> str:
@@ -363,10 +365,9 @@ class StreamConsumer(AsyncHttpConsumer):
                     if not await may_still_read(subscriber.room_id, subscriber.user_id):
                         return "revoked"
                     continue
+                if not subscriber.to_send(seq):
+                    continue  # the replay sent it
                 if seq is not None:
-                    if seq <= subscriber.last_sent:
-                        continue  # replay already sent it
-                    subscriber.last_sent = seq
                     self.record.events += 1
                 chunks.append(frame)
             await self.write(chunks)

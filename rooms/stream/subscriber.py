@@ -73,10 +73,8 @@ class Subscriber:
             and not waiter.done()
         ):
             # Its writer waits with nothing queued and nothing under way: write it from here.
-            if seq is not None:
-                if seq <= self.last_sent:
-                    return
-                self.last_sent = seq
+            if not self.to_send(seq):
+                return
             try:
                 self.unfinished = self.send_now(seq, frame)
             except (Exception, asyncio.CancelledError):
@@ -94,6 +92,17 @@ class Subscriber:
             return
         self.frames.append((seq, frame))
         self._wake()
+
+    def to_send(self, seq: int | None) -> bool:
+        """Whether a frame with this id is still to be written, taking it as written if so:
+        one at or below the last id sent was sent by the replay. A frame without an id (a
+        heartbeat, typing) always is."""
+        if seq is None:
+            return True
+        if seq <= self.last_sent:
+            return False
+        self.last_sent = seq
+        return True
 
     def take(self) -> list[tuple[int | None, bytes]]:
         """What is queued, in order; the queue starts again, empty."""
