@@ -65,6 +65,7 @@ routes = ProtocolTypeRouter(
 # once it passes the limit, before it is read (the refusal carries the security headers).
 limited_routes = RequestBodyLimitASGIMiddleware(routes)
 
+
 async def application(scope: Any, receive: Any, send: Any) -> None:
     """The routes, with a stream's GET taken straight to its consumer: it has no body to
     limit, and an open stream then holds no frames of the routers and the middleware

@@ -41,10 +41,8 @@ async def writer(subscriber: Subscriber, socket: Socket) -> None:
         if subscriber.closed_reason is not None:
             return
         for seq, frame in subscriber.take():
-            if seq is not None:
-                if seq <= subscriber.last_sent:
-                    continue
-                subscriber.last_sent = seq
+            if not subscriber.to_send(seq):
+                continue
             await socket.send({"body": frame})
 
 
