@@ -14,6 +14,7 @@ off: an event reaches a stream because a test published it, or through the hub's
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sys
@@ -29,7 +30,12 @@ from rooms import moderation
 from rooms.event_types import LoggedEvent
 from rooms.events import get_backend, session_digest
 from rooms.stream.backends.local import LocalFanout
-from rooms.stream.backends.redis import EPHEMERAL_CHANNEL, RedisFanout, room_channel
+from rooms.stream.backends.redis import (
+    EPHEMERAL_CHANNEL,
+    SITE_CHANNEL,
+    RedisFanout,
+    room_channel,
+)
 from rooms.stream.hub import Hub, hub
 from rooms.stream.sse import sse_event
 from tests.helpers import Stream, wait_for_subscribers, wait_for_user_streams, wait_until
@@ -307,3 +313,25 @@ async def test_an_ephemeral_frame_reaches_the_rooms_streams_and_followers_withou
         [_, message] = await readers.read_events(2)
         assert message.type == "message"
         assert int(message.id or 0) == await sync_to_async(lobby.current_event_seq)()
+
+
+@pytest.mark.skipif(
+    not os.environ.get("REDIS_URL"),
+    reason="the Redis fan-out needs Redis: set REDIS_URL (bin/test's postgres stack)",
+)
+def test_the_redis_fan_out_lets_rooms_go_quietly_once_its_loop_has_ended(monkeypatch):
+    # Making the backend sets the hub's hooks: they are put back after the test.
+    for hook in ("on_room_opened", "on_room_closed", "on_site_opened", "on_site_closed"):
+        monkeypatch.setattr(hub, hook, getattr(hub, hook))
+    backend = RedisFanout()
+    ended = asyncio.new_event_loop()
+    ended.close()
+    backend.loop = ended
+    backend.wanted = {room_channel(1), SITE_CHANNEL}
+
+    # The last streams of a room close as their loop ends (a server stopping, a test's end).
+    backend.room_closed(1)
+    backend.site_closed()
+
+    assert backend.wanted == set()
+    assert not backend.syncing

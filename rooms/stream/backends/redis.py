@@ -170,6 +170,7 @@ class RedisFanout:
         self.subscribed: set[str] = set()
         self.subscriptions_lock: asyncio.Lock | None = None
         self.connected: asyncio.Event | None = None
+        self.syncing: set[asyncio.Task[None]] = set()
         hub.on_room_opened = self.room_opened
         hub.on_room_closed = self.room_closed
         hub.on_site_opened = self.site_opened
@@ -249,8 +250,7 @@ class RedisFanout:
 
     def room_closed(self, room_id: int) -> None:
         self.wanted.discard(room_channel(room_id))
-        if self.loop is not None:
-            self.loop.create_task(self.sync_subscriptions())
+        self.sync_soon()
 
     async def site_opened(self) -> None:
         self.wanted.add(SITE_CHANNEL)
@@ -258,8 +258,21 @@ class RedisFanout:
 
     def site_closed(self) -> None:
         self.wanted.discard(SITE_CHANNEL)
-        if self.loop is not None:
-            self.loop.create_task(self.sync_subscriptions())
+        self.sync_soon()
+
+    def sync_soon(self) -> None:
+        """Unsubscribe what is no longer wanted, in a task of its own (the caller cannot wait).
+
+        Not once the loop is closed (its last streams closing as it ends): the listener of a
+        later loop subscribes to what is wanted then.
+        """
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        task = loop.create_task(self.sync_subscriptions())
+        # The loop keeps only a weak reference to a task: keep it until it is done.
+        self.syncing.add(task)
+        task.add_done_callback(self.syncing.discard)
 
     async def sync_subscriptions(self) -> None:
         """Make the connection's subscriptions match the rooms open here."""
