@@ -1,15 +1,17 @@
-"""A room's event reaches its open streams FANOUT_SLICE at a time, one slice per turn of the
-event loop (rooms/stream/hub.py): a fan-out to thousands of streams no longer holds the loop
-for the whole of it, and every stream still gets every event once, in order, with its
-access re-checked before anything that follows an event that may have taken it."""
+"""An event reaches its open streams FANOUT_SLICE at a time, one slice per turn of the event
+loop (rooms/stream/outbox.py), on room streams and user streams alike: a fan-out to thousands
+of streams no longer holds the loop for the whole of it, and every stream still gets every
+event once, in order, with its access re-checked before anything that follows an event
+that may have taken it, and a user stream's rooms moved exactly at their events."""
 
 import asyncio
 
 import pytest
 
-from rooms.event_types import LoggedEvent, Recheck
-from rooms.stream import hub as hub_module
+from rooms.event_types import LoggedEvent, Recheck, UserEventType, UserLoggedEvent
+from rooms.stream import outbox
 from rooms.stream.hub import RoomChannel
+from rooms.stream.site import SiteChannel, UserSubscriber
 from rooms.stream.subscriber import RECHECK, Subscriber
 
 
@@ -30,7 +32,7 @@ def event(seq: int, **fields) -> LoggedEvent:
 
 @pytest.fixture
 def slice_of_four(monkeypatch):
-    monkeypatch.setattr(hub_module, "FANOUT_SLICE", 4)
+    monkeypatch.setattr(outbox, "FANOUT_SLICE", 4)
 
 
 async def a_channel(subscribers: list[Recorder]) -> RoomChannel:
@@ -40,9 +42,9 @@ async def a_channel(subscribers: list[Recorder]) -> RoomChannel:
     return channel
 
 
-async def until_delivered(channel: RoomChannel) -> None:
+async def until_delivered(channel: RoomChannel | SiteChannel) -> None:
     for _ in range(100):
-        if not channel.outbox:
+        if not channel.outbox.busy():
             return
         await asyncio.sleep(0)
     raise AssertionError("the fan-out never finished")
@@ -75,7 +77,7 @@ async def test_a_small_room_gets_its_event_at_once(slice_of_four):
     channel.offer(event(1))
 
     assert all(stream.got == [1] for stream in streams)
-    assert not channel.outbox
+    assert not channel.outbox.busy()
 
 
 async def test_a_stream_opened_during_a_fan_out_gets_only_what_follows(slice_of_four):
@@ -106,3 +108,91 @@ async def test_a_recheck_comes_before_anything_that_follows_it(slice_of_four):
     for stream in streams:
         first = [1, None] if stream.user_id == 8 else [1]
         assert stream.got == [*first, 2, None, 3]
+
+
+class UserRecorder(UserSubscriber):
+    """A user stream that keeps the positions it is pushed."""
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(user_id)
+        self.got: list[int | None] = []
+
+    def push(self, seq: int | None, frame: bytes) -> None:
+        self.got.append(seq)
+
+
+def in_room(room_id: int, position: int) -> tuple[int, LoggedEvent]:
+    return room_id, event(position, position=position, room="lobby")
+
+
+def user_event(position: int, user_id: int, type: str, room_id: int) -> UserLoggedEvent:
+    return UserLoggedEvent(position, user_id, room_id, type, "{}")
+
+
+def a_site(streams: list[UserRecorder], rooms: set[int]) -> SiteChannel:
+    site = SiteChannel()
+    site.head = 0
+    for stream in streams:
+        site.users.setdefault(stream.user_id, set()).add(stream)
+        site.start(stream, rooms, 0)
+    return site
+
+
+async def test_a_user_stream_fan_out_lets_the_loop_run_and_keeps_the_order(slice_of_four):
+    streams = [UserRecorder(user_id=i) for i in range(10)]
+    site = a_site(streams, rooms={7})
+    seen_by_the_other_callback: list[int] = []
+
+    site.offer(in_room(7, 1))
+    site.offer(in_room(7, 2))
+    assert sum(stream.got == [1] for stream in streams) == 4
+    asyncio.get_running_loop().call_soon(
+        lambda: seen_by_the_other_callback.append(sum(bool(s.got) for s in streams))
+    )
+    await until_delivered(site)
+
+    assert all(stream.got == [1, 2] for stream in streams)
+    assert seen_by_the_other_callback and seen_by_the_other_callback[0] < 10
+
+
+async def test_a_user_stream_follows_a_room_from_its_join_even_while_a_fan_out_runs(
+    slice_of_four,
+):
+    streams = [UserRecorder(user_id=i) for i in range(10)]
+    site = a_site(streams, rooms={7})
+    joiner = UserRecorder(user_id=50)
+    site.users[50] = {joiner}
+    site.start(joiner, set(), 0)
+
+    site.offer(in_room(7, 1))  # on its way to the ten: not the joiner's
+    site.offer(user_event(2, 50, UserEventType.ROOM_JOINED, 7))
+    site.offer(in_room(7, 3))  # after the join: the joiner's too
+    site.offer(user_event(4, 3, UserEventType.ROOM_LEFT, 7))
+    site.offer(in_room(7, 5))  # after user 3 left: not theirs
+    await until_delivered(site)
+
+    assert joiner.got == [2, 3, 5]
+    for stream in streams:
+        assert stream.got == ([1, 3, 4] if stream.user_id == 3 else [1, 3, 5])
+
+
+async def test_an_event_that_fails_on_its_way_holds_up_none_after_it(slice_of_four):
+    got: list[tuple[int, int]] = []
+
+    def begin(n: int):
+        def hand(stream: int) -> None:
+            if (n, stream) == (1, 2):
+                raise RuntimeError("a stream's push failed")
+            got.append((n, stream))
+
+        return list(range(10)), hand
+
+    box = outbox.Outbox(begin)
+    with pytest.raises(RuntimeError):
+        box.add(1)
+    box.add(2)
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+    assert got == [(1, 0), (1, 1), *((2, stream) for stream in range(10))]
+    assert not box.busy()

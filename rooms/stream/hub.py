@@ -19,6 +19,7 @@ from rooms.event_types import LoggedEvent, Recheck, UserLoggedEvent
 from rooms.loop_calls import loop_calls
 from rooms.stream import log
 from rooms.stream.ordered import OrderedChannel
+from rooms.stream.outbox import Delivery, Outbox
 from rooms.stream.site import SiteChannel, UserSubscriber
 from rooms.stream.sse import HEARTBEAT_FRAME, encode_frame
 from rooms.stream.subscriber import RECHECK, Subscriber
@@ -26,41 +27,6 @@ from rooms.stream.subscriber import RECHECK, Subscriber
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_SECS = 15
-
-# A room's event is written to at most this many of its streams per turn of the event loop.
-# Written to 3,000 streams at once it held the loop for about 45 ms, and everything else
-# the process had to do meanwhile (answering a post, say) waited for all of it.
-FANOUT_SLICE = 200
-
-
-class Delivery:
-    """One event on its way to the streams that were open when it was delivered."""
-
-    __slots__ = ("frame", "recheck", "seq", "subject", "subscribers", "written")
-
-    def __init__(self, subscribers: list[Subscriber], event: LoggedEvent, frame: bytes) -> None:
-        self.subscribers = subscribers
-        self.seq = event.seq
-        self.frame = frame
-        self.recheck = event.recheck
-        self.subject = event.subject
-        self.written = 0  # how many of the subscribers have it
-
-    def write(self, budget: int) -> int:
-        """Push the frame to up to `budget` more subscribers; return how many it pushed to."""
-        start = self.written
-        end = min(start + budget, len(self.subscribers))
-        seq, frame, recheck, subject = self.seq, self.frame, self.recheck, self.subject
-        for subscriber in self.subscribers[start:end]:
-            subscriber.push(seq, frame)
-            # Whoever may have lost access checks again before anything later is sent. This
-            # holds whether the event was published or read from the log after a lost one.
-            if recheck == Recheck.EVERYONE or (
-                recheck == Recheck.SUBJECT and subscriber.user_id == subject
-            ):
-                subscriber.push(None, RECHECK)
-        self.written = end
-        return end - start
 
 
 class RoomChannel(OrderedChannel[LoggedEvent]):
@@ -71,9 +37,8 @@ class RoomChannel(OrderedChannel[LoggedEvent]):
         self.room_id = room_id
         self.subscribers: set[Subscriber] = set()
         self.ready = asyncio.Event()
-        # Events being written to their streams, FANOUT_SLICE streams per turn of the loop,
-        # in order: each stream gets an event only after the one before it.
-        self.outbox: collections.deque[Delivery] = collections.deque()
+        # Events on their way to the streams, a slice of them per turn of the loop.
+        self.outbox: Outbox[tuple[LoggedEvent, bytes]] = Outbox(self.begin)
 
     def __str__(self) -> str:
         return f"room {self.room_id}"
@@ -97,30 +62,29 @@ class RoomChannel(OrderedChannel[LoggedEvent]):
             subscriber.close("error")
 
     def deliver(self, event: LoggedEvent) -> None:
-        """Write the event to the room's open streams: at once to the first FANOUT_SLICE of
-        them, unless events before it are still on their way; the rest on later turns of
-        the loop. A stream opened meanwhile is not among them: the head has moved past this
-        event, so its replay sends it."""
+        """Hand the event to the room's open streams, after the events before it: a slice
+        of the streams per turn of the loop (rooms/stream/outbox.py). Its frame is kept for
+        replays at once: a stream that opens now starts after it and replays it."""
         frame = encode_frame(event.seq, event.type, event.data)
         log.recent.add(self.room_id, event, frame)
-        metrics.EVENTS_DELIVERED.inc(len(self.subscribers))
-        self.outbox.append(Delivery(list(self.subscribers), event, frame))
-        if len(self.outbox) == 1:
-            self.write_slice()
+        self.outbox.add((event, frame))
 
-    def write_slice(self) -> None:
-        """Write the oldest events of the outbox to up to FANOUT_SLICE streams, in order; if
-        some remain, go on at the next turn of the loop."""
-        outbox, budget = self.outbox, FANOUT_SLICE
-        try:
-            while outbox and budget > 0:
-                delivery = outbox[0]
-                budget -= delivery.write(budget)
-                if delivery.written == len(delivery.subscribers):
-                    outbox.popleft()
-        finally:
-            if outbox:  # (even after a failure: what follows must not wait forever)
-                asyncio.get_running_loop().call_soon(self.write_slice)
+    def begin(self, item: tuple[LoggedEvent, bytes]) -> Delivery:
+        """The streams open when the event's turn comes, and what hands it to one of them."""
+        event, frame = item
+        seq, recheck, subject = event.seq, event.recheck, event.subject
+        metrics.EVENTS_DELIVERED.inc(len(self.subscribers))
+
+        def hand(subscriber: Subscriber) -> None:
+            subscriber.push(seq, frame)
+            # Whoever may have lost access checks again before anything later is sent. This
+            # holds whether the event was published or read from the log after a lost one.
+            if recheck == Recheck.EVERYONE or (
+                recheck == Recheck.SUBJECT and subscriber.user_id == subject
+            ):
+                subscriber.push(None, RECHECK)
+
+        return list(self.subscribers), hand
 
 
 class Hub:

@@ -21,6 +21,7 @@ from rooms.event_types import LoggedEvent, UserEventType, UserLoggedEvent
 from rooms.stream import log
 from rooms.stream.log import SiteEvent, position_of
 from rooms.stream.ordered import OrderedChannel
+from rooms.stream.outbox import Delivery, Outbox
 from rooms.stream.sse import encode_frame
 from rooms.stream.subscriber import MAX_QUEUED_FRAMES, Subscriber
 
@@ -55,6 +56,8 @@ class SiteChannel(OrderedChannel[SiteEvent]):
         self.followers: dict[int, set[UserSubscriber]] = {}
         # Streams still reading where they start from: they get every event meanwhile.
         self.starting: set[UserSubscriber] = set()
+        # Events on their way to the streams, a slice of them per turn of the loop.
+        self.outbox: Outbox[SiteEvent] = Outbox(self.begin)
 
     def __str__(self) -> str:
         return "site"
@@ -108,6 +111,7 @@ class SiteChannel(OrderedChannel[SiteEvent]):
             self.loading = None
             self.head = None
             self.pending.clear()
+            self.outbox.clear()
             self.target = 0
 
     def subscribers(self) -> list[UserSubscriber]:
@@ -135,6 +139,14 @@ class SiteChannel(OrderedChannel[SiteEvent]):
             subscriber.close("error")
 
     def deliver(self, event: SiteEvent) -> None:
+        """Hand the event on after the events before it, a slice of its streams per turn of
+        the loop (rooms/stream/outbox.py): who gets it is decided when its turn comes, once
+        the events before it have moved the streams' rooms (room_joined, room_left)."""
+        self.outbox.add(event)
+
+    def begin(self, event: SiteEvent) -> Delivery:
+        """The user streams the event goes to now (a starting one keeps it in its backlog),
+        and what hands it to one of them."""
         for subscriber in self.starting:
             backlog = subscriber.backlog
             if backlog is not None:
@@ -147,11 +159,18 @@ class SiteChannel(OrderedChannel[SiteEvent]):
             targets = self.followers.get(event[0], ())
         started = [s for s in targets if s.backlog is None]
         if not started:
-            return
+            return (), self.nobody
         frame = self.frame(event)
         metrics.EVENTS_DELIVERED.inc(len(started))
-        for subscriber in started:
+
+        def hand(subscriber: UserSubscriber) -> None:
             self._route(subscriber, event, frame)
+
+        return started, hand
+
+    @staticmethod
+    def nobody(subscriber: UserSubscriber) -> None:
+        pass
 
     @staticmethod
     def frame(event: SiteEvent) -> bytes:
