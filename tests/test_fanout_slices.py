@@ -20,10 +20,11 @@ class Recorder(Subscriber):
 
     def __init__(self, user_id: int) -> None:
         super().__init__(room_id=7, user_id=user_id)
-        self.got: list[int | None] = []
+        self.got: list[int | bytes | None] = []
 
     def push(self, seq: int | None, frame: bytes) -> None:
-        self.got.append(None if frame is RECHECK else seq)
+        if self.closed_reason is None:  # as a Subscriber's push
+            self.got.append(None if frame is RECHECK else seq if seq is not None else frame)
 
 
 def event(seq: int, **fields) -> LoggedEvent:
@@ -61,7 +62,7 @@ async def test_a_fan_out_lets_the_loop_run_between_slices(slice_of_four):
     # The first slice went at once; the rest waits for later turns of the loop.
     assert sum(stream.got == [1] for stream in streams) == 4
     assert sum(stream.got == [] for stream in streams) == 6
-    loop.call_soon(lambda: seen_by_the_other_callback.append(sum(bool(s.got) for s in streams)))
+    loop.call_soon(lambda: seen_by_the_other_callback.append(sum(s.got == [1, 2] for s in streams)))
 
     await until_delivered(channel)
 
@@ -115,10 +116,11 @@ class UserRecorder(UserSubscriber):
 
     def __init__(self, user_id: int) -> None:
         super().__init__(user_id)
-        self.got: list[int | None] = []
+        self.got: list[int | bytes | None] = []
 
     def push(self, seq: int | None, frame: bytes) -> None:
-        self.got.append(seq)
+        if self.closed_reason is None:  # as a Subscriber's push
+            self.got.append(seq if seq is not None else frame)
 
 
 def in_room(room_id: int, position: int) -> tuple[int, LoggedEvent]:
@@ -147,7 +149,7 @@ async def test_a_user_stream_fan_out_lets_the_loop_run_and_keeps_the_order(slice
     site.offer(in_room(7, 2))
     assert sum(stream.got == [1] for stream in streams) == 4
     asyncio.get_running_loop().call_soon(
-        lambda: seen_by_the_other_callback.append(sum(bool(s.got) for s in streams))
+        lambda: seen_by_the_other_callback.append(sum(s.got == [1, 2] for s in streams))
     )
     await until_delivered(site)
 
@@ -176,10 +178,13 @@ async def test_a_user_stream_follows_a_room_from_its_join_even_while_a_fan_out_r
         assert stream.got == ([1, 3, 4] if stream.user_id == 3 else [1, 3, 5])
 
 
-async def test_an_event_that_fails_on_its_way_holds_up_none_after_it(slice_of_four):
+async def test_a_failure_on_the_way_goes_no_further_than_its_stream(slice_of_four, caplog):
     got: list[tuple[int, int]] = []
 
     def begin(n: int):
+        if n == 2:
+            raise RuntimeError("the event could not be read")
+
         def hand(stream: int) -> None:
             if (n, stream) == (1, 2):
                 raise RuntimeError("a stream's push failed")
@@ -187,12 +192,104 @@ async def test_an_event_that_fails_on_its_way_holds_up_none_after_it(slice_of_fo
 
         return list(range(10)), hand
 
-    box = outbox.Outbox(begin)
-    with pytest.raises(RuntimeError):
-        box.add(1)
-    box.add(2)
-    for _ in range(10):
-        await asyncio.sleep(0)
+    box = outbox.Outbox(begin, overflow=lambda: None)
+    for n in (1, 2, 3):
+        box.add(n)  # raises nothing into whoever offered it
+    await until_idle(box)
 
-    assert got == [(1, 0), (1, 1), *((2, stream) for stream in range(10))]
-    assert not box.busy()
+    everyone_but_2 = [stream for stream in range(10) if stream != 2]
+    assert got == [*((1, stream) for stream in everyone_but_2), *((3, s) for s in range(10))]
+    assert "a stream's push failed" in caplog.text
+    assert "the event could not be read" in caplog.text
+
+
+async def until_idle(box: outbox.Outbox) -> None:
+    for _ in range(100):
+        if not box.busy():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the outbox never emptied")
+
+
+async def test_a_user_stream_gone_during_its_join_does_not_follow_the_room(slice_of_four):
+    followers = [UserRecorder(user_id=i) for i in range(10)]
+    site = a_site(followers, rooms={7})
+    joiners = [UserRecorder(user_id=50) for _ in range(3)]
+    site.users[50] = set(joiners)
+    for joiner in joiners:
+        site.start(joiner, set(), 0)
+
+    site.offer(in_room(7, 1))
+    site.offer(user_event(2, 50, UserEventType.ROOM_JOINED, 7))
+    # Wait for the join to reach some of the joiner's streams and not yet all.
+    for _ in range(20):
+        await asyncio.sleep(0)
+        if any(joiner.got for joiner in joiners):
+            break
+    assert 0 < sum(bool(joiner.got) for joiner in joiners) < 3
+    late = next(joiner for joiner in joiners if not joiner.got)
+    site.unsubscribe(late)
+    await until_delivered(site)
+    site.offer(in_room(7, 3))
+    await until_delivered(site)
+
+    assert late not in site.followers[7]
+    assert late.got == []
+    assert all(joiner.got == [2, 3] for joiner in joiners if joiner is not late)
+
+
+async def test_typing_waits_behind_the_events_on_their_way(slice_of_four):
+    streams = [Recorder(user_id=i) for i in range(10)]
+    channel = await a_channel(streams)
+
+    channel.offer(event(1, recheck=Recheck.SUBJECT, subject=8))
+    channel.offer_ephemeral(b"typing")
+    await until_delivered(channel)
+
+    for stream in streams:
+        first = [1, None] if stream.user_id == 8 else [1]
+        assert stream.got == [*first, b"typing"]
+
+
+async def test_typing_in_a_room_does_not_reach_a_user_stream_that_just_left_it(slice_of_four):
+    streams = [UserRecorder(user_id=i) for i in range(10)]
+    site = a_site(streams, rooms={7})
+
+    site.offer(in_room(7, 1))
+    site.offer(user_event(2, 3, UserEventType.ROOM_LEFT, 7))
+    site.offer_ephemeral(7, b"typing")
+    await until_delivered(site)
+
+    for stream in streams:
+        assert stream.got == ([1, 2] if stream.user_id == 3 else [1, b"typing"])
+
+
+async def test_a_fan_out_that_cannot_keep_up_closes_its_streams_to_resume(
+    slice_of_four, monkeypatch
+):
+    monkeypatch.setattr(outbox, "MAX_WAITING", 3)
+    streams = [Recorder(user_id=i) for i in range(10)]
+    channel = await a_channel(streams)
+
+    for seq in range(1, 6):  # no turn of the loop between them
+        channel.offer(event(seq))
+
+    assert all(stream.closed_reason == "overflow" for stream in streams)
+    await until_delivered(channel)
+    newcomer = Recorder(user_id=99)
+    channel.subscribers = {newcomer}
+    channel.offer(event(6))
+    await until_delivered(channel)
+    assert newcomer.got == [6]
+
+
+async def test_behind_a_fan_out_takes_a_slice_more_per_event_waiting(slice_of_four):
+    streams = [Recorder(user_id=i) for i in range(40)]
+    channel = await a_channel(streams)
+
+    for seq in (1, 2, 3):
+        channel.offer(event(seq))
+    assert sum(bool(stream.got) for stream in streams) == 4  # the first slice, at once
+    await asyncio.sleep(0)
+    # The next turn: three slices, as two events were waiting.
+    assert sum(len(stream.got) for stream in streams) == 4 + 3 * 4

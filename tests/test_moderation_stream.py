@@ -81,6 +81,28 @@ async def test_a_ban_closes_the_banned_users_stream_at_once(lobby, alice, bob):
         assert "bob is gone" not in bobs.body.decode()
 
 
+async def test_a_ban_between_the_access_check_and_the_subscription_closes_the_stream(
+    lobby, alice, bob, monkeypatch
+):
+    """The replay of what came between the two carries no RECHECK: the access rule is asked
+    again before anything of it is sent."""
+    from rooms.stream.hub import hub
+
+    subscribe = hub.subscribe
+
+    async def banned_meanwhile(subscriber):
+        await sync_to_async(moderation.restrict)(alice, lobby, bob, Restriction.BAN, None, "")
+        await sync_to_async(lobby.post_message)(alice, "after the ban")
+        return await subscribe(subscriber)
+
+    monkeypatch.setattr(hub, "subscribe", banned_meanwhile)
+    async with Stream("lobby", bob) as stream:
+        await stream.read_to_end(timeout=5)
+        assert stream.status == 200
+        assert [e.type for e in stream.events] == ["revoked"]
+        assert "after the ban" not in stream.body.decode()
+
+
 async def test_a_banned_user_cannot_reopen_or_replay(lobby, alice, bob):
     start = await sync_to_async(lobby.current_event_seq)()
     await sync_to_async(lobby.post_message)(alice, "before the ban")

@@ -425,6 +425,11 @@ class RoomEventsConsumer(StreamConsumer):
             await self.send_reset(str(exc), current)
         if last_sent is None:
             last_sent = current
+        # Events came between the access check and the subscription: one of them may have
+        # taken the reader's access (a ban, the room made private), and the replay sends
+        # them with no RECHECK after them. Ask the access rule again, as it is now.
+        if head > current and not await may_still_read(subscriber.room_id, subscriber.user_id):
+            return "revoked"
         if last_sent != current or head > current:
             last_sent = await self.replay(last_sent, subscriber, head)
 

@@ -37,8 +37,9 @@ class RoomChannel(OrderedChannel[LoggedEvent]):
         self.room_id = room_id
         self.subscribers: set[Subscriber] = set()
         self.ready = asyncio.Event()
-        # Events on their way to the streams, a slice of them per turn of the loop.
-        self.outbox: Outbox[tuple[LoggedEvent, bytes]] = Outbox(self.begin)
+        # Frames on their way to the streams, a slice of them per turn of the loop: an
+        # event's, or (event None) a typing or presence frame that came behind events.
+        self.outbox: Outbox[tuple[LoggedEvent | None, bytes]] = Outbox(self.begin, self.overflow)
 
     def __str__(self) -> str:
         return f"room {self.room_id}"
@@ -69,9 +70,25 @@ class RoomChannel(OrderedChannel[LoggedEvent]):
         log.recent.add(self.room_id, event, frame)
         self.outbox.add((event, frame))
 
-    def begin(self, item: tuple[LoggedEvent, bytes]) -> Delivery:
-        """The streams open when the event's turn comes, and what hands it to one of them."""
+    def offer_ephemeral(self, frame: bytes) -> None:
+        """A frame without an id (typing, presence): now, unless events are on their way, in
+        which case after them (a stream that lost access to the room must not get it)."""
+        if self.outbox.busy():
+            self.outbox.add((None, frame))
+        else:
+            for subscriber in self.subscribers:
+                subscriber.push(None, frame)
+
+    def overflow(self) -> None:
+        metrics.STREAM_OVERFLOWS.inc(len(self.subscribers))
+        for subscriber in list(self.subscribers):
+            subscriber.close("overflow")
+
+    def begin(self, item: tuple[LoggedEvent | None, bytes]) -> Delivery:
+        """The streams open when the frame's turn comes, and what hands it to one of them."""
         event, frame = item
+        if event is None:
+            return list(self.subscribers), lambda subscriber: subscriber.push(None, frame)
         seq, recheck, subject = event.seq, event.recheck, event.subject
         metrics.EVENTS_DELIVERED.inc(len(self.subscribers))
 
@@ -150,6 +167,8 @@ class Hub:
             return channel.head
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
+        # Gone: a fan-out under way, which chose its streams before, passes it by.
+        subscriber.close("gone")
         channel = self.rooms.get(subscriber.room_id)
         if channel is None or subscriber not in channel.subscribers:
             return
@@ -219,11 +238,8 @@ class Hub:
         """
         channel = self.rooms.get(room_id)
         if channel is not None:
-            for subscriber in channel.subscribers:
-                subscriber.push(None, frame)
-        for follower in self.site.followers.get(room_id, ()):
-            if follower.backlog is None:  # still starting: it would send it out of place
-                follower.push(None, frame)
+            channel.offer_ephemeral(frame)
+        self.site.offer_ephemeral(room_id, frame)
 
     def offer_user(self, event: UserLoggedEvent) -> None:
         self.site.offer(event)

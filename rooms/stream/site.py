@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import NamedTuple
 
 from rooms import metrics
 from rooms.event_types import LoggedEvent, UserEventType, UserLoggedEvent
@@ -45,6 +46,13 @@ class UserSubscriber(Subscriber):
         self.backlog: list[SiteEvent] | None = []
 
 
+class Ephemeral(NamedTuple):
+    """A typing or presence frame of a room, waiting its turn behind events."""
+
+    room_id: int
+    frame: bytes
+
+
 class SiteChannel(OrderedChannel[SiteEvent]):
     """Every event of the site, handed to this process's user streams in position order."""
 
@@ -56,8 +64,9 @@ class SiteChannel(OrderedChannel[SiteEvent]):
         self.followers: dict[int, set[UserSubscriber]] = {}
         # Streams still reading where they start from: they get every event meanwhile.
         self.starting: set[UserSubscriber] = set()
-        # Events on their way to the streams, a slice of them per turn of the loop.
-        self.outbox: Outbox[SiteEvent] = Outbox(self.begin)
+        # Events on their way to the streams, a slice of them per turn of the loop, and the
+        # typing and presence frames that came behind them.
+        self.outbox: Outbox[SiteEvent | Ephemeral] = Outbox(self.begin, self.overflow)
 
     def __str__(self) -> str:
         return "site"
@@ -97,6 +106,9 @@ class SiteChannel(OrderedChannel[SiteEvent]):
                 self._route(subscriber, event, self.frame(event))
 
     def unsubscribe(self, subscriber: UserSubscriber) -> None:
+        # Gone: a fan-out under way, which chose its streams before, passes it by (and does
+        # not make it follow a room again).
+        subscriber.close("gone")
         self.starting.discard(subscriber)
         streams = self.users.get(subscriber.user_id)
         if streams is not None:
@@ -144,9 +156,30 @@ class SiteChannel(OrderedChannel[SiteEvent]):
         the events before it have moved the streams' rooms (room_joined, room_left)."""
         self.outbox.add(event)
 
-    def begin(self, event: SiteEvent) -> Delivery:
+    def offer_ephemeral(self, room_id: int, frame: bytes) -> None:
+        """A typing or presence frame of a room, to the started streams following it: now,
+        unless events are on their way, in which case after them (one may be the room_left
+        that ends a stream's following it)."""
+        if self.outbox.busy():
+            self.outbox.add(Ephemeral(room_id, frame))
+            return
+        for follower in self.followers.get(room_id, ()):
+            if follower.backlog is None:  # still starting: it would send it out of place
+                follower.push(None, frame)
+
+    def overflow(self) -> None:
+        streams = self.subscribers()
+        metrics.STREAM_OVERFLOWS.inc(len(streams))
+        for subscriber in streams:
+            subscriber.close("overflow")
+
+    def begin(self, event: SiteEvent | Ephemeral) -> Delivery:
         """The user streams the event goes to now (a starting one keeps it in its backlog),
         and what hands it to one of them."""
+        if isinstance(event, Ephemeral):
+            followers = [s for s in self.followers.get(event.room_id, ()) if s.backlog is None]
+            frame = event.frame
+            return followers, lambda subscriber: subscriber.push(None, frame)
         for subscriber in self.starting:
             backlog = subscriber.backlog
             if backlog is not None:
@@ -179,6 +212,8 @@ class SiteChannel(OrderedChannel[SiteEvent]):
         return encode_room_frame(event[1])
 
     def _route(self, subscriber: UserSubscriber, event: SiteEvent, frame: bytes) -> None:
+        if subscriber.closed_reason is not None:
+            return  # gone since its event's turn began
         if isinstance(event, UserLoggedEvent):
             if event.user_id != subscriber.user_id:
                 return

@@ -240,6 +240,8 @@ class RedisFanout:
         self.loop = loop
         self.wanted = set()
         self.subscribed = set()
+        # An old loop's (one that ended while they waited) are never finished: let them go.
+        self.syncing = set()
         self.subscriptions_lock = asyncio.Lock()
         self.connected = asyncio.Event()
         self.listener = loop.create_task(self.listen())
