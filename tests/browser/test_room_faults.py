@@ -208,3 +208,59 @@ def test_a_reset_reloads_the_history_in_place_and_carries_on_live(browsing, user
     expect(message(page, "third, after the reset")).to_have_count(1, timeout=5000)
     assert page.evaluate("window.__marker") == "not reloaded"
     assert shown(page) == server_view(alice)
+
+
+@pytest.mark.parametrize("reader", ["member", "reader"])
+def test_what_changes_while_the_history_reloads_is_not_undone_by_it(browsing, user, reader):
+    """A reset reloads the history; a message deleted and another edited while that page is
+    on its way show deleted and edited once it lands, not as the page read them (their
+    events wait for it, then go on top of it)."""
+    alice, bob = user("alice"), user("bob")
+    make_room(alice, "general", bob)
+    doomed = post(bob, "doomed text")
+    edited = post(bob, "first draft")
+    viewer = alice if reader == "member" else user("carol")
+    context = browsing.context()
+    context.add_cookies(
+        [{"name": n, "value": v, "url": browsing.server.url} for n, v in viewer.cookies.items()]
+    )
+
+    def from_the_future(route):
+        if route.request.resource_type != "document":
+            route.fallback()
+            return
+        response = route.fetch()
+        html = response.text()
+        html = html.replace('data-last-event-id="', 'data-last-event-id="999999', 1)
+        html = html.replace('data-position="', 'data-position="999999')
+        route.fulfill(response=response, body=html)
+
+    changed: list[str] = []
+
+    def history_read_before_the_changes(route):
+        if changed or any(f"{key}=" in route.request.url for key in ("before", "after", "around")):
+            route.fallback()
+            return
+        response = route.fetch()  # the history as it is now; then, before the page has it:
+        gone = bob.delete(f"/rooms/general/messages/{doomed['id']}/")
+        assert gone.status_code == 200, gone.text
+        draft = bob.patch(f"/rooms/general/messages/{edited['id']}/", json={"body": "last draft"})
+        assert draft.status_code == 200, draft.text
+        changed.append("deleted and edited")
+        time.sleep(1.5)  # their events reach the page meanwhile
+        route.fulfill(response=response)
+
+    context.route("**/rooms/general/", from_the_future)
+    context.route(lambda url: "/rooms/general/messages/?" in url, history_read_before_the_changes)
+    page = context.new_page()
+    page.goto("/rooms/general/")
+    wait_live(page)
+    expect(message(page, "last draft")).to_have_count(1, timeout=10_000)
+    assert changed == ["deleted and edited"]
+    expect(message(page, "doomed text")).to_have_count(0)
+    expect(message(page, "first draft")).to_have_count(0)
+    assert shown(page) == server_view(alice)
+
+    post(bob, "and live after it")
+    expect(message(page, "and live after it")).to_have_count(1, timeout=5000)
+    assert shown(page) == server_view(alice)

@@ -114,32 +114,51 @@ function revoked() {
 // This room's events out of the user stream, each once and in seq order from the seq the
 // page was rendered at. A hole in the seqs (events the stream could not give this tab) or a
 // resync (a reset, or a tab that came after the shared stream's memory) reloads the
-// history, as a reset of the room's stream does.
+// history, as a reset of the room's stream does. The events that come while it reloads
+// wait for it: applied at once, a page read before them would undo them (a deleted message
+// shown again); after it, those past the history's seq are applied, in order.
 function followShared(onBack) {
   let applied = lastEventId;
   let reloading = false;
+  let held = [];
   const reload = async () => {
     if (reloading) return;
     reloading = true;
-    const before = applied;
     const seq = await reloadHistory();
-    // The history is the room as of `seq`: go on from there, or from what came meanwhile.
-    // A room behind what we had applied is another room's past (a restored database).
-    if (seq) applied = seq < before ? seq : Math.max(applied, seq);
+    // The history is the room as of `seq` (even behind what we had applied: a room
+    // restored from a backup is another room's past). 0: it could not be read.
+    if (seq) applied = seq;
     reloading = false;
+    const waiting = held;
+    held = [];
+    // After a failed reload they are applied as they are: the next hole tries again.
+    for (const message of waiting) receive(message, seq > 0);
+  };
+  const receive = (message, mayReload = true) => {
+    const { seq } = message.data;
+    if (typeof seq !== "number") return;
+    if (reloading) {
+      held.push(message);
+      return;
+    }
+    if (seq <= applied) return;
+    if (seq > applied + 1 && mayReload) {
+      held.push(message);
+      reload();
+      return;
+    }
+    applied = seq;
+    const handler = HANDLERS[message.event];
+    if (handler) handler(message.data.data);
   };
   live.listen({
-    event: ({ event, data }) => {
-      if (data.room !== slug) return;
-      if (event === "room_left") {
+    event: (message) => {
+      if (message.data.room !== slug) return;
+      if (message.event === "room_left") {
         revoked(); // left in another tab, removed, or banned
         return;
       }
-      if (typeof data.seq !== "number" || data.seq <= applied) return;
-      if (data.seq > applied + 1 && !reloading) reload();
-      applied = data.seq;
-      const handler = HANDLERS[event];
-      if (handler) handler(data.data);
+      receive(message);
     },
     ephemeral: ({ event, data }) => {
       if (data.room === slug && EPHEMERAL[event]) EPHEMERAL[event](data);
