@@ -293,3 +293,43 @@ async def test_behind_a_fan_out_takes_a_slice_more_per_event_waiting(slice_of_fo
     await asyncio.sleep(0)
     # The next turn: three slices, as two events were waiting.
     assert sum(len(stream.got) for stream in streams) == 4 + 3 * 4
+
+
+@pytest.mark.parametrize(("replayed_up_to", "expected"), [(1, [2]), (0, [1, 2])])
+async def test_a_user_stream_that_starts_during_a_fan_out_gets_each_event_once(
+    slice_of_four, replayed_up_to, expected
+):
+    streams = [UserRecorder(user_id=i) for i in range(10)]
+    site = a_site(streams, rooms={7})
+    starting = UserRecorder(user_id=60)
+    site.users[60] = {starting}
+    site.starting.add(starting)  # subscribed, still reading where it starts from
+
+    site.offer(in_room(7, 1))  # begun: kept in the starting stream's backlog
+    site.offer(in_room(7, 2))  # not begun yet when the stream starts
+    site.start(starting, {7}, replayed_up_to)
+    await until_delivered(site)
+
+    assert starting.got == expected
+    assert all(stream.got == [1, 2] for stream in streams)
+
+
+async def test_what_is_on_its_way_is_dropped_when_the_last_user_stream_goes(slice_of_four):
+    streams = [UserRecorder(user_id=i) for i in range(10)]
+    site = a_site(streams, rooms={7})
+
+    async def loaded() -> None:
+        pass
+
+    site.loading = asyncio.create_task(loaded())  # the channel read its head
+    await site.loading
+
+    site.offer(in_room(7, 1))
+    site.offer(in_room(7, 2))
+    for stream in streams:
+        site.unsubscribe(stream)
+
+    assert not site.outbox.busy()
+    assert site.head is None  # the next stream reads it again
+    await asyncio.sleep(0)
+    assert sum(len(stream.got) for stream in streams) == 4  # the first slice, no more
