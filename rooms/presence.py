@@ -29,8 +29,9 @@ and are not here now.
 A person who turned off share_presence (Preferences, the /settings/ page) is never listed and
 their typing is never published; the endpoints answer them as usual.
 
-LIMITATION: someone who loses access to the room stays listed until their report ends (their
-reports are refused from then on): the list is not checked against the access rule.
+Only people who may read the room now are listed (Room.readers_among: the access rule):
+someone banned or removed drops out of the list at once, for the next page that asks;
+the others' pages see it at their next heartbeat.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def people_here(room: Room, changed: bool = False, now: float | None = None) -> 
     recent = store.active_since(room.pk, now - settings.CHAT_PRESENCE_RECENT_SECONDS) - here
     names = dict(
         get_user_model()
-        .objects.filter(pk__in=here | recent, is_active=True)
+        .objects.filter(pk__in=room.readers_among(here | recent), is_active=True)
         .exclude(preferences__share_presence=False)
         .values_list("pk", "username")
     )

@@ -258,6 +258,20 @@ def test_a_reader_who_is_not_a_member_is_listed_too(lobby, carol):
     assert report(client_for(carol), "lobby").json()["here"] == ["carol"]
 
 
+def test_who_loses_access_drops_out_of_the_list_at_once(lobby, secret, alice, bob, carol):
+    as_alice = client_for(alice)
+    assert report(client_for(carol), "lobby").json()["here"] == ["carol"]
+    assert report(client_for(bob), "secret").json()["here"] == ["bob"]
+
+    restrict(alice, lobby, carol, Restriction.BAN, None, "")  # banned from a public room
+    secret.remove_member(bob)  # removed from a private one
+
+    # Their reports still hold in the store; the list asks the access rule.
+    assert report(as_alice, "lobby").json()["here"] == ["alice"]
+    assert report(as_alice, "secret").json() == {"room": "secret", "here": ["alice"], "recent": []}
+    assert as_alice.get("/rooms/lobby/presence/").json()["recent"] == []
+
+
 # The presence store's contract, for each backend's store, on a clock the test sets.
 
 STORES = [
