@@ -120,8 +120,9 @@ class Browsing:
         else:
             dialog.dismiss()
 
-    def page_for(self, client: Any, path: str = "/", **options: Any) -> Page:
-        """A page logged in with the session of an httpx client from sign_up_sync."""
+    def context_for(self, client: Any, **options: Any) -> BrowserContext:
+        """A browser context logged in with the session of an httpx client from
+        sign_up_sync (routes may be set on it before its first page opens)."""
         context = self.context(**options)
         context.add_cookies(
             [
@@ -129,7 +130,11 @@ class Browsing:
                 for name, value in client.cookies.items()
             ]
         )
-        page = context.new_page()
+        return context
+
+    def page_for(self, client: Any, path: str = "/", **options: Any) -> Page:
+        """A page logged in with the session of an httpx client from sign_up_sync."""
+        page = self.context_for(client, **options).new_page()
         page.goto(path)
         return page
 

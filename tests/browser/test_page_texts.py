@@ -89,10 +89,7 @@ def test_the_script_says_whatever_the_template_says(browsing, user):
     alice, bob = user("alice"), user("bob")
     make_room(alice, "general", bob)
     first, second = post(bob, "first"), post(bob, "second")
-    context = browsing.context()
-    context.add_cookies(
-        [{"name": n, "value": v, "url": browsing.server.url} for n, v in bob.cookies.items()]
-    )
+    context = browsing.context_for(bob)
 
     def reworded(route):
         if route.request.resource_type != "document":

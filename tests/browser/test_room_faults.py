@@ -163,6 +163,27 @@ def test_a_lost_answer_is_reconciled_and_a_failed_post_has_a_retry_button(browsi
     assert shown(page) == server_view(alice)
 
 
+def from_the_future(context, stale: tuple[str, str] | None = None) -> None:
+    """The room page as if its ids came from the future (a restored database, say): its
+    stream answers `reset`. `stale`: (old, new) in the page's HTML too."""
+
+    def route_page(route):
+        if route.request.resource_type != "document":
+            route.fallback()
+            return
+        response = route.fetch()
+        html = response.text()
+        assert 'data-last-event-id="' in html
+        html = html.replace('data-last-event-id="', 'data-last-event-id="999999', 1)
+        html = html.replace('data-position="', 'data-position="999999')
+        if stale is not None:
+            assert stale[0] in html
+            html = html.replace(*stale, 1)
+        route.fulfill(response=response, body=html)
+
+    context.route("**/rooms/general/", route_page)
+
+
 @pytest.mark.parametrize("reader", ["member", "reader"])
 def test_a_reset_reloads_the_history_in_place_and_carries_on_live(browsing, user, reader):
     """An event id the server does not know (a restored database, say) gets `reset`: the
@@ -175,28 +196,11 @@ def test_a_reset_reloads_the_history_in_place_and_carries_on_live(browsing, user
     post(bob, "first")
     post(bob, "second")
     viewer = alice if reader == "member" else user("carol")
-    context = browsing.context()
-    context.add_cookies(
-        [{"name": n, "value": v, "url": browsing.server.url} for n, v in viewer.cookies.items()]
-    )
-
-    def from_the_future(route):
-        if route.request.resource_type != "document":
-            route.fallback()
-            return
-        response = route.fetch()
-        html = response.text()
-        assert 'data-last-event-id="' in html
-        html = html.replace('data-last-event-id="', 'data-last-event-id="999999', 1)
-        html = html.replace('data-position="', 'data-position="999999')
-        # ... and a stale page: the second message is missing from what it rendered.
-        # (The body is the message's formatted HTML, a paragraph; the test must see the
-        # replacement made, or it would not wait for the reload below.)
-        assert "<p>second</p>" in html
-        html = html.replace("<p>second</p>", "<p>stale text</p>", 1)
-        route.fulfill(response=response, body=html)
-
-    context.route("**/rooms/general/", from_the_future)
+    context = browsing.context_for(viewer)
+    # ... and a stale page: the second message is missing from what it rendered. (The body
+    # is the message's formatted HTML, a paragraph; the test must see the replacement made,
+    # or it would not wait for the reload below.)
+    from_the_future(context, stale=("<p>second</p>", "<p>stale text</p>"))
     page = context.new_page()
     page.goto("/rooms/general/")
     page.evaluate("window.__marker = 'not reloaded'")
@@ -220,21 +224,8 @@ def test_what_changes_while_the_history_reloads_is_not_undone_by_it(browsing, us
     doomed = post(bob, "doomed text")
     edited = post(bob, "first draft")
     viewer = alice if reader == "member" else user("carol")
-    context = browsing.context()
-    context.add_cookies(
-        [{"name": n, "value": v, "url": browsing.server.url} for n, v in viewer.cookies.items()]
-    )
-
-    def from_the_future(route):
-        if route.request.resource_type != "document":
-            route.fallback()
-            return
-        response = route.fetch()
-        html = response.text()
-        html = html.replace('data-last-event-id="', 'data-last-event-id="999999', 1)
-        html = html.replace('data-position="', 'data-position="999999')
-        route.fulfill(response=response, body=html)
-
+    context = browsing.context_for(viewer)
+    from_the_future(context)
     changed: list[str] = []
 
     def history_read_before_the_changes(route):
@@ -250,7 +241,6 @@ def test_what_changes_while_the_history_reloads_is_not_undone_by_it(browsing, us
         time.sleep(1.5)  # their events reach the page meanwhile
         route.fulfill(response=response)
 
-    context.route("**/rooms/general/", from_the_future)
     context.route(lambda url: "/rooms/general/messages/?" in url, history_read_before_the_changes)
     page = context.new_page()
     page.goto("/rooms/general/")
