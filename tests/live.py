@@ -2,8 +2,11 @@
 processes and restarts (resource use, faults, the browser), and for the benchmark.
 
 A LiveDatabase is a fresh database the servers share: a SQLite file, or a new PostgreSQL
-database on the server DATABASE_URL points at. Servers get REDIS_URL when the test run has
-one, with a channel prefix of their own so that concurrent runs never hear each other.
+database on the server DATABASE_URL points at. Each is a copy of one database the run
+migrated once (`manage.py migrate` takes seconds, a copy milliseconds), except on a
+database server of a test's own, where it is migrated itself. Servers get REDIS_URL when
+the test run has one, with a channel prefix of their own so that concurrent runs never hear
+each other.
 PrivateRedis and PrivatePostgres are servers of one test's own, which it may kill and restart.
 RawStream reads a room's stream over a bare socket, and can follow it across reconnects.
 """
@@ -11,12 +14,14 @@ RawStream reads a room's stream over a bare socket, and can follow it across rec
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import glob
 import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -76,6 +81,8 @@ class LiveDatabase:
         self.env: dict[str, str] = {"CHAT_MEDIA_ROOT": str(directory / "media")}
         self.pg_admin_url: str | None = None
         self.pg_name: str | None = None
+        # On the run's own database (not a server of the test's own): a copy of its template.
+        self.from_template = not database_url
         if database_url is None:
             database_url = os.environ.get("DATABASE_URL", "")
         if database_url:
@@ -99,16 +106,48 @@ class LiveDatabase:
             conn.execute(statement)
 
     def create(self) -> LiveDatabase:
-        if self.pg_name:
-            self._pg(f'CREATE DATABASE "{self.pg_name}"')
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-            cwd=ROOT,
-            env=server_env(self.env),
-            check=True,
-            timeout=120,
-        )
+        """Make it, migrated: a copy of the run's template, or migrated here."""
+        if not self.from_template:
+            if self.pg_name:
+                self._pg(f'CREATE DATABASE "{self.pg_name}"')
+            migrate(self.env)
+        elif self.pg_name:
+            self._pg(f'CREATE DATABASE "{self.pg_name}" TEMPLATE "{self._pg_template()}"')
+        else:
+            shutil.copyfile(self._sqlite_template(), self.env["SQLITE_PATH"])
         return self
+
+    def _sqlite_template(self) -> str:
+        """The run's migrated SQLite file, made at the first call."""
+        path = _templates.get("sqlite")
+        if path is None:
+            directory = tempfile.mkdtemp(prefix="chat-live-template-")
+            atexit.register(shutil.rmtree, directory, True)
+            path = os.path.join(directory, "migrated.sqlite3")
+            migrate({"SQLITE_PATH": path, "CHAT_MEDIA_ROOT": os.path.join(directory, "media")})
+            # Everything in the file itself, none of it in a write-ahead log beside it.
+            with contextlib.closing(sqlite3.connect(path)) as db:
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            _templates["sqlite"] = path
+        return path
+
+    def _pg_template(self) -> str:
+        """The run's migrated PostgreSQL database on this server, made at the first call
+        and dropped when the run ends."""
+        assert self.pg_admin_url is not None
+        name = _templates.get(self.pg_admin_url)
+        if name is None:
+            name = f"chat_live_template_{uuid.uuid4().hex[:12]}"
+            self._pg(f'CREATE DATABASE "{name}"')
+            atexit.register(self._drop_quietly, name)
+            url = urlunsplit(urlsplit(self.pg_admin_url)._replace(path=f"/{name}"))
+            migrate({"DATABASE_URL": url})
+            _templates[self.pg_admin_url] = name
+        return name
+
+    def _drop_quietly(self, name: str) -> None:
+        with contextlib.suppress(Exception):
+            self._pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def manage(self, *args: str) -> str:
         """Run a manage.py command on this database, as a process of its own; return its output."""
@@ -202,6 +241,22 @@ def processes_of(session: int, command: str) -> list[int]:
         if group == session and command in cmdline:
             pids.append(int(entry.name))
     return pids
+
+
+# The run's migrated databases that LiveDatabases copy: "sqlite" -> its file, a PostgreSQL
+# server's URL -> the template database's name on it.
+_templates: dict[str, str] = {}
+
+
+def migrate(env: dict[str, str]) -> None:
+    """`manage.py migrate` on the database `env` names, as a process of its own."""
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
+        cwd=ROOT,
+        env=server_env(env),
+        check=True,
+        timeout=120,
+    )
 
 
 def manage(env: dict[str, str], *args: str, timeout: float = 60) -> str:
